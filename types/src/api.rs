@@ -1,0 +1,80 @@
+//! Bodies of the JSON API, shared by the server and any Rust client.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Endpoint, Values};
+
+/// `GET /api/models`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelList {
+    pub models: Vec<ModelInfo>,
+}
+
+/// `GET /api/models/{model}`: everything a client or the UI needs to draw
+/// and call a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub task: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub endpoints: Vec<Endpoint>,
+    /// Example inputs per endpoint, in the order wick.toml lists them.
+    #[serde(default)]
+    pub examples: Vec<Example>,
+    #[serde(default)]
+    pub flagging_options: Vec<String>,
+}
+
+impl ModelInfo {
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|endpoint| endpoint.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub endpoint: String,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /api/models/{model}/{endpoint}`: one set of inputs, or a list of
+/// them for a client-side batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictRequest {
+    pub inputs: OneOrMany<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// The answer to a prediction; `outputs` mirrors the request's shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictResponse {
+    pub outputs: OneOrMany<Values>,
+    pub model: String,
+    pub version: String,
+    pub duration_ms: f64,
+}
+
+/// Every API error: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    /// The input at fault, for validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}

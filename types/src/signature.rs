@@ -1,0 +1,184 @@
+//! Signatures: the typed description of an endpoint's inputs and outputs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Value;
+
+/// What one endpoint of a model takes and gives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    pub inputs: Vec<Field>,
+    pub outputs: Vec<Field>,
+}
+
+impl Signature {
+    pub fn input(&self, name: &str) -> Option<&Field> {
+        self.inputs.iter().find(|field| field.name == name)
+    }
+}
+
+/// One named input or output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    pub kind: Kind,
+}
+
+impl Field {
+    /// A field with a label derived from its name ("max_tokens" → "Max tokens").
+    pub fn new(name: &str, kind: Kind) -> Self {
+        Field {
+            name: name.to_string(),
+            label: label_from_name(name),
+            description: String::new(),
+            required: true,
+            default: None,
+            kind,
+        }
+    }
+
+    pub fn label(mut self, label: &str) -> Self {
+        self.label = label.to_string();
+        self
+    }
+
+    pub fn description(mut self, description: &str) -> Self {
+        self.description = description.to_string();
+        self
+    }
+
+    pub fn optional(mut self, default: Option<Value>) -> Self {
+        self.required = false;
+        self.default = default;
+        self
+    }
+}
+
+fn label_from_name(name: &str) -> String {
+    let spaced = name.replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The widget an input is drawn as, or the view an output is shown in.
+/// Input kinds and output kinds share one enum so a signature is one list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Kind {
+    // Inputs.
+    Text {
+        #[serde(default = "one_line")]
+        lines: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_chars: Option<usize>,
+    },
+    Number {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<f64>,
+    },
+    Slider {
+        min: f64,
+        max: f64,
+        step: f64,
+    },
+    Checkbox,
+    Dropdown {
+        choices: Vec<String>,
+    },
+    Radio {
+        choices: Vec<String>,
+    },
+    /// A list of strings.
+    Tags {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_items: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_items: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_chars: Option<usize>,
+    },
+    // Outputs.
+    Label {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top_k: Option<usize>,
+    },
+    Score,
+    Json,
+    Embedding {
+        dim: usize,
+    },
+}
+
+fn one_line() -> u32 {
+    1
+}
+
+impl Kind {
+    /// The JSON type name a client must send, for error messages.
+    pub fn expected(&self) -> &'static str {
+        match self {
+            Kind::Text { .. } | Kind::Dropdown { .. } | Kind::Radio { .. } => "a string",
+            Kind::Number { .. } | Kind::Slider { .. } | Kind::Score => "a number",
+            Kind::Checkbox => "a boolean",
+            Kind::Tags { .. } => "a list of strings",
+            Kind::Label { .. } => "a label",
+            Kind::Json => "any JSON value",
+            Kind::Embedding { .. } => "a list of numbers",
+        }
+    }
+}
+
+/// One endpoint of a model: a name, what it does, and its signature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub inputs: Vec<Field>,
+    pub outputs: Vec<Field>,
+}
+
+impl Endpoint {
+    pub fn signature(&self) -> Signature {
+        Signature {
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_names() {
+        assert_eq!(Field::new("max_tokens", Kind::Score).label, "Max tokens");
+        assert_eq!(Field::new("a", Kind::Score).label, "A");
+    }
+
+    #[test]
+    fn kinds_serialize_with_a_type_tag() {
+        let kind = Kind::Embedding { dim: 384 };
+        let json = serde_json::to_value(&kind).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "embedding", "dim": 384}));
+        let back: Kind = serde_json::from_value(json).unwrap();
+        assert_eq!(back, kind);
+    }
+}

@@ -1,0 +1,269 @@
+//! Checking a request's inputs against a signature.
+//!
+//! Every adapter (JSON API, UI, CLI) calls `validate_inputs` before anything
+//! reaches a model, so a task only ever sees values of the kinds it declared.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Field, Kind, Value, Values};
+
+/// Why an input was refused; always names the field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "input `{}`: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+fn refuse(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Turns a JSON object into typed values, or says which field is wrong.
+/// Unknown fields are refused (a typo should not silently use a default);
+/// missing optional fields take their default.
+pub fn validate_inputs(
+    fields: &[Field],
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Values, FieldError> {
+    if let Some(unknown) = json
+        .keys()
+        .find(|key| !fields.iter().any(|f| &f.name == *key))
+    {
+        let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        return Err(refuse(
+            unknown,
+            format!("unknown input; this endpoint takes: {}", known.join(", ")),
+        ));
+    }
+    let mut values = Values::new();
+    for field in fields {
+        match json.get(&field.name) {
+            None | Some(serde_json::Value::Null) => {
+                if let Some(default) = &field.default {
+                    values.insert(field.name.clone(), default.clone());
+                } else if field.required {
+                    return Err(refuse(&field.name, "is required"));
+                }
+            }
+            Some(raw) => {
+                values.insert(field.name.clone(), validate_value(field, raw)?);
+            }
+        }
+    }
+    Ok(values)
+}
+
+fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, FieldError> {
+    let name = field.name.as_str();
+    let wrong_type = || {
+        refuse(
+            name,
+            format!("expected {}, got {}", field.kind.expected(), json_type(raw)),
+        )
+    };
+    match &field.kind {
+        Kind::Text { max_chars, .. } => {
+            let text = raw.as_str().ok_or_else(wrong_type)?;
+            check_length(name, text, *max_chars)?;
+            Ok(Value::Text(text.to_string()))
+        }
+        Kind::Number { min, max, .. } => {
+            let number = raw.as_f64().ok_or_else(wrong_type)?;
+            check_range(name, number, *min, *max)?;
+            Ok(Value::Number(number))
+        }
+        Kind::Slider { min, max, .. } => {
+            let number = raw.as_f64().ok_or_else(wrong_type)?;
+            check_range(name, number, Some(*min), Some(*max))?;
+            Ok(Value::Number(number))
+        }
+        Kind::Checkbox => raw.as_bool().map(Value::Bool).ok_or_else(wrong_type),
+        Kind::Dropdown { choices } | Kind::Radio { choices } => {
+            let choice = raw.as_str().ok_or_else(wrong_type)?;
+            if !choices.iter().any(|c| c == choice) {
+                return Err(refuse(
+                    name,
+                    format!("`{choice}` is not one of: {}", choices.join(", ")),
+                ));
+            }
+            Ok(Value::Text(choice.to_string()))
+        }
+        Kind::Tags {
+            min_items,
+            max_items,
+            max_chars,
+        } => {
+            let items = raw.as_array().ok_or_else(wrong_type)?;
+            let mut strings = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let text = item.as_str().ok_or_else(|| {
+                    refuse(
+                        name,
+                        format!("item {index} must be a string, got {}", json_type(item)),
+                    )
+                })?;
+                check_length(name, text, *max_chars)?;
+                strings.push(text.to_string());
+            }
+            if let Some(min) = min_items
+                && strings.len() < *min
+            {
+                return Err(refuse(
+                    name,
+                    format!("needs at least {min} items, got {}", strings.len()),
+                ));
+            }
+            if let Some(max) = max_items
+                && strings.len() > *max
+            {
+                return Err(refuse(
+                    name,
+                    format!("takes at most {max} items, got {}", strings.len()),
+                ));
+            }
+            Ok(Value::Strings(strings))
+        }
+        Kind::Json => Ok(Value::Json(raw.clone())),
+        Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => {
+            Err(refuse(name, "is an output kind and cannot be an input"))
+        }
+    }
+}
+
+fn check_length(name: &str, text: &str, max_chars: Option<usize>) -> Result<(), FieldError> {
+    if let Some(max) = max_chars {
+        let count = text.chars().count();
+        if count > max {
+            return Err(refuse(
+                name,
+                format!("is {count} characters long; the limit is {max}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_range(
+    name: &str,
+    number: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Result<(), FieldError> {
+    if let Some(min) = min
+        && number < min
+    {
+        return Err(refuse(name, format!("{number} is below the minimum {min}")));
+    }
+    if let Some(max) = max
+        && number > max
+    {
+        return Err(refuse(name, format!("{number} is above the maximum {max}")));
+    }
+    Ok(())
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields() -> Vec<Field> {
+        vec![
+            Field::new(
+                "text",
+                Kind::Text {
+                    lines: 1,
+                    placeholder: None,
+                    max_chars: Some(5),
+                },
+            ),
+            Field::new(
+                "labels",
+                Kind::Tags {
+                    min_items: Some(1),
+                    max_items: Some(2),
+                    max_chars: None,
+                },
+            ),
+            Field::new(
+                "top",
+                Kind::Number {
+                    min: Some(1.0),
+                    max: Some(3.0),
+                    step: None,
+                },
+            )
+            .optional(Some(Value::Number(2.0))),
+        ]
+    }
+
+    fn check(body: serde_json::Value) -> Result<Values, FieldError> {
+        validate_inputs(&fields(), body.as_object().unwrap())
+    }
+
+    #[test]
+    fn accepts_good_inputs_and_fills_defaults() {
+        let values = check(json!({"text": "hi", "labels": ["a"]})).unwrap();
+        assert_eq!(values["text"], Value::Text("hi".into()));
+        assert_eq!(values["labels"], Value::Strings(vec!["a".into()]));
+        assert_eq!(values["top"], Value::Number(2.0));
+    }
+
+    #[test]
+    fn names_the_field_that_is_wrong() {
+        let cases = [
+            (json!({"labels": ["a"]}), "text", "is required"),
+            (
+                json!({"text": 3, "labels": ["a"]}),
+                "text",
+                "expected a string",
+            ),
+            (
+                json!({"text": "toolong", "labels": ["a"]}),
+                "text",
+                "limit is 5",
+            ),
+            (json!({"text": "a", "labels": []}), "labels", "at least 1"),
+            (json!({"text": "a", "labels": ["a", 1]}), "labels", "item 1"),
+            (
+                json!({"text": "a", "labels": ["a"], "top": 9}),
+                "top",
+                "maximum",
+            ),
+            (
+                json!({"text": "a", "labels": ["a"], "tpo": 1}),
+                "tpo",
+                "unknown",
+            ),
+        ];
+        for (body, field, message) in cases {
+            let error = check(body.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{body}");
+            assert!(error.message.contains(message), "{body}: {}", error.message);
+        }
+    }
+}

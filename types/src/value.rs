@@ -1,0 +1,59 @@
+//! Values that flow into and out of endpoints.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One input or output value. It serializes as plain JSON (a string, a
+/// number, a list...), so API clients never see the Rust enum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    Strings(Vec<String>),
+    Vector(Vec<f32>),
+    Label(Label),
+    Json(serde_json::Value),
+}
+
+impl Value {
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_strings(&self) -> Option<&[String]> {
+        match self {
+            Value::Strings(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Number(number) => Some(*number),
+            _ => None,
+        }
+    }
+}
+
+/// A classification result: the best label and every label's confidence,
+/// best first (Gradio's Label output).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub label: String,
+    pub confidences: Vec<Confidence>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Confidence {
+    pub label: String,
+    pub confidence: f64,
+}
+
+/// Named values: the inputs of one request, or the outputs of one prediction.
+pub type Values = BTreeMap<String, Value>;
