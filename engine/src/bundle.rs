@@ -1,0 +1,369 @@
+//! Model bundles: a folder with `wick.toml` and the model's files in Hugging
+//! Face layout. A bundle is what Wick loads, packages and versions, so
+//! opening one checks the SHA-256 of every file it lists: a model that is
+//! not byte-for-byte the one that was bundled never starts serving.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const MANIFEST: &str = "wick.toml";
+
+/// The contents of `wick.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub task: String,
+    #[serde(default)]
+    pub ui: Ui,
+    /// Example inputs, per endpoint, in the order shown in the UI.
+    #[serde(default)]
+    pub examples: BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
+    #[serde(default)]
+    pub flagging: Flagging,
+    #[serde(default)]
+    pub serving: Serving,
+    /// Task-specific settings (for sentence-embedding: max_seq_length,
+    /// pooling, normalize). Each task documents and checks its own.
+    #[serde(default)]
+    pub settings: toml::Table,
+    /// Every file of the model, relative to the bundle folder, with its
+    /// SHA-256 in hex.
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ui {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Longer markdown shown under the demo.
+    #[serde(default)]
+    pub article: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flagging {
+    pub options: Vec<String>,
+}
+
+impl Default for Flagging {
+    fn default() -> Self {
+        Flagging {
+            options: ["Incorrect", "Offensive", "Other"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// How the model is served.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Serving {
+    /// Most inputs in one forward pass; larger client batches are split.
+    pub max_batch_size: usize,
+    /// Longest a request waits for others to share its forward pass.
+    pub max_batch_delay_ms: u64,
+    /// Most requests waiting for a worker before new ones are refused.
+    pub max_queue: usize,
+    /// `cpu`, `cuda` (needs a build with `--features cuda`) or `auto`.
+    pub device: String,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            max_batch_size: 32,
+            max_batch_delay_ms: 5,
+            max_queue: 256,
+            device: "cpu".to_string(),
+        }
+    }
+}
+
+/// A bundle whose manifest parsed and whose files all match their hashes.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Bundle {
+    /// Reads `wick.toml` and checks every file's SHA-256.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Bundle> {
+        let bundle = Bundle::open_unverified(dir)?;
+        bundle.verify()?;
+        Ok(bundle)
+    }
+
+    /// Reads `wick.toml` without hashing the files (for listing bundles).
+    pub fn open_unverified(dir: impl AsRef<Path>) -> Result<Bundle> {
+        let dir = dir.as_ref().to_path_buf();
+        let path = dir.join(MANIFEST);
+        let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
+        let manifest = Manifest::parse(&text).map_err(|message| Error::Manifest {
+            path: path.clone(),
+            message,
+        })?;
+        Ok(Bundle { dir, manifest })
+    }
+
+    /// Checks that every listed file exists and has its recorded hash.
+    pub fn verify(&self) -> Result<()> {
+        for (file, expected) in &self.manifest.files {
+            let path = self.dir.join(file);
+            if !path.is_file() {
+                return Err(Error::MissingFile {
+                    bundle: self.manifest.name.clone(),
+                    file: file.clone(),
+                    expected: expected.clone(),
+                });
+            }
+            let actual = sha256_file(&path)?;
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(Error::HashMismatch {
+                    bundle: self.manifest.name.clone(),
+                    file: file.clone(),
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of a bundle file, if the manifest lists it.
+    pub fn file(&self, name: &str) -> Option<PathBuf> {
+        self.manifest
+            .files
+            .contains_key(name)
+            .then(|| self.dir.join(name))
+    }
+
+    /// Like `file`, for files the task cannot do without.
+    pub fn required_file(&self, name: &str) -> Result<PathBuf> {
+        self.file(name).ok_or_else(|| Error::Load {
+            model: self.manifest.name.clone(),
+            message: format!("wick.toml does not list {name} under [files]"),
+        })
+    }
+
+    /// Writes a new bundle into `out_dir`: copies `files` (name → path) there,
+    /// hashes them, and writes `wick.toml`. When a file already sits at its
+    /// place in `out_dir` (bundling a folder in place) it is not copied.
+    pub fn create(
+        out_dir: &Path,
+        mut manifest: Manifest,
+        files: &BTreeMap<String, PathBuf>,
+    ) -> Result<Bundle> {
+        fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
+        manifest.files.clear();
+        for (name, source) in files {
+            check_relative(name).map_err(|message| Error::Manifest {
+                path: out_dir.join(MANIFEST),
+                message,
+            })?;
+            let target = out_dir.join(name);
+            if !same_file(source, &target) {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).map_err(Error::io(parent))?;
+                }
+                fs::copy(source, &target).map_err(Error::io(source))?;
+            }
+            manifest.files.insert(name.clone(), sha256_file(&target)?);
+        }
+        let text = manifest.to_toml();
+        let path = out_dir.join(MANIFEST);
+        fs::write(&path, text).map_err(Error::io(&path))?;
+        Bundle::open(out_dir)
+    }
+}
+
+impl Manifest {
+    /// Parses and checks a manifest; the message says what is wrong.
+    pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        check_name("name", &manifest.name)?;
+        check_name("version", &manifest.version)?;
+        if manifest.files.is_empty() {
+            return Err("[files] lists no files; run `wick bundle` to make a bundle".into());
+        }
+        for (file, hash) in &manifest.files {
+            check_relative(file)?;
+            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "[files] `{file}`: `{hash}` is not a SHA-256 in hex (64 characters)"
+                ));
+            }
+        }
+        if manifest.serving.max_batch_size == 0 {
+            return Err("[serving] max_batch_size must be at least 1".into());
+        }
+        Ok(manifest)
+    }
+
+    /// A copy with one dummy file, to check everything else before the
+    /// real files are hashed.
+    pub(crate) fn with_placeholder_file(&self) -> Manifest {
+        let mut copy = self.clone();
+        copy.files.insert("placeholder".into(), "0".repeat(64));
+        copy
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Names and versions appear in URLs and file names: keep them plain.
+fn check_name(what: &str, value: &str) -> std::result::Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if value.is_empty() || !value.chars().all(plain) || value.starts_with('.') {
+        return Err(format!(
+            "{what} `{value}` must be non-empty and use only letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// A bundle file must stay inside the bundle folder.
+fn check_relative(file: &str) -> std::result::Result<(), String> {
+    let path = Path::new(file);
+    if file.is_empty() || !path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "[files] `{file}` must be a relative path inside the bundle, without `..`"
+        ));
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The SHA-256 of a file, in lower-case hex, read in 1 MiB pieces.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(Error::io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).map_err(Error::io(path))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "tiny".into(),
+            version: "0.1.0".into(),
+            task: "sentence-embedding".into(),
+            ui: Ui::default(),
+            examples: BTreeMap::new(),
+            flagging: Flagging::default(),
+            serving: Serving::default(),
+            settings: toml::Table::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    fn bundle_with_one_file(dir: &Path) -> Bundle {
+        let source = dir.join("source.bin");
+        fs::write(&source, b"weights").unwrap();
+        let files = BTreeMap::from([("nested/model.bin".to_string(), source)]);
+        Bundle::create(&dir.join("bundle"), manifest(), &files).unwrap()
+    }
+
+    #[test]
+    fn a_created_bundle_opens_and_round_trips_its_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = bundle_with_one_file(dir.path());
+        let copied = bundle.dir.join("nested/model.bin");
+        assert_eq!(fs::read(&copied).unwrap(), b"weights");
+        assert_eq!(
+            bundle.manifest.files["nested/model.bin"],
+            sha256_file(&copied).unwrap()
+        );
+        let reopened = Bundle::open(&bundle.dir).unwrap();
+        assert_eq!(reopened.manifest, bundle.manifest);
+    }
+
+    #[test]
+    fn hashes_match_a_known_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn a_changed_file_is_refused_with_both_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = bundle_with_one_file(dir.path());
+        let expected = bundle.manifest.files["nested/model.bin"].clone();
+        fs::write(bundle.dir.join("nested/model.bin"), b"weightz").unwrap();
+        let message = Bundle::open(&bundle.dir).unwrap_err().to_string();
+        assert!(message.contains("nested/model.bin"), "{message}");
+        assert!(message.contains(&expected), "{message}");
+        let actual = sha256_file(&bundle.dir.join("nested/model.bin")).unwrap();
+        assert!(message.contains(&actual), "{message}");
+    }
+
+    #[test]
+    fn a_missing_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = bundle_with_one_file(dir.path());
+        fs::remove_file(bundle.dir.join("nested/model.bin")).unwrap();
+        let error = Bundle::open(&bundle.dir).unwrap_err();
+        assert!(matches!(error, Error::MissingFile { ref file, .. } if file == "nested/model.bin"));
+    }
+
+    #[test]
+    fn manifests_with_unsafe_paths_or_names_are_refused() {
+        let good = manifest_text("minilm", "model.safetensors");
+        assert!(Manifest::parse(&good).is_ok());
+        for (name, file) in [("a/b", "m"), ("ok", "../escape"), ("ok", "/abs"), ("", "m")] {
+            let text = manifest_text(name, file);
+            assert!(Manifest::parse(&text).is_err(), "{name} {file}");
+        }
+        let typo = format!("verison = \"2\"\n{good}");
+        assert!(Manifest::parse(&typo).unwrap_err().contains("verison"));
+    }
+
+    fn manifest_text(name: &str, file: &str) -> String {
+        format!(
+            "name = \"{name}\"\nversion = \"1\"\ntask = \"t\"\n[files]\n\"{file}\" = \"{}\"\n",
+            "a".repeat(64)
+        )
+    }
+}

@@ -1,0 +1,3 @@
+//! The tasks Wick ships, one module each.
+
+pub mod sentence_embedding;

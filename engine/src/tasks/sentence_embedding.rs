@@ -1,0 +1,520 @@
+//! Task `sentence-embedding`: BERT-family encoders (all-MiniLM-L6-v2 and
+//! friends) turned into sentence vectors the way sentence-transformers does
+//! it: truncate at the model's max_seq_length, run the encoder, mean-pool
+//! over real tokens only (the attention mask), then L2-normalise.
+//!
+//! Endpoints: `embed` (text → vector), `similarity` (a, b → cosine) and
+//! `classify` (text, labels → zero-shot label: softmax over the cosines
+//! between the text and each label).
+//!
+//! Every endpoint embeds its whole batch in one forward pass, padded to the
+//! longest text in the batch, never to a fixed length.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use serde::Deserialize;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::task::{Task, TaskDefaults, TaskKind};
+
+pub const KIND: TaskKind = TaskKind {
+    name: "sentence-embedding",
+    required_files: &["config.json", "tokenizer.json", "model.safetensors"],
+    optional_files: &[
+        "sentence_bert_config.json",
+        "modules.json",
+        "1_Pooling/config.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    ],
+    defaults,
+    load,
+};
+
+/// Longest text a client may send, in characters. Texts are truncated to
+/// max_seq_length tokens anyway; this bounds tokenizer work per request.
+const MAX_TEXT_CHARS: usize = 20_000;
+/// Most labels one zero-shot request may name.
+const MAX_LABELS: usize = 64;
+
+/// `[settings]` of a sentence-embedding bundle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Tokens kept per text (sentence-transformers' max_seq_length). When
+    /// absent: the model's max_position_embeddings.
+    #[serde(default)]
+    pub max_seq_length: Option<usize>,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default = "yes")]
+    pub normalize: bool,
+    /// Softmax temperature over cosines for `classify`; lower is sharper.
+    #[serde(default = "default_temperature")]
+    pub zero_shot_temperature: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_seq_length: None,
+            pooling: Pooling::Mean,
+            normalize: true,
+            zero_shot_temperature: default_temperature(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_temperature() -> f64 {
+    0.05
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean over the tokens the attention mask keeps.
+    #[default]
+    Mean,
+    /// The first ([CLS]) token's hidden state.
+    Cls,
+}
+
+/// Settings for a new bundle, taken from the sentence-transformers files
+/// of the source folder when it has them.
+fn defaults(source: &Path) -> Result<TaskDefaults> {
+    let mut settings = toml::Table::new();
+    #[derive(Deserialize)]
+    struct SentenceBertConfig {
+        max_seq_length: Option<i64>,
+    }
+    if let Some(config) =
+        read_json::<SentenceBertConfig>(&source.join("sentence_bert_config.json"))?
+        && let Some(length) = config.max_seq_length
+    {
+        settings.insert("max_seq_length".into(), length.into());
+    }
+    #[derive(Deserialize)]
+    struct PoolingConfig {
+        #[serde(default)]
+        pooling_mode_cls_token: bool,
+    }
+    if let Some(config) = read_json::<PoolingConfig>(&source.join("1_Pooling/config.json"))? {
+        let pooling = if config.pooling_mode_cls_token {
+            "cls"
+        } else {
+            "mean"
+        };
+        settings.insert("pooling".into(), pooling.into());
+    }
+    if let Ok(modules) = std::fs::read_to_string(source.join("modules.json")) {
+        settings.insert("normalize".into(), modules.contains("Normalize").into());
+    }
+    let example = |pairs: &[(&str, serde_json::Value)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let examples = [
+        (
+            "embed".to_string(),
+            vec![example(&[("text", "The cat sits outside".into())])],
+        ),
+        (
+            "similarity".to_string(),
+            vec![example(&[
+                ("a", "A man is eating food.".into()),
+                ("b", "A man is eating a piece of bread.".into()),
+            ])],
+        ),
+        (
+            "classify".to_string(),
+            vec![example(&[
+                ("text", "The new movie is awesome".into()),
+                ("labels", serde_json::json!(["positive", "negative"])),
+            ])],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    Ok(TaskDefaults { settings, examples })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Manifest {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(_) => Ok(None),
+    }
+}
+
+fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn Task>> {
+    let (embedder, settings) = Embedder::from_bundle(bundle, device)?;
+    Ok(Arc::new(SentenceEmbedding::new(embedder, &settings)))
+}
+
+/// A BERT encoder with its tokenizer: texts in, sentence vectors out.
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    pooling: Pooling,
+    normalize: bool,
+    dim: usize,
+}
+
+/// Vectors and the number of tokens each text kept after truncation
+/// (special tokens included, as sentence-transformers counts them).
+#[derive(Debug)]
+pub struct Embeddings {
+    pub vectors: Vec<Vec<f32>>,
+    pub token_counts: Vec<usize>,
+}
+
+impl Embedder {
+    /// Loads the encoder, tokenizer and `[settings]` of a verified bundle.
+    pub fn from_bundle(bundle: &Bundle, device: &Device) -> Result<(Embedder, Settings)> {
+        let fail = |message: String| Error::Load {
+            model: bundle.manifest.name.clone(),
+            message,
+        };
+        let settings: Settings = bundle
+            .manifest
+            .settings
+            .clone()
+            .try_into()
+            .map_err(|e| fail(format!("[settings]: {e}")))?;
+        let config_path = bundle.required_file("config.json")?;
+        let config: Config = read_json(&config_path)?
+            .ok_or_else(|| fail(format!("cannot read {}", config_path.display())))?;
+        let tokenizer = Tokenizer::from_file(bundle.required_file("tokenizer.json")?)
+            .map_err(|e| fail(format!("tokenizer.json: {e}")))?;
+        let weights = bundle.required_file("model.safetensors")?;
+        // Safety: the file was just hashed against wick.toml and is not
+        // written while served; mmap avoids a second copy in memory.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
+        let model = BertModel::load(vb, &config).map_err(|e| fail(format!("weights: {e}")))?;
+        let embedder = Embedder::new(model, tokenizer, &config, &settings, device.clone())
+            .map_err(|e| fail(e.to_string()))?;
+        Ok((embedder, settings))
+    }
+
+    pub fn new(
+        model: BertModel,
+        mut tokenizer: Tokenizer,
+        config: &Config,
+        settings: &Settings,
+        device: Device,
+    ) -> Result<Embedder> {
+        let max_length = settings
+            .max_seq_length
+            .unwrap_or(config.max_position_embeddings)
+            .min(config.max_position_embeddings);
+        // tokenizer.json files often carry fixed padding and truncation
+        // (MiniLM's pads every text to 128): replace both with the model's
+        // real behaviour.
+        let (pad_id, pad_token) = match tokenizer.get_padding() {
+            Some(padding) => (padding.pad_id, padding.pad_token.clone()),
+            None => (config.pad_token_id as u32, "[PAD]".to_string()),
+        };
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id,
+            pad_token,
+            ..PaddingParams::default()
+        }));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| Error::Inference(format!("tokenizer truncation: {e}")))?;
+        Ok(Embedder {
+            model,
+            tokenizer,
+            device,
+            pooling: settings.pooling,
+            normalize: settings.normalize,
+            dim: config.hidden_size,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The token ids the encoder sees for `text` (special tokens included).
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Embeds all texts in one forward pass.
+    pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
+        if texts.is_empty() {
+            return Ok(Embeddings {
+                vectors: Vec::new(),
+                token_counts: Vec::new(),
+            });
+        }
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))?;
+        let rows = encodings.len();
+        let width = encodings.first().map_or(0, |e| e.get_ids().len());
+        let mut ids = Vec::with_capacity(rows * width);
+        let mut type_ids = Vec::with_capacity(rows * width);
+        let mut mask = Vec::with_capacity(rows * width);
+        let mut token_counts = Vec::with_capacity(rows);
+        for encoding in &encodings {
+            ids.extend_from_slice(encoding.get_ids());
+            type_ids.extend_from_slice(encoding.get_type_ids());
+            mask.extend_from_slice(encoding.get_attention_mask());
+            token_counts.push(encoding.get_attention_mask().iter().sum::<u32>() as usize);
+        }
+        let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
+        let type_ids = Tensor::from_vec(type_ids, (rows, width), &self.device)?;
+        let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let pooled = pool(&hidden, &mask, self.pooling)?;
+        let pooled = if self.normalize {
+            l2_normalize(&pooled)?
+        } else {
+            pooled
+        };
+        Ok(Embeddings {
+            vectors: pooled.to_dtype(DType::F32)?.to_vec2()?,
+            token_counts,
+        })
+    }
+}
+
+/// [batch, tokens, hidden] → [batch, hidden].
+pub fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> Result<Tensor> {
+    Ok(match pooling {
+        Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+        Pooling::Mean => {
+            let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            // Every text has at least its special tokens, but guard the
+            // division anyway the way sentence-transformers does.
+            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+            summed.broadcast_div(&counts)?
+        }
+    })
+}
+
+/// Rows scaled to unit length (eps 1e-12, as torch's F.normalize).
+pub fn l2_normalize(rows: &Tensor) -> Result<Tensor> {
+    let norms = rows.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    Ok(rows.broadcast_div(&norms)?)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b)).max(1e-12)
+}
+
+pub struct SentenceEmbedding {
+    embedder: Embedder,
+    temperature: f64,
+}
+
+impl SentenceEmbedding {
+    pub fn new(embedder: Embedder, settings: &Settings) -> SentenceEmbedding {
+        SentenceEmbedding {
+            embedder,
+            temperature: settings.zero_shot_temperature,
+        }
+    }
+
+    fn embed(&self, batch: &[Values]) -> Result<Vec<Values>> {
+        let texts = texts(batch, "text")?;
+        let embeddings = self.embedder.embed(&texts)?;
+        Ok(embeddings
+            .vectors
+            .into_iter()
+            .map(|vector| Values::from([("embedding".to_string(), Value::Vector(vector))]))
+            .collect())
+    }
+
+    fn similarity(&self, batch: &[Values]) -> Result<Vec<Values>> {
+        let mut all = texts(batch, "a")?;
+        all.extend(texts(batch, "b")?);
+        let vectors = self.embedder.embed(&all)?.vectors;
+        let (a, b) = vectors.split_at(batch.len());
+        Ok(a.iter()
+            .zip(b)
+            .map(|(a, b)| Values::from([("score".to_string(), Value::Number(cosine(a, b)))]))
+            .collect())
+    }
+
+    fn classify(&self, batch: &[Values]) -> Result<Vec<Values>> {
+        // Embed every text and every distinct label of the batch together.
+        let mut all = texts(batch, "text")?;
+        let mut label_row = HashMap::new();
+        for values in batch {
+            for label in strings(values, "labels")? {
+                if !label_row.contains_key(label.as_str()) {
+                    label_row.insert(label.as_str(), all.len());
+                    all.push(label.as_str());
+                }
+            }
+        }
+        let vectors = self.embedder.embed(&all)?.vectors;
+        let mut outputs = Vec::with_capacity(batch.len());
+        for (row, values) in batch.iter().enumerate() {
+            let mut labels: Vec<&str> = Vec::new();
+            for label in strings(values, "labels")? {
+                if !labels.contains(&label.as_str()) {
+                    labels.push(label);
+                }
+            }
+            let scores: Vec<f64> = labels
+                .iter()
+                .map(|label| cosine(&vectors[row], &vectors[label_row[label]]) / self.temperature)
+                .collect();
+            let confidences = softmax(&scores);
+            let mut ranked: Vec<Confidence> = labels
+                .iter()
+                .zip(confidences)
+                .map(|(label, confidence)| Confidence {
+                    label: label.to_string(),
+                    confidence,
+                })
+                .collect();
+            ranked.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
+            let best = ranked.first().map(|c| c.label.clone()).unwrap_or_default();
+            outputs.push(Values::from([(
+                "label".to_string(),
+                Value::Label(Label {
+                    label: best,
+                    confidences: ranked,
+                }),
+            )]));
+        }
+        Ok(outputs)
+    }
+}
+
+fn softmax(scores: &[f64]) -> Vec<f64> {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let total: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / total).collect()
+}
+
+fn texts<'a>(batch: &'a [Values], name: &str) -> Result<Vec<&'a str>> {
+    batch
+        .iter()
+        .map(|values| {
+            values
+                .get(name)
+                .and_then(Value::as_text)
+                .ok_or_else(|| missing(name))
+        })
+        .collect()
+}
+
+fn strings<'a>(values: &'a Values, name: &str) -> Result<&'a [String]> {
+    values
+        .get(name)
+        .and_then(Value::as_strings)
+        .ok_or_else(|| missing(name))
+}
+
+/// Inputs are validated before a task sees them; reaching this is a bug in
+/// Wick, reported as a failed inference rather than a panic.
+fn missing(name: &str) -> Error {
+    Error::Inference(format!("input `{name}` did not reach the task"))
+}
+
+fn text_field(name: &str, label: &str, placeholder: &str) -> Field {
+    Field::new(
+        name,
+        Kind::Text {
+            lines: 2,
+            placeholder: Some(placeholder.to_string()),
+            max_chars: Some(MAX_TEXT_CHARS),
+        },
+    )
+    .label(label)
+}
+
+impl Task for SentenceEmbedding {
+    fn endpoints(&self) -> Vec<Endpoint> {
+        vec![
+            Endpoint {
+                name: "embed".into(),
+                description: "The sentence's embedding vector.".into(),
+                inputs: vec![text_field("text", "Text", "Type a sentence…")],
+                outputs: vec![Field::new(
+                    "embedding",
+                    Kind::Embedding {
+                        dim: self.embedder.dim(),
+                    },
+                )],
+            },
+            Endpoint {
+                name: "similarity".into(),
+                description: "Cosine similarity between two sentences.".into(),
+                inputs: vec![
+                    text_field("a", "First sentence", "A man is eating food."),
+                    text_field("b", "Second sentence", "A man is eating a piece of bread."),
+                ],
+                outputs: vec![Field::new("score", Kind::Score).label("Similarity")],
+            },
+            Endpoint {
+                name: "classify".into(),
+                description: "Zero-shot classification: which label is closest in meaning.".into(),
+                inputs: vec![
+                    text_field("text", "Text", "Type a sentence…"),
+                    Field::new(
+                        "labels",
+                        Kind::Tags {
+                            min_items: Some(1),
+                            max_items: Some(MAX_LABELS),
+                            max_chars: Some(200),
+                        },
+                    )
+                    .description("Candidate labels, e.g. positive, negative."),
+                ],
+                outputs: vec![Field::new("label", Kind::Label { top_k: None })],
+            },
+        ]
+    }
+
+    fn predict(&self, endpoint: &str, batch: &[Values]) -> Result<Vec<Values>> {
+        match endpoint {
+            "embed" => self.embed(batch),
+            "similarity" => self.similarity(batch),
+            "classify" => self.classify(batch),
+            other => Err(Error::Inference(format!("no endpoint `{other}`"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
