@@ -1,0 +1,55 @@
+//! Embeds the built web UI (the WASM, its JS glue, CSS, icons) into the
+//! `wick` binary, so `wick serve` needs no files beside it.
+//!
+//! `scripts/build` builds the site into `$WICK_SITE_DIR` (default
+//! `target/site`) before building this crate. When the folder is missing
+//! (a plain `cargo build`), nothing is embedded and the pages still render
+//! on the server, without hydration; `wick serve` warns about it.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=WICK_SITE_DIR");
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let site = env::var_os("WICK_SITE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir.join("../target/site"));
+    println!("cargo:rerun-if-changed={}", site.display());
+
+    let mut files = Vec::new();
+    if site.is_dir() {
+        collect(&site, &site, &mut files);
+    }
+    files.sort();
+    let mut out = String::from(
+        "/// (URL path, contents) of every embedded site file.\npub static FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for (url, path) in &files {
+        out.push_str(&format!(
+            "    ({url:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    out.push_str("];\n");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(out_dir.join("site_files.rs"), out).expect("write site_files.rs");
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(root, &path, files);
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
+            let absolute = path.canonicalize().unwrap_or(path.clone());
+            files.push((url, absolute));
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `wick predict`: one prediction from the command line, printed as the
+//! same JSON the API answers, without starting a server (like `cog predict`).
+
+use anyhow::{Context, bail};
+use wick_engine::JsonObject;
+use wick_types::{Field, Kind, ModelInfo, OneOrMany, PredictResponse};
+
+use crate::cli::PredictArgs;
+
+pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    let engine = super::load_engine(&[&args.bundle], args.device.as_deref())?;
+    let Some(model) = engine.models().into_iter().next() else {
+        bail!("the bundle in {} loaded no model", args.bundle.display());
+    };
+    let inputs = match &args.json {
+        Some(json) => serde_json::from_str::<JsonObject>(json)
+            .context("--json must be a JSON object of inputs")?,
+        None => inputs_from_pairs(&model, &args.endpoint, &args.inputs)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let prediction =
+        runtime.block_on(engine.predict(&model.name, None, &args.endpoint, vec![inputs]))?;
+    let response = PredictResponse {
+        outputs: OneOrMany::One(prediction.outputs.into_iter().next().unwrap_or_default()),
+        model: prediction.model,
+        version: prediction.version,
+        duration_ms: prediction.duration.as_secs_f64() * 1000.0,
+    };
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}
+
+/// `-i name=value` pairs → a JSON object, typed by the endpoint's signature.
+fn inputs_from_pairs(
+    model: &ModelInfo,
+    endpoint: &str,
+    pairs: &[String],
+) -> anyhow::Result<JsonObject> {
+    let Some(endpoint_info) = model.endpoint(endpoint) else {
+        let known: Vec<&str> = model.endpoints.iter().map(|e| e.name.as_str()).collect();
+        bail!(
+            "model `{}` has no endpoint `{endpoint}`; it has: {}",
+            model.name,
+            known.join(", ")
+        );
+    };
+    let mut inputs = JsonObject::new();
+    for pair in pairs {
+        let Some((name, raw)) = pair.split_once('=') else {
+            bail!("`-i {pair}` must look like name=value");
+        };
+        let value = match endpoint_info.inputs.iter().find(|f| f.name == name) {
+            Some(field) => typed_value(field, raw),
+            // Unknown names go through as text; validation names them.
+            None => serde_json::Value::String(raw.to_string()),
+        };
+        inputs.insert(name.to_string(), value);
+    }
+    Ok(inputs)
+}
+
+fn typed_value(field: &Field, raw: &str) -> serde_json::Value {
+    match &field.kind {
+        Kind::Text { .. } | Kind::Dropdown { .. } | Kind::Radio { .. } => {
+            serde_json::Value::String(raw.to_string())
+        }
+        Kind::Tags { .. } => serde_json::from_str(raw).unwrap_or_else(|_| {
+            raw.split(',')
+                .map(|item| serde_json::Value::String(item.trim().to_string()))
+                .collect()
+        }),
+        _ => {
+            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_typed_by_the_signature() {
+        let tags = Field::new(
+            "labels",
+            Kind::Tags {
+                min_items: None,
+                max_items: None,
+                max_chars: None,
+            },
+        );
+        assert_eq!(typed_value(&tags, "a, b"), serde_json::json!(["a", "b"]));
+        assert_eq!(typed_value(&tags, r#"["a,b"]"#), serde_json::json!(["a,b"]));
+        let text = Field::new(
+            "text",
+            Kind::Text {
+                lines: 1,
+                placeholder: None,
+                max_chars: None,
+            },
+        );
+        assert_eq!(typed_value(&text, "42"), serde_json::json!("42"));
+        let number = Field::new(
+            "n",
+            Kind::Number {
+                min: None,
+                max: None,
+                step: None,
+            },
+        );
+        assert_eq!(typed_value(&number, "42"), serde_json::json!(42));
+    }
+}

@@ -1,0 +1,79 @@
+//! `wick serve`: load the bundles, then answer the UI, the JSON API and the
+//! probes on one port until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::cli::ServeArgs;
+use crate::{api, site};
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Load before opening the port: /readyz answers only once every model
+    // is ready, and a bundle that fails its checks never serves.
+    let engine = Arc::new(super::load_engine(&args.bundles, args.device.as_deref())?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(engine, args, started))
+}
+
+async fn serve(
+    engine: Arc<wick_engine::Engine>,
+    args: ServeArgs,
+    started: Instant,
+) -> anyhow::Result<()> {
+    if !site::has_assets() {
+        tracing::warn!(
+            "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
+        );
+    }
+    let app = Router::new()
+        .merge(api::router(engine.clone()))
+        .merge(site::router(engine.clone()))
+        .layer(DefaultBodyLimit::max(args.max_body_bytes));
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{address}");
+    tracing::info!(
+        models = engine.models().len(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "Wick is serving at http://{address}"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped with an error")
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,26 @@
+//! `wick`: serve a model as a web demo and an inference API, make bundles,
+//! run one prediction. This file only wires the commands together.
+
+mod api;
+mod api_error;
+mod cli;
+mod commands;
+mod site;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WICK_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match cli.command {
+        cli::Command::Serve(args) => commands::serve::run(args),
+        cli::Command::Bundle(args) => commands::bundle::run(args),
+        cli::Command::Predict(args) => commands::predict::run(args),
+    }
+}
