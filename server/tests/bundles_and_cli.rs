@@ -68,42 +68,45 @@ fn serve_refuses_a_bundle_with_a_missing_file() {
     assert!(message.contains("tokenizer.json is missing"), "{message}");
 }
 
-#[test]
-fn predict_prints_the_outputs_as_json() {
+/// Runs `wick predict BUNDLE ARGS...` and parses what it prints; panics
+/// with its stderr when it fails.
+fn predict(bundle: &Path, args: &[&str]) -> serde_json::Value {
     let output = wick()
         .arg("predict")
-        .arg(minilm_dir())
-        .args([
+        .arg(bundle)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn predict_prints_the_outputs_as_json() {
+    let body = predict(
+        &minilm_dir(),
+        &[
             "similarity",
             "-i",
             "a=A man is eating food.",
             "-i",
             "b=A man is eating a piece of bread.",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
-    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let score = body["outputs"]["score"].as_f64().unwrap();
     assert!((score - 0.7553).abs() < 1e-3, "{score}");
 
-    let output = wick()
-        .arg("predict")
-        .arg(minilm_dir())
-        .args([
+    let body = predict(
+        &minilm_dir(),
+        &[
             "classify",
             "-i",
             "text=The new movie is awesome",
             "-i",
             "labels=negative,positive",
-        ])
-        .output()
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        ],
+    );
     assert_eq!(body["outputs"]["label"]["label"], "positive");
 
     let output = wick()
@@ -153,18 +156,10 @@ fn bundle_makes_a_servable_bundle_from_a_hugging_face_folder() {
         .unwrap();
     assert!(status.success());
     assert_same_files(&out.path().join("mini"));
-    let output = wick()
-        .arg("predict")
-        .arg(out.path().join("mini"))
-        .args(["embed", "-i", "text=hello world"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let body = predict(
+        &out.path().join("mini"),
+        &["embed", "-i", "text=hello world"],
     );
-    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(body["model"], "mini");
     assert_eq!(body["version"], "2.0.0");
 }
