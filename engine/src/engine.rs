@@ -100,6 +100,7 @@ impl Engine {
                 task: manifest.task.clone(),
                 title,
                 description: manifest.ui.description.clone(),
+                article: manifest.ui.article.clone(),
                 endpoints,
                 examples,
                 flagging_options: manifest.flagging.options.clone(),

@@ -76,6 +76,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, machine-readable name for the failure, shared by every
+    /// adapter (the API's `error.code`, the UI's inline errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UnknownModel(_) => "model_not_found",
+            Error::UnknownVersion { .. } => "version_not_found",
+            Error::UnknownEndpoint { .. } => "endpoint_not_found",
+            Error::InvalidInput(_) | Error::EmptyBatch => "invalid_input",
+            Error::Inference(_) => "inference_failed",
+            _ => "internal",
+        }
+    }
+
+    /// The input at fault, for validation errors.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidInput(error) => Some(&error.field),
+            Error::EmptyBatch => Some("inputs"),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }

@@ -39,33 +39,20 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
-        let message = error.to_string();
-        match error {
-            Error::UnknownModel(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "model_not_found", message)
-            }
-            Error::UnknownVersion { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "version_not_found", message)
-            }
-            Error::UnknownEndpoint { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "endpoint_not_found", message)
-            }
-            Error::InvalidInput(field_error) => {
-                ApiError::invalid_input(&field_error.field, message)
-            }
-            Error::EmptyBatch => ApiError::invalid_input("inputs", message),
-            Error::Inference(_) => {
-                tracing::error!("{message}");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "inference_failed",
-                    message,
-                )
-            }
+        let code = error.code();
+        let status = match code {
+            "model_not_found" | "version_not_found" | "endpoint_not_found" => StatusCode::NOT_FOUND,
+            "invalid_input" => StatusCode::UNPROCESSABLE_ENTITY,
             _ => {
-                tracing::error!("{message}");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+                tracing::error!("{error}");
+                StatusCode::INTERNAL_SERVER_ERROR
             }
+        };
+        ApiError {
+            status,
+            code,
+            field: error.field().map(String::from),
+            message: error.to_string(),
         }
     }
 }

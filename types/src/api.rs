@@ -21,6 +21,9 @@ pub struct ModelInfo {
     pub title: String,
     #[serde(default)]
     pub description: String,
+    /// Longer markdown shown under the demo.
+    #[serde(default)]
+    pub article: String,
     pub endpoints: Vec<Endpoint>,
     /// Example inputs per endpoint, in the order wick.toml lists them.
     #[serde(default)]

@@ -9,11 +9,13 @@
 //! same checks the server runs.
 
 mod api;
+mod schema;
 mod signature;
 mod validate;
 mod value;
 
 pub use api::*;
+pub use schema::*;
 pub use signature::*;
 pub use validate::*;
 pub use value::*;

@@ -1,0 +1,128 @@
+//! JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) for signatures: what a
+//! client must send to an endpoint and what it gets back.
+
+use serde_json::{Value, json};
+
+use crate::{Field, Kind};
+
+/// The schema of one value of `kind`.
+pub fn kind_schema(kind: &Kind) -> Value {
+    match kind {
+        Kind::Text { max_chars, .. } => with_optional(
+            json!({"type": "string"}),
+            "maxLength",
+            max_chars.map(Value::from),
+        ),
+        Kind::Number { min, max, .. } => {
+            let schema = with_optional(json!({"type": "number"}), "minimum", min.map(Value::from));
+            with_optional(schema, "maximum", max.map(Value::from))
+        }
+        Kind::Slider { min, max, .. } => json!({"type": "number", "minimum": min, "maximum": max}),
+        Kind::Checkbox => json!({"type": "boolean"}),
+        Kind::Dropdown { choices } | Kind::Radio { choices } => {
+            json!({"type": "string", "enum": choices})
+        }
+        Kind::Tags {
+            min_items,
+            max_items,
+            max_chars,
+        } => {
+            let items = with_optional(
+                json!({"type": "string"}),
+                "maxLength",
+                max_chars.map(Value::from),
+            );
+            let schema = with_optional(
+                json!({"type": "array", "items": items}),
+                "minItems",
+                min_items.map(Value::from),
+            );
+            with_optional(schema, "maxItems", max_items.map(Value::from))
+        }
+        Kind::Label { .. } => json!({
+            "type": "object",
+            "properties": {
+                "label": {"type": "string"},
+                "confidences": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"label": {"type": "string"}, "confidence": {"type": "number"}},
+                        "required": ["label", "confidence"]
+                    }
+                }
+            },
+            "required": ["label", "confidences"]
+        }),
+        Kind::Score => json!({"type": "number"}),
+        Kind::Json => json!({}),
+        Kind::Embedding { dim } => {
+            json!({"type": "array", "items": {"type": "number"}, "minItems": dim, "maxItems": dim})
+        }
+    }
+}
+
+/// The schema of an object holding `fields` by name. Inputs are closed
+/// (unknown names are refused); every output is always present.
+pub fn fields_schema(fields: &[Field], closed: bool) -> Value {
+    let properties: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|field| {
+            let mut schema = kind_schema(&field.kind);
+            if let Value::Object(map) = &mut schema {
+                map.insert("title".into(), field.label.clone().into());
+                if !field.description.is_empty() {
+                    map.insert("description".into(), field.description.clone().into());
+                }
+                if let Some(default) = &field.default
+                    && let Ok(default) = serde_json::to_value(default)
+                {
+                    map.insert("default".into(), default);
+                }
+            }
+            (field.name.clone(), schema)
+        })
+        .collect();
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|field| !closed || (field.required && field.default.is_none()))
+        .map(|field| field.name.as_str())
+        .collect();
+    let mut schema = json!({"type": "object", "properties": properties, "required": required});
+    if closed {
+        schema["additionalProperties"] = Value::Bool(false);
+    }
+    schema
+}
+
+fn with_optional(mut schema: Value, key: &str, value: Option<Value>) -> Value {
+    if let Some(value) = value {
+        schema[key] = value;
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_closed_objects_with_their_required_fields() {
+        let fields = vec![
+            Field::new(
+                "text",
+                Kind::Text {
+                    lines: 1,
+                    placeholder: None,
+                    max_chars: Some(10),
+                },
+            ),
+            Field::new("flag", Kind::Checkbox).optional(None),
+        ];
+        let schema = fields_schema(&fields, true);
+        assert_eq!(schema["required"], json!(["text"]));
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert_eq!(schema["properties"]["text"]["maxLength"], json!(10));
+        assert_eq!(schema["properties"]["flag"]["type"], json!("boolean"));
+    }
+}
