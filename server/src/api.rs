@@ -20,6 +20,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/models", get(list_models))
         .route("/api/models/{model}", get(describe_model))
         .route("/api/models/{model}/{endpoint}", post(predict))
+        .route("/openapi.json", get(crate::openapi::document))
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
         .route("/api/{*rest}", get(no_such_route).post(no_such_route))

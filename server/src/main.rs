@@ -5,6 +5,7 @@ mod api;
 mod api_error;
 mod cli;
 mod commands;
+mod openapi;
 mod site;
 
 use clap::Parser;

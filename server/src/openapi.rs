@@ -1,0 +1,160 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 document generated from the loaded
+//! models' signatures — one path per endpoint, with its request, response
+//! and error schemas.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+use wick_engine::Engine;
+use wick_types::{ModelInfo, fields_schema};
+
+pub async fn document(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    Json(build(&engine.models()))
+}
+
+pub fn build(models: &[ModelInfo]) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    schemas.insert("Error".into(), error_schema());
+    let errors = |statuses: &[(&str, &str)]| -> Map<String, Value> {
+        statuses
+            .iter()
+            .map(|(status, why)| {
+                (
+                    status.to_string(),
+                    json_response(why, json!({"$ref": "#/components/schemas/Error"})),
+                )
+            })
+            .collect()
+    };
+    paths.insert(
+        "/api/models".into(),
+        json!({"get": {
+            "summary": "List the loaded models with their endpoints and signatures",
+            "operationId": "listModels",
+            "responses": {"200": json_response("The models", json!({"type": "object", "properties": {"models": {"type": "array", "items": {"type": "object"}}}, "required": ["models"]}))}
+        }}),
+    );
+    let mut model_responses = errors(&[("404", "No such model")]);
+    model_responses.insert(
+        "200".into(),
+        json_response("The model", json!({"type": "object"})),
+    );
+    paths.insert(
+        "/api/models/{model}".into(),
+        json!({"get": {
+            "summary": "Describe one model",
+            "operationId": "describeModel",
+            "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": model_responses
+        }}),
+    );
+    for model in models {
+        for endpoint in &model.endpoints {
+            let prefix = format!("{}.{}", model.name, endpoint.name);
+            schemas.insert(
+                format!("{prefix}.Inputs"),
+                fields_schema(&endpoint.inputs, true),
+            );
+            schemas.insert(
+                format!("{prefix}.Outputs"),
+                fields_schema(&endpoint.outputs, false),
+            );
+            let inputs_ref = json!({"$ref": format!("#/components/schemas/{prefix}.Inputs")});
+            let outputs_ref = json!({"$ref": format!("#/components/schemas/{prefix}.Outputs")});
+            let request = json!({
+                "type": "object",
+                "properties": {
+                    "inputs": {"oneOf": [inputs_ref, {"type": "array", "items": inputs_ref, "minItems": 1}]},
+                    "version": {"type": "string", "description": "Pin the model version"}
+                },
+                "required": ["inputs"],
+                "additionalProperties": false
+            });
+            let response = json!({
+                "type": "object",
+                "properties": {
+                    "outputs": {"oneOf": [outputs_ref, {"type": "array", "items": outputs_ref}]},
+                    "model": {"type": "string"},
+                    "version": {"type": "string"},
+                    "duration_ms": {"type": "number"}
+                },
+                "required": ["outputs", "model", "version", "duration_ms"]
+            });
+            let mut responses = errors(&[
+                ("400", "The body is not JSON"),
+                ("404", "No such model, endpoint or version"),
+                ("413", "The body is too large"),
+                ("422", "An input is missing, unknown or of the wrong type"),
+                ("500", "Inference failed"),
+            ]);
+            responses.insert(
+                "200".into(),
+                json_response("The outputs, shaped like the inputs", response),
+            );
+            let example = model
+                .examples
+                .iter()
+                .find(|e| e.endpoint == endpoint.name)
+                .map(|e| json!({"inputs": e.inputs}));
+            let mut body = json!({"schema": request});
+            if let Some(example) = example {
+                body["example"] = example;
+            }
+            paths.insert(
+                format!("/api/models/{}/{}", model.name, endpoint.name),
+                json!({"post": {
+                    "summary": format!("{} — {}", model.title, endpoint.name),
+                    "description": endpoint.description,
+                    "operationId": format!("{}_{}", model.name, endpoint.name).replace(['-', '.'], "_"),
+                    "tags": [model.name],
+                    "requestBody": {"required": true, "content": {"application/json": body}},
+                    "responses": responses
+                }}),
+            );
+        }
+    }
+    for (path, summary) in [
+        ("/healthz", "Liveness: the process answers"),
+        ("/readyz", "Readiness: every model is loaded"),
+    ] {
+        paths.insert(
+            path.into(),
+            json!({"get": {"summary": summary, "responses": {"200": json_response("OK", json!({"type": "object"}))}}}),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Wick inference API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Predictions from the models this Wick server loaded. Errors are {\"error\": {\"code\", \"message\", \"field\"?}}."
+        },
+        "paths": paths,
+        "components": {"schemas": schemas}
+    })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string", "description": "The input at fault, for validation errors"}
+                },
+                "required": ["code", "message"]
+            }
+        },
+        "required": ["error"]
+    })
+}
