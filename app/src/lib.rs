@@ -1,15 +1,24 @@
-//! Wick's web UI: the page shell, the router, and the pages drawn from the
-//! models' signatures.
+//! Wick's web UI: the page shell, the router, and pages drawn from the
+//! models' signatures — a demo per endpoint and a "use via API" page per
+//! model.
 //!
 //! Compiled twice: with `ssr` inside the `wick` binary (server functions
 //! reach the engine through Leptos context), and with `hydrate` to wasm32,
 //! where it knows only the serde types of `wick-types`.
 
+mod api_page;
+mod demo;
+mod inputs;
+mod outputs;
+mod server_fns;
+pub mod snippets;
+
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
-use wick_types::{Endpoint, Field, ModelInfo};
+use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+
+pub use server_fns::*;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -29,102 +38,136 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The site data every page draws from, loaded once per page view.
+pub type SiteResource = Resource<Result<Site, ServerFnError>>;
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let site: SiteResource = Resource::new(|| (), |_| load_site());
+    provide_context(site);
+    // Async rendering: the whole page, model data included, is in the first
+    // HTML response, so it reads (form, examples) before any WASM runs.
     view! {
         <Stylesheet id="wick" href="/pkg/wick.css"/>
+        <Link rel="icon" href="/favicon.svg"/>
         <Title text="Wick"/>
         <Router>
-            <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
-                // Async: the whole page, data included, is in the first HTML
-                // response, so it reads without JavaScript.
-                <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
-            </Routes>
+            <Header/>
+            <main>
+                <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
+                    <Route path=StaticSegment("") view=demo::HomePage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("m"), ParamSegment("model"), StaticSegment("api"))
+                        view=api_page::ApiPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("m"), ParamSegment("model"), ParamSegment("endpoint"))
+                        view=demo::DemoPage
+                        ssr=SsrMode::Async
+                    />
+                </Routes>
+            </main>
         </Router>
     }
 }
 
-/// The models this server serves, with their signatures.
-#[server(prefix = "/_wick", endpoint = "models")]
-pub async fn list_models() -> Result<Vec<ModelInfo>, ServerFnError> {
-    let engine = use_context::<std::sync::Arc<wick_engine::Engine>>()
-        .ok_or_else(|| ServerFnError::new("the engine is not available to the UI"))?;
-    Ok(engine.models())
-}
-
 #[component]
-fn HomePage() -> impl IntoView {
-    let models = Resource::new(|| (), |_| list_models());
+fn Header() -> impl IntoView {
     // Effects run only in the browser: this marker proves hydration ran.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
         <header class="top">
-            <h1>"Wick"</h1>
+            <A href="/" attr:class="brand">"Wick"</A>
             <span class="status" data-testid="hydrated" data-hydrated=move || hydrated.get().to_string()>
-                {move || if hydrated.get() { "interactive" } else { "loading…" }}
+                {move || if hydrated.get() { "" } else { "loading…" }}
             </span>
+            <span class="spacer"></span>
+            <a href="/openapi.json" class="quiet">"OpenAPI"</a>
+            <ThemeToggle/>
         </header>
-        <main>
-            <Suspense fallback=|| view! { <p>"Loading models…"</p> }>
-                {move || Suspend::new(async move {
-                    match models.await {
-                        Ok(list) => view! { <ModelList models=list/> }.into_any(),
-                        Err(error) => view! { <p class="error" data-testid="error">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </main>
     }
 }
 
+/// Light and dark follow `prefers-color-scheme` until the person picks one.
 #[component]
-fn ModelList(models: Vec<ModelInfo>) -> impl IntoView {
-    models
+fn ThemeToggle() -> impl IntoView {
+    let toggle = move |_| {
+        let Some(root) = document().document_element() else {
+            return;
+        };
+        let dark_now = match root.get_attribute("data-theme").as_deref() {
+            Some("dark") => true,
+            Some(_) => false,
+            None => window()
+                .match_media("(prefers-color-scheme: dark)")
+                .ok()
+                .flatten()
+                .is_some_and(|query| query.matches()),
+        };
+        let _ = root.set_attribute("data-theme", if dark_now { "light" } else { "dark" });
+    };
+    view! {
+        <button type="button" class="quiet" data-testid="theme" on:click=toggle aria-label="Switch between light and dark theme">
+            "◐ Theme"
+        </button>
+    }
+}
+
+/// Models and their endpoints as tabs; each tab is a deep link, and the
+/// router marks the current one with aria-current.
+#[component]
+fn Tabs(site: Site) -> impl IntoView {
+    site.models
         .into_iter()
-        .map(|model| {
+        .map(|page| {
+            let name = page.info.name.clone();
+            let tabs = page
+                .info
+                .endpoints
+                .clone()
+                .into_iter()
+                .map(|endpoint| {
+                    view! {
+                        <A href=format!("/m/{name}/{}", endpoint.name) attr:class="tab">
+                            {endpoint.name.clone()}
+                        </A>
+                    }
+                    .into_any()
+                })
+                .collect_view();
             view! {
-                <section class="model" data-testid=format!("model-{}", model.name)>
-                    <h2>{model.title.clone()}</h2>
-                    <p class="meta">{format!("{} {} · {}", model.name, model.version, model.task)}</p>
-                    <p>{model.description.clone()}</p>
-                    {model.endpoints.into_iter().map(|endpoint| view! { <EndpointCard endpoint/> }).collect_view()}
-                </section>
+                <nav class="tabs" aria-label=format!("{} endpoints", page.info.title)>
+                    <span class="tab-model">{page.info.title.clone()}</span>
+                    {tabs}
+                    <A href=format!("/m/{name}/api") attr:class="tab api">
+                        "Use via API"
+                    </A>
+                </nav>
             }
             .into_any()
         })
         .collect_view()
 }
 
-#[component]
-fn EndpointCard(endpoint: Endpoint) -> impl IntoView {
-    let fields = |fields: Vec<Field>| {
-        fields
-            .into_iter()
-            .map(|field| {
-                let kind = serde_kind(&field);
-                view! { <li><strong>{field.label}</strong>" "<code>{field.name}</code>" — "{kind}</li> }.into_any()
-            })
-            .collect_view()
-    };
+/// Renders `page` once the site data is loaded, or the error that stopped it.
+fn with_site<V: IntoView + 'static>(
+    page: impl Fn(Site) -> V + Send + Sync + Clone + 'static,
+) -> impl IntoView {
+    let site = expect_context::<SiteResource>();
     view! {
-        <article class="endpoint">
-            <h3>{endpoint.name.clone()}</h3>
-            <p>{endpoint.description.clone()}</p>
-            <div class="columns">
-                <div><h4>"Inputs"</h4><ul>{fields(endpoint.inputs)}</ul></div>
-                <div><h4>"Outputs"</h4><ul>{fields(endpoint.outputs)}</ul></div>
-            </div>
-        </article>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                let page = page.clone();
+                Suspend::new(async move {
+                match site.await {
+                    Ok(site) => page(site).into_any(),
+                    Err(error) => view! { <p class="error" data-testid="error">{error.to_string()}</p> }.into_any(),
+                }
+                })
+            }}
+        </Suspense>
     }
-    .into_any()
-}
-
-/// The kind's tag as the API documents it ("text", "tags", "embedding"...).
-fn serde_kind(field: &Field) -> String {
-    serde_json::to_value(&field.kind)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
-        .unwrap_or_default()
 }

@@ -1,0 +1,122 @@
+//! One view per output kind: label bars, a score, text, collapsible JSON,
+//! and an embedding summary with a sparkline.
+
+use leptos::prelude::*;
+use wick_types::{Field, Kind};
+
+#[component]
+pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoView {
+    let testid = format!("output-{}", field.name);
+    let body = match value {
+        None => view! { <p class="placeholder">"—"</p> }.into_any(),
+        Some(value) => match &field.kind {
+            Kind::Label { top_k } => label_view(&value, *top_k),
+            Kind::Score => view! { <p class="score">{value.as_f64().map(|s| format!("{s:.4}")).unwrap_or_default()}</p> }.into_any(),
+            Kind::Embedding { .. } => embedding_view(&value),
+            Kind::Text { .. } => view! { <pre class="text">{value.as_str().map(String::from).unwrap_or_else(|| value.to_string())}</pre> }.into_any(),
+            _ => view! {
+                <details open>
+                    <summary>"JSON"</summary>
+                    <pre class="json">{serde_json::to_string_pretty(&value).unwrap_or_default()}</pre>
+                </details>
+            }
+            .into_any(),
+        },
+    };
+    view! {
+        <div class="output" data-testid=testid>
+            <h3 class="output-label">{field.label.clone()}</h3>
+            {body}
+        </div>
+    }
+}
+
+fn label_view(value: &serde_json::Value, top_k: Option<usize>) -> AnyView {
+    let best = value["label"].as_str().unwrap_or_default().to_string();
+    let mut confidences: Vec<(String, f64)> = value["confidences"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|c| {
+                    (
+                        c["label"].as_str().unwrap_or_default().to_string(),
+                        c["confidence"].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    confidences.sort_by(|a, b| b.1.total_cmp(&a.1));
+    confidences.truncate(top_k.unwrap_or(usize::MAX));
+    view! {
+        <p class="best-label">{best}</p>
+        <ul class="bars">
+            {confidences
+                .into_iter()
+                .map(|(label, confidence)| {
+                    let percent = format!("{:.1}%", confidence * 100.0);
+                    let data_label = label.clone();
+                    view! {
+                        <li class="bar" data-label=data_label data-confidence=confidence.to_string()>
+                            <span class="bar-fill" style=format!("width: {:.1}%", confidence * 100.0)></span>
+                            <span class="bar-label">{label}</span>
+                            <span class="bar-value">{percent}</span>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+fn embedding_view(value: &serde_json::Value) -> AnyView {
+    let numbers: Vec<f64> = value
+        .as_array()
+        .map(|items| items.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
+    let norm = numbers.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let first = numbers
+        .iter()
+        .take(8)
+        .map(|x| format!("{x:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    view! {
+        <dl class="embedding">
+            <dt>"Dimension"</dt><dd data-testid="embedding-dim">{numbers.len()}</dd>
+            <dt>"Norm"</dt><dd>{format!("{norm:.4}")}</dd>
+            <dt>"First values"</dt><dd><code>{format!("[{first}, …]")}</code></dd>
+        </dl>
+        {sparkline(&numbers)}
+    }
+    .into_any()
+}
+
+/// The first 96 values as a small line chart.
+fn sparkline(numbers: &[f64]) -> impl IntoView {
+    let shown = &numbers[..numbers.len().min(96)];
+    let (low, high) = shown
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    let span = (high - low).max(1e-9);
+    let step = 300.0 / (shown.len().max(2) - 1) as f64;
+    let points = shown
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                38.0 - (x - low) / span * 36.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    view! {
+        <svg class="sparkline" viewBox="0 0 300 40" preserveAspectRatio="none" role="img" aria-label="First values of the embedding">
+            <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
+        </svg>
+    }
+}
