@@ -1,0 +1,165 @@
+//! What a developer reads: the server-rendered page works without WASM,
+//! /openapi.json is a valid OpenAPI 3.1 document, and every snippet on the
+//! "Use via API" page runs as it is against the server.
+//!
+//! The Python parts need the venv that scripts/test makes (WICK_PYTHON,
+//! with openapi-spec-validator and requests).
+
+mod common;
+
+use std::process::Command;
+
+use common::{Server, minilm_dir};
+
+fn python() -> String {
+    std::env::var("WICK_PYTHON")
+        .expect("WICK_PYTHON is not set: run the tests with scripts/test, which makes the Python venv these tests use")
+}
+
+async fn get_text(server: &Server, path: &str) -> String {
+    let response = reqwest::get(server.url(path)).await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_server_rendered_page_shows_the_form_and_examples_without_wasm() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let html = get_text(&server, "/m/minilm/classify").await;
+    // In the document itself, not in a deferred <template> filled by script.
+    let before_templates = html.split("<template").next().unwrap();
+    for hook in [
+        "data-testid=\"input-text\"",
+        "data-testid=\"input-labels\"",
+        "data-testid=\"submit\"",
+        "data-testid=\"clear\"",
+        "data-testid=\"example-0\"",
+        "data-testid=\"output-label\"",
+    ] {
+        assert!(
+            before_templates.contains(hook),
+            "{hook} is missing from the HTML:\n{html}"
+        );
+    }
+    assert!(
+        before_templates.contains("My package arrived broken"),
+        "examples missing:\n{html}"
+    );
+    assert!(
+        before_templates.contains("<label for=\"input-classify-text\""),
+        "labels are not tied to inputs"
+    );
+    // The wick.toml article is rendered from markdown, links included.
+    assert!(
+        before_templates
+            .contains("<a href=\"https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2\">")
+    );
+    let home = get_text(&server, "/").await;
+    assert!(
+        home.contains("data-testid=\"input-text\""),
+        "/ does not open the first endpoint"
+    );
+}
+
+#[tokio::test]
+async fn openapi_json_is_a_valid_openapi_3_1_document() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let document = get_text(&server, "/openapi.json").await;
+    let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+    assert_eq!(parsed["openapi"], "3.1.0");
+    for endpoint in ["embed", "similarity", "classify"] {
+        let path = &parsed["paths"][format!("/api/models/minilm/{endpoint}")]["post"];
+        assert!(
+            path["requestBody"].is_object(),
+            "{endpoint} has no request body"
+        );
+        assert!(
+            path["responses"]["422"].is_object(),
+            "{endpoint} documents no 422"
+        );
+    }
+    assert_eq!(
+        parsed["components"]["schemas"]["minilm.embed.Outputs"]["properties"]["embedding"]["minItems"],
+        384
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &document).unwrap();
+    let output = Command::new(python())
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "openapi-spec-validator refused the document:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The text of `<code data-testid="...">` on a server-rendered page.
+fn snippet(html: &str, testid: &str) -> String {
+    let start = html
+        .find(&format!("data-testid=\"{testid}\">"))
+        .unwrap_or_else(|| panic!("no snippet {testid}"));
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..rest.find("</code>").unwrap()];
+    body.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn every_snippet_on_the_api_page_runs_against_the_server() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let html = get_text(&server, "/m/minilm/api").await;
+    for endpoint in ["embed", "similarity", "classify"] {
+        let output_name = match endpoint {
+            "embed" => "embedding",
+            "similarity" => "score",
+            _ => "label",
+        };
+        let runs: [(&str, Command); 3] = [
+            ("curl", {
+                let mut c = Command::new("bash");
+                c.arg("-c")
+                    .arg(snippet(&html, &format!("snippet-{endpoint}-curl")));
+                c
+            }),
+            ("python", {
+                let mut c = Command::new(python());
+                c.arg("-c")
+                    .arg(snippet(&html, &format!("snippet-{endpoint}-python")));
+                c
+            }),
+            ("javascript", {
+                let mut c = Command::new("node");
+                c.args(["--input-type=module", "-e"])
+                    .arg(snippet(&html, &format!("snippet-{endpoint}-javascript")));
+                c
+            }),
+        ];
+        for (language, mut command) in runs {
+            let output = command
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run the {language} snippet: {e}"));
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{endpoint} {language} snippet failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                stdout.contains(output_name),
+                "{endpoint} {language} printed:\n{stdout}"
+            );
+        }
+    }
+}

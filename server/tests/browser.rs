@@ -1,0 +1,324 @@
+//! The demo page in real headless Chromium (Debian's chromium and
+//! chromium-driver, over WebDriver) against a real `wick serve` of MiniLM.
+//! Screenshots of each state go to target/browser-screenshots/.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, minilm_dir};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const CHROME_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+];
+
+struct Browser {
+    driver: Child,
+    driver_url: String,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: apt-get install chromium chromium-driver (scripts/test does)");
+        let driver_url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while reqwest::get(format!("{driver_url}/status")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = CHROME_FLAGS.iter().map(|f| f.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"}
+        });
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities.as_object().unwrap().clone())
+            .connect(&driver_url)
+            .await
+            .expect("connect to chromedriver");
+        Browser {
+            driver,
+            driver_url,
+            client,
+            _profile: profile,
+        }
+    }
+
+    async fn find(&self, testid: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(&format!("[data-testid='{testid}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no element data-testid={testid}: {e}"))
+    }
+
+    /// Waits until `check` returns Some, re-running it every 100 ms.
+    async fn until<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let started = Instant::now();
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                self.screenshot("timeout").await;
+                panic!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text(&self, css: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.text().await.ok()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Ok(png) = self.client.screenshot().await {
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    /// Severe messages of the browser console (errors), read through
+    /// chromedriver's log endpoint.
+    async fn console_errors(&self) -> Vec<String> {
+        let session = self.client.session_id().await.unwrap().unwrap();
+        let logs: Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver_url))
+            .json(&json!({"type": "browser"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        logs["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    async fn predict_requests(&self) -> u64 {
+        let count = self
+            .client
+            .execute(
+                "return performance.getEntriesByType('resource').filter(e => e.name.includes('/_wick/predict')).length",
+                vec![],
+            )
+            .await
+            .unwrap();
+        count.as_u64().unwrap()
+    }
+
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+        // Proof of hydration: only the WASM app sets this attribute.
+        self.until("hydration", || async {
+            let marker = self.find("hydrated").await;
+            (marker.attr("data-hydrated").await.ok()?? == "true").then_some(())
+        })
+        .await;
+    }
+
+    async fn type_into(&self, testid: &str, text: &str) {
+        let input = self.find(testid).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_person_uses_the_demo_in_a_real_browser() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let browser = Browser::start().await;
+
+    // embed: type, submit, an embedding view appears.
+    browser.open(&server.url("/m/minilm/embed")).await;
+    browser.screenshot("1-embed-empty").await;
+    browser
+        .type_into("input-text", "The cat sits outside")
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let dim = browser
+        .until("the embedding view", || {
+            browser.text("[data-testid='embedding-dim']")
+        })
+        .await;
+    assert_eq!(dim, "384");
+    let meta = browser.find("result-meta").await.text().await.unwrap();
+    assert!(meta.contains("1.0.0") && meta.contains("ms"), "{meta}");
+    browser.screenshot("2-embed-result").await;
+
+    // An empty required input: inline error, and no request is sent.
+    browser.find("clear").await.click().await.unwrap();
+    let before = browser.predict_requests().await;
+    browser.find("submit").await.click().await.unwrap();
+    let error = browser.find("error").await.text().await.unwrap();
+    assert!(error.contains("required"), "{error}");
+    assert_eq!(
+        browser.predict_requests().await,
+        before,
+        "a request was sent for an empty input"
+    );
+    browser.screenshot("3-embed-required-error").await;
+
+    // similarity, reached through its tab (client-side navigation).
+    browser
+        .client
+        .find(Locator::Css("a.tab[href='/m/minilm/similarity']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.type_into("input-a", "A man is eating food.").await;
+    browser
+        .type_into("input-b", "A man is eating a piece of bread.")
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let score = browser
+        .until("the similarity score", || async {
+            browser
+                .text("[data-testid='output-score'] .score")
+                .await?
+                .parse::<f64>()
+                .ok()
+        })
+        .await;
+    assert!((score - 0.755).abs() <= 0.001, "similarity shows {score}");
+    browser.screenshot("4-similarity").await;
+
+    // classify: bars best first; Ctrl+Enter submits.
+    browser.open(&server.url("/m/minilm/classify")).await;
+    browser
+        .type_into("input-text", "The new movie is awesome")
+        .await;
+    browser
+        .type_into("input-labels", "negative, positive, neutral")
+        .await;
+    browser
+        .find("input-text")
+        .await
+        .send_keys("\u{E009}\u{E007}")
+        .await
+        .unwrap(); // Ctrl+Enter
+    let confidences = browser
+        .until("the label bars", || async {
+            let bars = browser
+                .client
+                .find_all(Locator::Css("[data-testid='output-label'] .bar"))
+                .await
+                .ok()?;
+            let mut values = Vec::new();
+            for bar in bars {
+                values.push(
+                    bar.attr("data-confidence")
+                        .await
+                        .ok()??
+                        .parse::<f64>()
+                        .ok()?,
+                );
+            }
+            (values.len() == 3).then_some(values)
+        })
+        .await;
+    assert!(
+        confidences.windows(2).all(|w| w[0] >= w[1]),
+        "{confidences:?}"
+    );
+    let best = browser
+        .text("[data-testid='output-label'] .best-label")
+        .await
+        .unwrap();
+    assert_eq!(best, "positive");
+    browser.screenshot("5-classify").await;
+
+    // An example fills the inputs and runs.
+    browser.find("clear").await.click().await.unwrap();
+    browser.find("example-1").await.click().await.unwrap();
+    let filled = browser
+        .find("input-text")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        filled,
+        "My package arrived broken and support never answered."
+    );
+    let labels = browser
+        .find("input-labels")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(labels, "shipping, billing, customer service, praise");
+    let best = browser
+        .until("the example's result", || {
+            browser.text("[data-testid='output-label'] .best-label")
+        })
+        .await;
+    assert!(
+        ["shipping", "billing", "customer service", "praise"].contains(&best.as_str()),
+        "{best}"
+    );
+    browser.screenshot("6-classify-example").await;
+
+    // The API page and the theme toggle.
+    browser.open(&server.url("/m/minilm/api")).await;
+    browser.find("snippet-embed-curl").await;
+    browser.find("theme").await.click().await.unwrap();
+    browser.screenshot("7-api-page-other-theme").await;
+
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
+    browser.client.clone().close().await.unwrap();
+}
