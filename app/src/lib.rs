@@ -12,6 +12,8 @@ mod inputs;
 mod outputs;
 mod server_fns;
 pub mod snippets;
+#[cfg(all(test, feature = "ssr"))]
+mod widgets_tests;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
