@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::snippets::{curl, example_inputs, javascript, python};
+use crate::snippets::{Call, example_inputs};
 use crate::{Tabs, with_site};
 
 #[component]
@@ -23,7 +23,7 @@ pub fn ApiPage() -> impl IntoView {
                 .endpoints
                 .iter()
                 .map(|endpoint| {
-                    let inputs = example_inputs(&page.info, endpoint);
+                    let call = Call::new(&base, &name, &endpoint.name, &example_inputs(&page.info, endpoint));
                     let snippet = |language: &str, code: String| {
                         view! {
                             <figure class="snippet">
@@ -36,9 +36,9 @@ pub fn ApiPage() -> impl IntoView {
                         <section class="api-endpoint">
                             <h2><code>{format!("POST /api/models/{name}/{}", endpoint.name)}</code></h2>
                             <p>{endpoint.description.clone()}</p>
-                            {snippet("curl", curl(&base, &name, &endpoint.name, &inputs))}
-                            {snippet("Python", python(&base, &name, &endpoint.name, &inputs))}
-                            {snippet("JavaScript", javascript(&base, &name, &endpoint.name, &inputs))}
+                            {snippet("curl", call.curl())}
+                            {snippet("Python", call.python())}
+                            {snippet("JavaScript", call.javascript())}
                         </section>
                     }
                     .into_any()

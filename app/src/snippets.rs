@@ -34,52 +34,48 @@ pub fn example_inputs(model: &ModelInfo, endpoint: &Endpoint) -> serde_json::Map
         .collect()
 }
 
-fn url(base_url: &str, model: &str, endpoint: &str) -> String {
-    format!("{base_url}/api/models/{model}/{endpoint}")
+/// One call of an endpoint, rendered as a program in each language.
+pub struct Call {
+    url: String,
+    body: Value,
 }
 
-fn body(inputs: &serde_json::Map<String, Value>) -> Value {
-    serde_json::json!({ "inputs": inputs })
-}
+impl Call {
+    pub fn new(
+        base_url: &str,
+        model: &str,
+        endpoint: &str,
+        inputs: &serde_json::Map<String, Value>,
+    ) -> Call {
+        Call {
+            url: format!("{base_url}/api/models/{model}/{endpoint}"),
+            body: serde_json::json!({ "inputs": inputs }),
+        }
+    }
 
-pub fn curl(
-    base_url: &str,
-    model: &str,
-    endpoint: &str,
-    inputs: &serde_json::Map<String, Value>,
-) -> String {
-    // Single-quoted for the shell: a ' inside the JSON becomes '\''.
-    let json = body(inputs).to_string().replace('\'', r"'\''");
-    format!(
-        "curl -sS --fail-with-body {} \\\n  -H 'Content-Type: application/json' \\\n  -d '{json}'",
-        url(base_url, model, endpoint)
-    )
-}
+    pub fn curl(&self) -> String {
+        // Single-quoted for the shell: a ' inside the JSON becomes '\''.
+        let json = self.body.to_string().replace('\'', r"'\''");
+        format!(
+            "curl -sS --fail-with-body {} \\\n  -H 'Content-Type: application/json' \\\n  -d '{json}'",
+            self.url
+        )
+    }
 
-pub fn python(
-    base_url: &str,
-    model: &str,
-    endpoint: &str,
-    inputs: &serde_json::Map<String, Value>,
-) -> String {
-    format!(
-        "import requests\n\nresponse = requests.post(\n    \"{}\",\n    json={},\n    timeout=60,\n)\nresponse.raise_for_status()\nprint(response.json()[\"outputs\"])",
-        url(base_url, model, endpoint),
-        python_literal(&body(inputs))
-    )
-}
+    pub fn python(&self) -> String {
+        format!(
+            "import requests\n\nresponse = requests.post(\n    \"{}\",\n    json={},\n    timeout=60,\n)\nresponse.raise_for_status()\nprint(response.json()[\"outputs\"])",
+            self.url,
+            python_literal(&self.body)
+        )
+    }
 
-pub fn javascript(
-    base_url: &str,
-    model: &str,
-    endpoint: &str,
-    inputs: &serde_json::Map<String, Value>,
-) -> String {
-    format!(
-        "const response = await fetch(\"{}\", {{\n  method: \"POST\",\n  headers: {{ \"Content-Type\": \"application/json\" }},\n  body: JSON.stringify({}),\n}});\nif (!response.ok) throw new Error(await response.text());\nconsole.log((await response.json()).outputs);",
-        url(base_url, model, endpoint),
-        body(inputs)
-    )
+    pub fn javascript(&self) -> String {
+        format!(
+            "const response = await fetch(\"{}\", {{\n  method: \"POST\",\n  headers: {{ \"Content-Type\": \"application/json\" }},\n  body: JSON.stringify({}),\n}});\nif (!response.ok) throw new Error(await response.text());\nconsole.log((await response.json()).outputs);",
+            self.url, self.body
+        )
+    }
 }
 
 /// A JSON value written as a Python literal (JSON strings and numbers are
@@ -125,7 +121,7 @@ mod tests {
     #[test]
     fn curl_quotes_single_quotes_for_the_shell() {
         let inputs = json!({"text": "it's"}).as_object().unwrap().clone();
-        let snippet = curl("http://h", "m", "e", &inputs);
+        let snippet = Call::new("http://h", "m", "e", &inputs).curl();
         assert!(
             snippet.contains(r#"-d '{"inputs":{"text":"it'\''s"}}'"#),
             "{snippet}"
