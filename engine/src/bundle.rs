@@ -214,14 +214,6 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// A copy with one dummy file, to check everything else before the
-    /// real files are hashed.
-    pub(crate) fn with_placeholder_file(&self) -> Manifest {
-        let mut copy = self.clone();
-        copy.files.insert("placeholder".into(), "0".repeat(64));
-        copy
-    }
-
     pub fn to_toml(&self) -> String {
         // Serializing plain data with string keys cannot fail.
         toml::to_string_pretty(self).unwrap_or_default()
@@ -229,7 +221,7 @@ impl Manifest {
 }
 
 /// Names and versions appear in URLs and file names: keep them plain.
-fn check_name(what: &str, value: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_name(what: &str, value: &str) -> std::result::Result<(), String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if value.is_empty() || !value.chars().all(plain) || value.starts_with('.') {
         return Err(format!(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Cache, Repo, RepoType};
 
-use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui};
+use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui, check_name};
 use crate::error::{Error, Result};
 use crate::task::{TaskKind, task_kind};
 
@@ -198,12 +198,12 @@ pub fn bundle_from_source(
         files: BTreeMap::new(),
     };
     // Check name and version before copying any weights.
-    Manifest::parse(&manifest.with_placeholder_file().to_toml()).map_err(|message| {
-        Error::Manifest {
+    check_name("name", name)
+        .and_then(|()| check_name("version", version))
+        .map_err(|message| Error::Manifest {
             path: out_dir.join(crate::bundle::MANIFEST),
             message,
-        }
-    })?;
+        })?;
     Bundle::create(out_dir, manifest, &resolved.files)
 }
 

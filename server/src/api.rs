@@ -69,7 +69,7 @@ async fn predict(
             &model,
             request.version.as_deref(),
             &endpoint,
-            request.inputs.clone(),
+            request.inputs,
         )
         .await?;
     let outputs = match request.many {
