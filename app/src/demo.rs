@@ -130,10 +130,15 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         error.set(None);
         run.dispatch((model_name.get_value(), endpoint_name.get_value(), inputs));
     };
-    let clear = move |_| {
+    // Sets every input from `source`, or back to its initial value.
+    let fill = move |source: Option<&JsonObject>| {
         for (field, value) in fields.read_value().iter().zip(values.read_value().iter()) {
-            value.set(initial_value(field));
+            let given = source.and_then(|inputs| inputs.get(&field.name)).cloned();
+            value.set(given.unwrap_or_else(|| initial_value(field)));
         }
+    };
+    let clear = move |_| {
+        fill(None);
         error.set(None);
         shown.set(Shown::Nothing);
     };
@@ -165,6 +170,7 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         .filter(|e| e.endpoint == endpoint.name)
         .map(|e| e.inputs.clone())
         .collect::<Vec<_>>();
+    let has_examples = !examples.is_empty();
     let example_rows = examples
         .into_iter()
         .enumerate()
@@ -175,14 +181,7 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                 .map(|field| view! { <td>{example_cell(inputs.get(&field.name))}</td> }.into_any())
                 .collect_view();
             let fill_and_run = move || {
-                for (field, value) in fields.read_value().iter().zip(values.read_value().iter()) {
-                    value.set(
-                        inputs
-                            .get(&field.name)
-                            .cloned()
-                            .unwrap_or_else(|| initial_value(field)),
-                    );
-                }
+                fill(Some(&inputs));
                 submit();
             };
             let fill_on_click = fill_and_run.clone();
@@ -205,11 +204,6 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
             .into_any()
         })
         .collect_view();
-    let has_examples = page
-        .info
-        .examples
-        .iter()
-        .any(|e| e.endpoint == endpoint.name);
     let headers = endpoint
         .inputs
         .iter()

@@ -48,7 +48,7 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
         .unwrap_or_else(|| "localhost:7860".to_string());
     let models = engine
         .models()
-        .into_iter()
+        .cloned()
         .map(|info| ModelPage {
             article_html: markdown::to_safe_html(&info.article),
             info,

@@ -111,8 +111,9 @@ impl Engine {
         Ok(())
     }
 
-    pub fn models(&self) -> Vec<ModelInfo> {
-        self.models.iter().map(|m| m.info.clone()).collect()
+    /// The loaded models, in the order they were loaded.
+    pub fn models(&self) -> impl ExactSizeIterator<Item = &ModelInfo> {
+        self.models.iter().map(|m| &m.info)
     }
 
     pub fn model(&self, name: &str) -> Option<&ModelInfo> {
@@ -147,20 +148,21 @@ impl Engine {
                 loaded: found.info.version.clone(),
             });
         }
-        let signature = found
-            .info
-            .endpoint(endpoint)
-            .ok_or_else(|| Error::UnknownEndpoint {
-                model: model.to_string(),
-                endpoint: endpoint.to_string(),
-                known: found
-                    .info
-                    .endpoints
-                    .iter()
-                    .map(|e| e.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let endpoint_info =
+            found
+                .info
+                .endpoint(endpoint)
+                .ok_or_else(|| Error::UnknownEndpoint {
+                    model: model.to_string(),
+                    endpoint: endpoint.to_string(),
+                    known: found
+                        .info
+                        .endpoints
+                        .iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
         if inputs.is_empty() {
             return Err(Error::EmptyBatch);
         }
@@ -169,7 +171,7 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(row, json)| {
-                validate_inputs(&signature.inputs, json).map_err(|error| {
+                validate_inputs(&endpoint_info.inputs, json).map_err(|error| {
                     if several {
                         FieldError {
                             field: error.field,

@@ -30,7 +30,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 async fn list_models(State(engine): State<Arc<Engine>>) -> Json<ModelList> {
     Json(ModelList {
-        models: engine.models(),
+        models: engine.models().cloned().collect(),
     })
 }
 
@@ -162,7 +162,6 @@ async fn live() -> Json<serde_json::Value> {
 async fn ready(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
     let models: Vec<String> = engine
         .models()
-        .iter()
         .map(|m| format!("{}@{}", m.name, m.version))
         .collect();
     Json(json!({"status": "ready", "models": models}))

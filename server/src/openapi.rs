@@ -11,10 +11,10 @@ use wick_engine::Engine;
 use wick_types::{ModelInfo, fields_schema};
 
 pub async fn document(State(engine): State<Arc<Engine>>) -> Json<Value> {
-    Json(build(&engine.models()))
+    Json(build(engine.models()))
 }
 
-pub fn build(models: &[ModelInfo]) -> Value {
+pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());

@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
+use serde_json::json;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
 
@@ -122,33 +123,20 @@ fn defaults(source: &Path) -> Result<TaskDefaults> {
     if let Ok(modules) = std::fs::read_to_string(source.join("modules.json")) {
         settings.insert("normalize".into(), modules.contains("Normalize").into());
     }
-    let example = |pairs: &[(&str, serde_json::Value)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<serde_json::Map<_, _>>()
-    };
+    let example = |inputs: serde_json::Value| inputs.as_object().cloned().unwrap_or_default();
     let examples = [
+        ("embed", json!({"text": "The cat sits outside"})),
         (
-            "embed".to_string(),
-            vec![example(&[("text", "The cat sits outside".into())])],
+            "similarity",
+            json!({"a": "A man is eating food.", "b": "A man is eating a piece of bread."}),
         ),
         (
-            "similarity".to_string(),
-            vec![example(&[
-                ("a", "A man is eating food.".into()),
-                ("b", "A man is eating a piece of bread.".into()),
-            ])],
-        ),
-        (
-            "classify".to_string(),
-            vec![example(&[
-                ("text", "The new movie is awesome".into()),
-                ("labels", serde_json::json!(["positive", "negative"])),
-            ])],
+            "classify",
+            json!({"text": "The new movie is awesome", "labels": ["positive", "negative"]}),
         ),
     ]
     .into_iter()
+    .map(|(endpoint, inputs)| (endpoint.to_string(), vec![example(inputs)]))
     .collect();
     Ok(TaskDefaults { settings, examples })
 }

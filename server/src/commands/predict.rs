@@ -9,7 +9,7 @@ use crate::cli::PredictArgs;
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let engine = super::load_engine(&[&args.bundle], args.device.as_deref())?;
-    let Some(model) = engine.models().into_iter().next() else {
+    let Some(model) = engine.models().next().cloned() else {
         bail!("the bundle in {} loaded no model", args.bundle.display());
     };
     let inputs = match &args.json {
