@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
+use crate::flag::{FlagBar, Flagged};
 use crate::inputs::{InputWidget, initial_value};
 use crate::outputs::OutputView;
 use crate::server_fns::{ModelPage, Outcome, predict};
@@ -68,6 +69,7 @@ pub fn DemoPage() -> impl IntoView {
 enum Shown {
     Nothing,
     Result {
+        inputs: JsonObject,
         outputs: JsonObject,
         version: String,
         duration_ms: f64,
@@ -88,25 +90,32 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
     let error = RwSignal::new(None::<(Option<String>, String)>);
     let shown = RwSignal::new(Shown::Nothing);
 
+    // The inputs travel with the answer, so a flag names exactly what ran.
     let run = Action::new(|(model, endpoint, inputs): &(String, String, JsonObject)| {
-        predict(model.clone(), endpoint.clone(), inputs.clone())
+        let inputs = inputs.clone();
+        let answer = predict(model.clone(), endpoint.clone(), inputs.clone());
+        async move { (inputs, answer.await) }
     });
     let busy = run.pending();
     Effect::new(move |_| match run.value().get() {
-        Some(Ok(Outcome::Done {
-            outputs,
-            version,
-            duration_ms,
-        })) => {
+        Some((
+            inputs,
+            Ok(Outcome::Done {
+                outputs,
+                version,
+                duration_ms,
+            }),
+        )) => {
             error.set(None);
             shown.set(Shown::Result {
+                inputs,
                 outputs,
                 version,
                 duration_ms,
             });
         }
-        Some(Ok(Outcome::Refused(detail))) => error.set(Some((detail.field, detail.message))),
-        Some(Err(failure)) => error.set(Some((
+        Some((_, Ok(Outcome::Refused(detail)))) => error.set(Some((detail.field, detail.message))),
+        Some((_, Err(failure))) => error.set(Some((
             None,
             format!("The server could not be reached: {failure}"),
         ))),
@@ -210,6 +219,7 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         .map(|field| view! { <th scope="col">{field.label.clone()}</th> }.into_any())
         .collect_view();
     let output_fields = StoredValue::new(endpoint.outputs.clone());
+    let flagging_options = StoredValue::new(page.info.flagging_options.clone());
 
     view! {
         <section class="demo">
@@ -265,11 +275,23 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                             .collect_view()
                     }}
                     {move || match shown.get() {
-                        Shown::Result { version, duration_ms, .. } => Some(view! {
+                        Shown::Result { inputs, outputs, version, duration_ms } => Some(view! {
                             <p class="meta" data-testid="result-meta">
                                 {format!("{} {} · {:.1} ms", model_name.get_value(), version, duration_ms)}
                             </p>
-                        }),
+                            <FlagBar
+                                flagged=Flagged {
+                                    model: model_name.get_value(),
+                                    version,
+                                    endpoint: endpoint_name.get_value(),
+                                    inputs,
+                                    outputs,
+                                    duration_ms,
+                                }
+                                options=flagging_options.get_value()
+                            />
+                        }
+                        .into_any()),
                         Shown::Nothing => None,
                     }}
                 </div>

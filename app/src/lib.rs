@@ -8,6 +8,7 @@
 
 mod api_page;
 mod demo;
+mod flag;
 mod inputs;
 mod outputs;
 mod server_fns;

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
-use wick_types::{ErrorDetail, ModelInfo};
+use wick_types::{ErrorDetail, FlagRequest, ModelInfo};
 
 /// Everything the pages draw: the models, and the address clients use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,16 @@ pub enum Outcome {
         duration_ms: f64,
     },
     /// Refused or failed, with the same code, message and field as the API.
+    Refused(ErrorDetail),
+}
+
+/// The answer to the Flag button.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FlagOutcome {
+    /// Committed to the store, under this id.
+    Stored {
+        id: String,
+    },
     Refused(ErrorDetail),
 }
 
@@ -81,13 +91,39 @@ pub async fn predict(
                 version: prediction.version,
                 duration_ms: prediction.duration.as_secs_f64() * 1000.0,
             },
-            Err(error) => Outcome::Refused(ErrorDetail {
-                code: error.code().to_string(),
-                field: error.field().map(String::from),
-                message: error.to_string(),
-            }),
+            Err(error) => Outcome::Refused(refusal(error.code(), error.field(), &error)),
         },
     )
+}
+
+/// Stores a flag through the same check and store as the JSON API.
+#[server(prefix = "/_wick", endpoint = "flag", input = Json)]
+pub async fn flag(model: String, request: FlagRequest) -> Result<FlagOutcome, ServerFnError> {
+    let engine = engine()?;
+    let store = use_context::<std::sync::Arc<wick_feedback::Store>>()
+        .ok_or_else(|| ServerFnError::new("the feedback store is not available to the UI"))?;
+    let Some(info) = engine.model(&model) else {
+        let error = wick_engine::Error::UnknownModel(model);
+        return Ok(FlagOutcome::Refused(refusal(error.code(), None, &error)));
+    };
+    Ok(match store.record(info, request).await {
+        Ok(stored) => FlagOutcome::Stored { id: stored.id },
+        Err(error) => {
+            if matches!(error, wick_feedback::FlagError::Store(_)) {
+                leptos::logging::error!("{error}");
+            }
+            FlagOutcome::Refused(refusal(error.code(), error.field(), &error))
+        }
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn refusal(code: &str, field: Option<&str>, message: &dyn std::fmt::Display) -> ErrorDetail {
+    ErrorDetail {
+        code: code.to_string(),
+        field: field.map(String::from),
+        message: message.to_string(),
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -13,7 +13,7 @@ use serde_json::json;
 use wick_engine::{Engine, JsonObject};
 use wick_types::{ModelInfo, ModelList, OneOrMany, PredictResponse};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, json_object};
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -52,17 +52,7 @@ async fn predict(
     Path((model, endpoint)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PredictResponse>, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than this server accepts (--max-body-bytes)",
-            )
-        } else {
-            ApiError::new(rejection.status(), "bad_request", rejection.body_text())
-        }
-    })?;
+    let body = body.map_err(ApiError::from_body)?;
     let request = parse_predict_body(&body)?;
     let prediction = engine
         .predict(
@@ -92,19 +82,11 @@ struct PredictBody {
 
 /// Malformed JSON is a 400; JSON of the wrong shape a 422 naming the field.
 fn parse_predict_body(body: &[u8]) -> Result<PredictBody, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    let serde_json::Value::Object(mut object) = value else {
-        return Err(ApiError::invalid_input(
-            "inputs",
-            "the body must be a JSON object with `inputs`",
-        ));
-    };
+    let mut object = json_object(
+        body,
+        "inputs",
+        "the body must be a JSON object with `inputs`",
+    )?;
     let version = match object.remove("version") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(version)) => Some(version),

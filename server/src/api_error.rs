@@ -2,9 +2,11 @@
 //! "message"}}` with the status that fits, never an HTML page or a panic.
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use wick_engine::Error;
+use wick_engine::{Error, JsonObject};
+use wick_feedback::FlagError;
 use wick_types::{ErrorBody, ErrorDetail};
 
 #[derive(Debug)]
@@ -35,6 +37,35 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+
+    /// A body axum could not read: too large (413) or otherwise broken.
+    pub fn from_body(rejection: BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than this server accepts (--max-body-bytes)",
+            )
+        } else {
+            ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+        }
+    }
+}
+
+/// Parses a body that must be a JSON object: malformed JSON is a 400, any
+/// other JSON a 422 naming `field`.
+pub fn json_object(body: &[u8], field: &str, shape: &str) -> Result<JsonObject, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    match value {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(ApiError::invalid_input(field, shape)),
+    }
 }
 
 impl From<Error> for ApiError {
@@ -51,6 +82,25 @@ impl From<Error> for ApiError {
         ApiError {
             status,
             code,
+            field: error.field().map(String::from),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<FlagError> for ApiError {
+    fn from(error: FlagError) -> ApiError {
+        let status = match &error {
+            FlagError::UnknownVersion { .. } => StatusCode::NOT_FOUND,
+            FlagError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FlagError::Store(_) => {
+                tracing::error!("{error}");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        ApiError {
+            status,
+            code: error.code(),
             field: error.field().map(String::from),
             message: error.to_string(),
         }

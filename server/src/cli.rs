@@ -23,6 +23,8 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Run one prediction and print the outputs as JSON, without a server.
     Predict(PredictArgs),
+    /// Work with the flags people left on predictions.
+    Feedback(FeedbackArgs),
 }
 
 #[derive(Args)]
@@ -42,6 +44,55 @@ pub struct ServeArgs {
     /// Run every model on this device (cpu, cuda, auto) instead of its wick.toml setting.
     #[arg(long)]
     pub device: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Token that opens /admin/feedback (as `Authorization: Bearer TOKEN` or
+    /// through its sign-in form); the page is off without one.
+    #[arg(long, env = "WICK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// Where feedback is kept; `wick serve` and `wick feedback` read the same.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Folder for the SQLite feedback file [default: /data when it exists
+    /// and is writable, else ./wick-data].
+    #[arg(long, env = "WICK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep feedback in Postgres instead (postgres://user:password@host/db),
+    /// e.g. when several replicas share it.
+    #[arg(long, env = "WICK_FEEDBACK_DB", hide_env_values = true)]
+    pub feedback_db: Option<String>,
+}
+
+#[derive(Args)]
+pub struct FeedbackArgs {
+    #[command(subcommand)]
+    pub command: FeedbackCommand,
+}
+
+#[derive(Subcommand)]
+pub enum FeedbackCommand {
+    /// Write the stored flags as CSV (Gradio's flagged-dataset columns) or JSON lines.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Only flags on this model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only flags from this UTC time on (2026-11-28, 2026-11-28T09:30:00Z) or this recent (24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// csv or jsonl.
+    #[arg(long, default_value = "csv")]
+    pub format: wick_feedback::Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args)]

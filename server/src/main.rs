@@ -1,10 +1,12 @@
 //! `wick`: serve a model as a web demo and an inference API, make bundles,
 //! run one prediction. This file only wires the commands together.
 
+mod admin;
 mod api;
 mod api_error;
 mod cli;
 mod commands;
+mod feedback_api;
 mod openapi;
 mod site;
 
@@ -23,5 +25,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Serve(args) => commands::serve::run(args),
         cli::Command::Bundle(args) => commands::bundle::run(args),
         cli::Command::Predict(args) => commands::predict::run(args),
+        cli::Command::Feedback(args) => commands::feedback::run(args),
     }
 }

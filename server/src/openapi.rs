@@ -18,17 +18,6 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
-    let errors = |statuses: &[(&str, &str)]| -> Map<String, Value> {
-        statuses
-            .iter()
-            .map(|(status, why)| {
-                (
-                    status.to_string(),
-                    json_response(why, json!({"$ref": "#/components/schemas/Error"})),
-                )
-            })
-            .collect()
-    };
     paths.insert(
         "/api/models".into(),
         json!({"get": {
@@ -37,7 +26,7 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
             "responses": {"200": json_response("The models", json!({"type": "object", "properties": {"models": {"type": "array", "items": {"type": "object"}}}, "required": ["models"]}))}
         }}),
     );
-    let mut model_responses = errors(&[("404", "No such model")]);
+    let mut model_responses = error_responses(&[("404", "No such model")]);
     model_responses.insert(
         "200".into(),
         json_response("The model", json!({"type": "object"})),
@@ -51,6 +40,8 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
             "responses": model_responses
         }}),
     );
+    let models: Vec<&ModelInfo> = models.into_iter().collect();
+    let models_with_flags = models.clone();
     for model in models {
         for endpoint in &model.endpoints {
             let prefix = format!("{}.{}", model.name, endpoint.name);
@@ -83,7 +74,7 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
                 },
                 "required": ["outputs", "model", "version", "duration_ms"]
             });
-            let mut responses = errors(&[
+            let mut responses = error_responses(&[
                 ("400", "The body is not JSON"),
                 ("404", "No such model, endpoint or version"),
                 ("413", "The body is too large"),
@@ -116,6 +107,12 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
             );
         }
     }
+    for model in models_with_flags {
+        paths.insert(
+            format!("/api/models/{}/feedback", model.name),
+            flag_path(model),
+        );
+    }
     for (path, summary) in [
         ("/healthz", "Liveness: the process answers"),
         ("/readyz", "Readiness: every model is loaded"),
@@ -135,6 +132,69 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
         "paths": paths,
         "components": {"schemas": schemas}
     })
+}
+
+/// `POST /api/models/{model}/feedback`: flag one prediction of the model.
+fn flag_path(model: &ModelInfo) -> Value {
+    let endpoints: Vec<&str> = model.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let request = json!({
+        "type": "object",
+        "properties": {
+            "endpoint": {"type": "string", "enum": endpoints},
+            "inputs": {"type": "object", "description": "The inputs of the flagged prediction"},
+            "outputs": {"type": "object", "description": "Its outputs, as the endpoint returned them"},
+            "option": {"type": "string", "enum": model.flagging_options},
+            "comment": {"type": "string", "maxLength": wick_feedback::MAX_COMMENT_CHARS},
+            "duration_ms": {"type": "number", "minimum": 0},
+            "version": {"type": "string", "description": "The version that made the prediction"}
+        },
+        "required": ["endpoint", "inputs", "outputs", "option"],
+        "additionalProperties": false
+    });
+    let mut responses = error_responses(&[
+        ("400", "The body is not JSON"),
+        ("404", "No such model or version"),
+        ("413", "The body is too large"),
+        (
+            "422",
+            "A field is missing, unknown or does not fit the endpoint's signature",
+        ),
+        (
+            "503",
+            "The feedback store is unavailable; nothing was saved",
+        ),
+    ]);
+    responses.insert(
+        "201".into(),
+        json_response(
+            "Stored: the flag is committed",
+            json!({
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}},
+                "required": ["id", "created_at"]
+            }),
+        ),
+    );
+    json!({"post": {
+        "summary": format!("{} — flag a prediction", model.title),
+        "operationId": format!("{}_feedback", model.name).replace(['-', '.'], "_"),
+        "tags": [model.name],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": request}}},
+        "responses": responses
+    }})
+}
+
+/// One response per status, each with the Error schema.
+fn error_responses(statuses: &[(&str, &str)]) -> Map<String, Value> {
+    statuses
+        .iter()
+        .map(|(status, why)| {
+            (
+                status.to_string(),
+                json_response(why, json!({"$ref": "#/components/schemas/Error"})),
+            )
+        })
+        .collect()
 }
 
 fn json_response(description: &str, schema: Value) -> Value {

@@ -11,6 +11,7 @@ use axum::routing::get;
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use wick_engine::Engine;
+use wick_feedback::Store;
 
 include!(concat!(env!("OUT_DIR"), "/site_files.rs"));
 
@@ -19,17 +20,25 @@ pub fn has_assets() -> bool {
     FILES.iter().any(|(path, _)| path.ends_with(".wasm"))
 }
 
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, store: Arc<Store>) -> Router {
     let options = LeptosOptions::builder()
         .output_name("wick")
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(App);
     Router::new()
-        .leptos_routes_with_context(&options, routes, move || provide_context(engine.clone()), {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || {
+                provide_context(engine.clone());
+                provide_context(store.clone());
+            },
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
         .route("/pkg/{*file}", get(asset))
         .route("/favicon.svg", get(asset))
         .with_state(options)

@@ -175,7 +175,13 @@ impl Drop for Browser {
 
 #[tokio::test]
 async fn a_person_uses_the_demo_in_a_real_browser() {
-    let server = Server::start(&[&minilm_dir()], &[]);
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let server = Server::start_with_env(
+        &[&minilm_dir()],
+        &["--data-dir", data_dir],
+        &[("WICK_ADMIN_TOKEN", "browser-token")],
+    );
     let browser = Browser::start().await;
 
     // embed: type, submit, an embedding view appears.
@@ -279,6 +285,18 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
     assert_eq!(best, "positive");
     browser.screenshot("5-classify").await;
 
+    // Flag the result with a comment: "saved" appears only once stored.
+    browser.type_into("flag-comment", "Should be neutral").await;
+    browser.find("flag-Incorrect").await.click().await.unwrap();
+    let status = browser
+        .until("the flag to be saved", || async {
+            let text = browser.text("[data-testid='flag-status']").await?;
+            text.contains("saved").then_some(text)
+        })
+        .await;
+    assert!(status.contains("Incorrect"), "{status}");
+    browser.screenshot("6-classify-flagged").await;
+
     // An example fills the inputs and runs.
     browser.find("clear").await.click().await.unwrap();
     browser.find("example-1").await.click().await.unwrap();
@@ -310,15 +328,63 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
         ["shipping", "billing", "customer service", "praise"].contains(&best.as_str()),
         "{best}"
     );
-    browser.screenshot("6-classify-example").await;
+    browser.screenshot("7-classify-example").await;
 
     // The API page and the theme toggle.
     browser.open(&server.url("/m/minilm/api")).await;
     browser.find("snippet-embed-curl").await;
     browser.find("theme").await.click().await.unwrap();
-    browser.screenshot("7-api-page-other-theme").await;
+    browser.screenshot("8-api-page-other-theme").await;
 
-    let errors = browser.console_errors().await;
+    // The flag is in the export, tied to what ran, and on the review page.
+    let export = common::wick()
+        .args([
+            "feedback",
+            "export",
+            "--format",
+            "jsonl",
+            "--data-dir",
+            data_dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let flagged: Value = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|row| row["comment"] == "Should be neutral")
+        .expect("the flag is in the export");
+    assert_eq!(flagged["option"], "Incorrect");
+    assert_eq!(flagged["endpoint"], "classify");
+    assert_eq!(flagged["inputs"]["text"], "The new movie is awesome");
+    assert_eq!(flagged["outputs"]["label"]["label"], "positive");
+    browser
+        .client
+        .goto(&server.url("/admin/feedback"))
+        .await
+        .unwrap();
+    browser.type_into("admin-token", "browser-token").await;
+    browser.find("admin-login").await.click().await.unwrap();
+    let rows = browser
+        .until("the review page", || {
+            browser.text("[data-testid='admin-rows']")
+        })
+        .await;
+    assert!(rows.contains("Should be neutral"), "{rows}");
+    browser.screenshot("9-admin-feedback").await;
+
+    // The sign-in page is answered with 401 by design; Chromium logs that.
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("/admin/feedback - Failed to load resource: the server responded with a status of 401"))
+        .collect();
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     browser.client.clone().close().await.unwrap();
 }

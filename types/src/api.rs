@@ -81,3 +81,29 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
+
+/// `POST /api/models/{model}/feedback`, and the UI's Flag button: a
+/// prediction someone flagged, tied to the model version that made it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlagRequest {
+    pub endpoint: String,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub outputs: serde_json::Map<String, serde_json::Value>,
+    /// One of the model's flagging options (wick.toml `[flagging]`).
+    pub option: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// How long the flagged prediction took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// The version that made the prediction; the loaded one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The answer to a stored flag (201 Created).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlagResponse {
+    pub id: String,
+    pub created_at: String,
+}

@@ -66,6 +66,45 @@ pub fn validate_inputs(
     Ok(values)
 }
 
+/// Checks a prediction's outputs, as sent back with a flag: every output of
+/// the signature is present, no other, each of its kind's JSON shape.
+pub fn validate_outputs(
+    fields: &[Field],
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), FieldError> {
+    if let Some(unknown) = json
+        .keys()
+        .find(|key| !fields.iter().any(|f| &f.name == *key))
+    {
+        let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        return Err(refuse(
+            unknown,
+            format!("unknown output; this endpoint gives: {}", known.join(", ")),
+        ));
+    }
+    for field in fields {
+        let raw = json
+            .get(&field.name)
+            .ok_or_else(|| refuse(&field.name, "is required"))?;
+        let fits = match &field.kind {
+            Kind::Label { .. } => raw.get("label").is_some_and(|label| label.is_string()),
+            Kind::Score => raw.is_number(),
+            Kind::Embedding { dim } => raw.as_array().is_some_and(|items| {
+                items.len() == *dim && items.iter().all(|item| item.is_number())
+            }),
+            Kind::Json => true,
+            _ => validate_value(field, raw).is_ok(),
+        };
+        if !fits {
+            return Err(refuse(
+                &field.name,
+                format!("expected {}, got {}", field.kind.expected(), json_type(raw)),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, FieldError> {
     let name = field.name.as_str();
     let wrong_type = || {
@@ -265,5 +304,28 @@ mod tests {
             assert_eq!(error.field, field, "{body}");
             assert!(error.message.contains(message), "{body}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn outputs_are_checked_by_shape() {
+        let outputs = [
+            Field::new("label", Kind::Label { top_k: None }),
+            Field::new("score", Kind::Score),
+        ];
+        let check = |body: serde_json::Value| validate_outputs(&outputs, body.as_object().unwrap());
+        assert!(check(json!({"label": {"label": "a", "confidences": []}, "score": 0.5})).is_ok());
+        assert_eq!(check(json!({"score": 0.5})).unwrap_err().field, "label");
+        assert_eq!(
+            check(json!({"label": {"label": "a"}, "score": "x"}))
+                .unwrap_err()
+                .field,
+            "score"
+        );
+        assert_eq!(
+            check(json!({"label": {"label": "a"}, "score": 1, "x": 1}))
+                .unwrap_err()
+                .field,
+            "x"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! One module per `wick` subcommand.
 
 pub mod bundle;
+pub mod feedback;
 pub mod predict;
 pub mod serve;
 
@@ -8,6 +9,22 @@ use std::path::Path;
 
 use anyhow::Context;
 use wick_engine::{Bundle, Engine};
+use wick_feedback::{Store, StoreConfig};
+
+use crate::cli::StoreArgs;
+
+/// Opens the feedback store the options name, creating and migrating it.
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    let config = store_config(args)?;
+    Store::open(&config)
+        .await
+        .with_context(|| format!("cannot open the feedback store ({})", config.describe()))
+}
+
+pub fn store_config(args: &StoreArgs) -> anyhow::Result<StoreConfig> {
+    StoreConfig::resolve(args.data_dir.as_deref(), args.feedback_db.as_deref())
+        .map_err(anyhow::Error::msg)
+}
 
 /// Opens (hash-checking every file) and loads each bundle into one engine.
 pub fn load_engine(bundles: &[impl AsRef<Path>], device: Option<&str>) -> anyhow::Result<Engine> {

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
 use crate::cli::ServeArgs;
-use crate::{api, site};
+use crate::{admin, api, feedback_api, site};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -33,9 +33,13 @@ async fn serve(
             "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
         );
     }
+    let store = Arc::new(super::open_store(&args.store).await?);
+    tracing::info!(store = store.describe(), "feedback is kept");
     let app = Router::new()
         .merge(api::router(engine.clone()))
-        .merge(site::router(engine.clone()))
+        .merge(feedback_api::router(engine.clone(), store.clone()))
+        .merge(admin::router(store.clone(), args.admin_token.as_deref()))
+        .merge(site::router(engine.clone(), store.clone()))
         .layer(DefaultBodyLimit::max(args.max_body_bytes));
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -50,10 +54,12 @@ async fn serve(
         startup_ms = started.elapsed().as_millis() as u64,
         "Wick is serving at http://{address}"
     );
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the server stopped with an error")
+        .context("the server stopped with an error");
+    store.close().await;
+    served
 }
 
 async fn shutdown_signal() {

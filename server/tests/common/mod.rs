@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +12,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub fn wick() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wick"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wick"));
+    // Settings of the machine running the tests must not leak in.
+    for variable in [
+        "WICK_DATA_DIR",
+        "WICK_FEEDBACK_DB",
+        "WICK_ADMIN_TOKEN",
+        "WICK_HOST",
+        "WICK_PORT",
+    ] {
+        command.env_remove(variable);
+    }
+    command
 }
 
 pub fn minilm_dir() -> PathBuf {
@@ -25,15 +38,33 @@ pub fn minilm_dir() -> PathBuf {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The feedback folder, when the caller did not name a store.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
     pub fn start(bundles: &[&Path], extra: &[&str]) -> Server {
-        let mut child = wick()
+        Server::start_with_env(bundles, extra, &[])
+    }
+
+    /// Feedback goes to a fresh temporary folder unless `extra` names a
+    /// store (`--data-dir` or `--feedback-db`).
+    pub fn start_with_env(bundles: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let names_store = extra
+            .iter()
+            .any(|a| *a == "--data-dir" || *a == "--feedback-db");
+        let data = (!names_store).then(|| tempfile::tempdir().expect("temporary data dir"));
+        let mut command = wick();
+        command
             .arg("serve")
             .args(bundles)
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(extra)
+            .envs(env.iter().copied());
+        if let Some(data) = &data {
+            command.arg("--data-dir").arg(data.path());
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -48,7 +79,11 @@ impl Server {
             }
         });
         match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Server { child, base },
+            Ok(base) => Server {
+                child,
+                base,
+                _data: data,
+            },
             Err(_) => {
                 let _ = child.kill();
                 panic!("wick serve did not start listening within 60 s");
@@ -59,11 +94,16 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// SIGKILL: no graceful shutdown, as in a crash or an OOM kill.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }

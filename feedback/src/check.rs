@@ -1,0 +1,130 @@
+//! Checking a flag before it is stored, as predictions are checked: the
+//! version, endpoint and option must exist, the inputs and outputs must fit
+//! the endpoint's signature, and every refusal names the field.
+
+use wick_types::{FieldError, FlagRequest, ModelInfo, validate_inputs, validate_outputs};
+
+use crate::store::NewFlag;
+
+/// The longest comment kept, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("model `{model}` has no version `{version}` loaded (loaded: {loaded})")]
+    UnknownVersion {
+        model: String,
+        version: String,
+        loaded: String,
+    },
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error("the feedback store failed, nothing was saved: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+impl FlagError {
+    /// The same codes as predictions use, plus `feedback_unavailable`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FlagError::UnknownVersion { .. } => "version_not_found",
+            FlagError::Invalid(_) => "invalid_input",
+            FlagError::Store(_) => "feedback_unavailable",
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            FlagError::Invalid(error) => Some(&error.field),
+            _ => None,
+        }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> FlagError {
+    FlagError::Invalid(FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    })
+}
+
+/// `inputs.text`, `outputs.label`: which side of the signature is wrong.
+fn within(side: &str) -> impl Fn(FieldError) -> FlagError {
+    move |error| {
+        invalid(
+            &format!("{side}.{}", error.field),
+            format!("{side} `{}` {}", error.field, error.message),
+        )
+    }
+}
+
+/// Turns a request into a row for `model`, or says what is wrong with it.
+/// The inputs are stored as the model saw them, with defaults filled in.
+pub fn check_flag(model: &ModelInfo, request: FlagRequest) -> Result<NewFlag, FlagError> {
+    if let Some(version) = &request.version
+        && *version != model.version
+    {
+        return Err(FlagError::UnknownVersion {
+            model: model.name.clone(),
+            version: version.clone(),
+            loaded: model.version.clone(),
+        });
+    }
+    let endpoint = model.endpoint(&request.endpoint).ok_or_else(|| {
+        let known: Vec<&str> = model.endpoints.iter().map(|e| e.name.as_str()).collect();
+        invalid(
+            "endpoint",
+            format!(
+                "model `{}` has no endpoint `{}`; it has: {}",
+                model.name,
+                request.endpoint,
+                known.join(", ")
+            ),
+        )
+    })?;
+    if !model.flagging_options.contains(&request.option) {
+        return Err(invalid(
+            "option",
+            format!(
+                "`{}` is not a flagging option of `{}`; use one of: {}",
+                request.option,
+                model.name,
+                model.flagging_options.join(", ")
+            ),
+        ));
+    }
+    let comment = request
+        .comment
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(comment) = &comment {
+        let length = comment.chars().count();
+        if length > MAX_COMMENT_CHARS {
+            return Err(invalid(
+                "comment",
+                format!("is {length} characters long; the limit is {MAX_COMMENT_CHARS}"),
+            ));
+        }
+    }
+    if let Some(duration) = request.duration_ms
+        && !(duration.is_finite() && duration >= 0.0)
+    {
+        return Err(invalid(
+            "duration_ms",
+            "must be a non-negative number of milliseconds",
+        ));
+    }
+    let inputs = validate_inputs(&endpoint.inputs, &request.inputs).map_err(within("inputs"))?;
+    validate_outputs(&endpoint.outputs, &request.outputs).map_err(within("outputs"))?;
+    Ok(NewFlag {
+        model: model.name.clone(),
+        version: model.version.clone(),
+        endpoint: endpoint.name.clone(),
+        inputs: serde_json::to_value(inputs).unwrap_or_default(),
+        outputs: serde_json::Value::Object(request.outputs),
+        option: request.option,
+        comment,
+        duration_ms: request.duration_ms,
+        user: None,
+    })
+}

@@ -1,0 +1,16 @@
+//! Feedback: predictions people flagged, checked against the model's
+//! signature and kept in a real database — an SQLite file by default,
+//! Postgres when several replicas share one — then reviewed and exported.
+//!
+//! A flag is stored before anyone is told it was: `Store::insert` returns
+//! only once the row is committed (SQLite in WAL mode with full sync).
+
+mod check;
+mod export;
+mod stamps;
+mod store;
+
+pub use check::{FlagError, MAX_COMMENT_CHARS, check_flag};
+pub use export::{Format, write_export};
+pub use stamps::parse_since;
+pub use store::{Filter, Flag, NewFlag, OptionCount, Store, StoreConfig};

@@ -1,0 +1,377 @@
+//! The feedback table, on SQLite or Postgres: one set of SQL and one
+//! migration for both, dispatched by `on_pool!`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::stamps::{format_timestamp, new_id};
+
+/// Where flags are kept.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreConfig {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl StoreConfig {
+    /// The file SQLite uses inside a data folder.
+    pub const SQLITE_FILE: &str = "feedback.sqlite3";
+
+    /// `--feedback-db` wins; otherwise an SQLite file in `--data-dir`, or
+    /// in `/data` when it exists and is writable (a Space with persistent
+    /// storage), or in `./wick-data`.
+    pub fn resolve(data_dir: Option<&Path>, feedback_db: Option<&str>) -> Result<Self, String> {
+        if let Some(url) = feedback_db {
+            return if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                Ok(StoreConfig::Postgres(url.to_string()))
+            } else {
+                Err(format!(
+                    "--feedback-db takes a postgres:// URL (got `{}`); for SQLite use --data-dir",
+                    redact(url)
+                ))
+            };
+        }
+        let dir = match data_dir {
+            Some(dir) => dir.to_path_buf(),
+            None if is_writable_dir(Path::new("/data")) => PathBuf::from("/data"),
+            None => PathBuf::from("wick-data"),
+        };
+        Ok(StoreConfig::Sqlite(dir.join(Self::SQLITE_FILE)))
+    }
+
+    /// Where the store is, for logs, without a password.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::Sqlite(path) => format!("sqlite {}", path.display()),
+            StoreConfig::Postgres(url) => redact(url),
+        }
+    }
+}
+
+fn is_writable_dir(dir: &Path) -> bool {
+    dir.is_dir() && probe_write(dir).is_ok()
+}
+
+fn probe_write(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".wick-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A flag to store: checked, not yet given an id or a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewFlag {
+    pub model: String,
+    pub version: String,
+    pub endpoint: String,
+    pub inputs: serde_json::Value,
+    pub outputs: serde_json::Value,
+    pub option: String,
+    pub comment: Option<String>,
+    pub duration_ms: Option<f64>,
+    pub user: Option<String>,
+}
+
+/// A stored flag, as exported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    pub id: String,
+    pub created_at: String,
+    pub model: String,
+    pub version: String,
+    pub endpoint: String,
+    pub inputs: serde_json::Value,
+    pub outputs: serde_json::Value,
+    pub option: String,
+    pub comment: Option<String>,
+    pub duration_ms: Option<f64>,
+    pub user: Option<String>,
+}
+
+/// Which flags to read.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub model: Option<String>,
+    /// Lower bound on `created_at`, as `parse_since` gives it.
+    pub since: Option<String>,
+    /// Newest first and at most this many; all, oldest first, when `None`.
+    pub newest: Option<u32>,
+}
+
+/// How often one option was chosen for one model version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptionCount {
+    pub model: String,
+    pub version: String,
+    pub option: String,
+    pub count: i64,
+}
+
+pub struct Store {
+    pool: Pool,
+    description: String,
+}
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has: the
+/// SQL is the same, only the driver's types differ.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+);
+
+const COLUMNS: &str = "id, created_at, model, version, endpoint, inputs, outputs, flag, comment, duration_ms, username";
+
+impl Store {
+    /// Connects (creating the SQLite file and its folder if needed) and
+    /// brings the schema up to date.
+    pub async fn open(config: &StoreConfig) -> Result<Store, sqlx::Error> {
+        let pool = match config {
+            StoreConfig::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                // WAL lets readers run beside the writer; FULL sync makes a
+                // commit survive a crash or power loss, not just a SIGKILL.
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10));
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(4)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            StoreConfig::Postgres(url) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(sqlx::postgres::PgConnectOptions::from_str(url)?)
+                    .await?,
+            ),
+        };
+        let store = Store {
+            pool,
+            description: config.describe(),
+        };
+        let migrator = Migrator::new(Embedded).await?;
+        on_pool!(store, pool => migrator.run(pool).await)?;
+        Ok(store)
+    }
+
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Checks a flag against `model` and stores it: what both the API and
+    /// the UI's Flag button call.
+    pub async fn record(
+        &self,
+        model: &wick_types::ModelInfo,
+        request: wick_types::FlagRequest,
+    ) -> Result<Flag, crate::FlagError> {
+        let flag = crate::check_flag(model, request)?;
+        Ok(self.insert(flag).await?)
+    }
+
+    /// Stores a flag; returns only once the row is committed.
+    pub async fn insert(&self, flag: NewFlag) -> Result<Flag, sqlx::Error> {
+        let now = SystemTime::now();
+        let stored = Flag {
+            id: new_id(now),
+            created_at: format_timestamp(now),
+            model: flag.model,
+            version: flag.version,
+            endpoint: flag.endpoint,
+            inputs: flag.inputs,
+            outputs: flag.outputs,
+            option: flag.option,
+            comment: flag.comment,
+            duration_ms: flag.duration_ms,
+            user: flag.user,
+        };
+        let sql = format!(
+            "INSERT INTO feedback ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        let inputs = stored.inputs.to_string();
+        let outputs = stored.outputs.to_string();
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(&stored.id)
+            .bind(&stored.created_at)
+            .bind(&stored.model)
+            .bind(&stored.version)
+            .bind(&stored.endpoint)
+            .bind(&inputs)
+            .bind(&outputs)
+            .bind(&stored.option)
+            .bind(&stored.comment)
+            .bind(stored.duration_ms)
+            .bind(&stored.user)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(stored)
+    }
+
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<Flag>, sqlx::Error> {
+        let order = match filter.newest {
+            Some(_) => "DESC",
+            None => "ASC",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM feedback \
+             WHERE ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2) \
+             ORDER BY created_at {order}, id {order} LIMIT $3"
+        );
+        let limit = filter.newest.map_or(i64::MAX, i64::from);
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(&filter.model)
+            .bind(&filter.since)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    pub async fn counts(&self) -> Result<Vec<OptionCount>, sqlx::Error> {
+        let sql = "SELECT model, version, flag, COUNT(*) FROM feedback \
+                   GROUP BY model, version, flag ORDER BY model, version, flag";
+        let rows: Vec<(String, String, String, i64)> =
+            on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(model, version, option, count)| OptionCount {
+                model,
+                version,
+                option,
+                count,
+            })
+            .collect())
+    }
+
+    /// Lets pending writes finish and closes the connections.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+fn from_row(row: Row) -> Result<Flag, sqlx::Error> {
+    let (
+        id,
+        created_at,
+        model,
+        version,
+        endpoint,
+        inputs,
+        outputs,
+        option,
+        comment,
+        duration_ms,
+        user,
+    ) = row;
+    let json = |column: &str, text: &str| {
+        serde_json::from_str(text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(e),
+        })
+    };
+    Ok(Flag {
+        inputs: json("inputs", &inputs)?,
+        outputs: json("outputs", &outputs)?,
+        id,
+        created_at,
+        model,
+        version,
+        endpoint,
+        option,
+        comment,
+        duration_ms,
+        user,
+    })
+}
+
+/// The migrations, compiled into the binary.
+#[derive(Debug)]
+struct Embedded;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "feedback",
+    include_str!("../migrations/0001_feedback.sql"),
+)];
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>>
+    {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        (*description).into(),
+                        MigrationType::Simple,
+                        (*sql).into(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
