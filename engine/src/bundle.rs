@@ -74,10 +74,15 @@ impl Default for Flagging {
 pub struct Serving {
     /// Most inputs in one forward pass; larger client batches are split.
     pub max_batch_size: usize,
-    /// Longest a request waits for others to share its forward pass.
+    /// Under load (requests queued while the worker was busy), how long the
+    /// freed worker holds a batch open for more requests. An idle worker
+    /// never waits: a lone request runs at once.
     pub max_batch_delay_ms: u64,
     /// Most requests waiting for a worker before new ones are refused.
     pub max_queue: usize,
+    /// Longest a request may take, queueing included, before it is
+    /// answered 503 (and dropped from the queue if it has not run).
+    pub request_timeout_ms: u64,
     /// `cpu`, `cuda` (needs a build with `--features cuda`) or `auto`.
     pub device: String,
 }
@@ -88,6 +93,7 @@ impl Default for Serving {
             max_batch_size: 32,
             max_batch_delay_ms: 5,
             max_queue: 256,
+            request_timeout_ms: 30_000,
             device: "cpu".to_string(),
         }
     }

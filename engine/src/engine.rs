@@ -2,18 +2,23 @@
 //!
 //! Every adapter — the UI's server functions, the JSON API, the CLI — calls
 //! `Engine::predict`. It finds the model and endpoint, checks the inputs
-//! against the signature, and runs the task off the async runtime, split
-//! into batches of at most `max_batch_size`.
+//! against the signature, prepares them (tokenizing) on the caller's
+//! thread, and hands them to the model's scheduler, which batches them with
+//! other requests on the model's worker thread. Every request is counted in
+//! the engine's metrics.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
 use wick_types::{Example, FieldError, ModelInfo, Values, validate_inputs};
 
-use crate::bundle::{Bundle, Manifest, Serving};
+use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Result};
-use crate::task::{Task, task_kind};
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
+use crate::task::{Prepared, Task, task_kind};
 
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
@@ -21,12 +26,14 @@ pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 #[derive(Default)]
 pub struct Engine {
     models: Vec<Model>,
+    metrics: Arc<Metrics>,
 }
 
 struct Model {
     info: ModelInfo,
-    serving: Serving,
     task: Arc<dyn Task>,
+    scheduler: Scheduler,
+    timeout: Duration,
 }
 
 /// What a prediction returns: one set of outputs per set of inputs.
@@ -93,6 +100,13 @@ impl Engine {
         } else {
             manifest.ui.title.clone()
         };
+        let scheduler = Scheduler::start(
+            &manifest.name,
+            &manifest.version,
+            task.clone(),
+            &manifest.serving,
+            self.metrics.clone(),
+        )?;
         self.models.push(Model {
             info: ModelInfo {
                 name: manifest.name.clone(),
@@ -105,8 +119,9 @@ impl Engine {
                 examples,
                 flagging_options: manifest.flagging.options.clone(),
             },
-            serving: manifest.serving.clone(),
             task,
+            scheduler,
+            timeout: Duration::from_millis(manifest.serving.request_timeout_ms),
         });
         Ok(())
     }
@@ -127,9 +142,25 @@ impl Engine {
             .ok_or_else(|| Error::UnknownModel(name.to_string()))
     }
 
-    /// Checks `inputs` against the endpoint's signature and runs them, in
-    /// batches of at most the model's `max_batch_size`, on a blocking
-    /// thread. `version`, when given, must be the loaded version.
+    /// The Prometheus exposition of every model's metrics.
+    pub fn metrics_text(&self) -> String {
+        let queues: Vec<(String, String, usize)> = self
+            .models
+            .iter()
+            .map(|m| {
+                (
+                    m.info.name.clone(),
+                    m.info.version.clone(),
+                    m.scheduler.depth(),
+                )
+            })
+            .collect();
+        self.metrics.render(&queues)
+    }
+
+    /// Checks `inputs` against the endpoint's signature and runs them
+    /// through the model's scheduler. `version`, when given, must be the
+    /// loaded version.
     pub async fn predict(
         &self,
         model: &str,
@@ -163,6 +194,33 @@ impl Engine {
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
+        let outputs = self
+            .run(found, &endpoint_info.inputs, endpoint, inputs)
+            .await;
+        let status = outputs.as_ref().map_or_else(Error::status, |_| 200);
+        let duration = started.elapsed();
+        self.metrics.request(
+            &found.info.name,
+            &found.info.version,
+            endpoint,
+            status,
+            duration.as_secs_f64(),
+        );
+        Ok(Prediction {
+            model: found.info.name.clone(),
+            version: found.info.version.clone(),
+            outputs: outputs?,
+            duration,
+        })
+    }
+
+    async fn run(
+        &self,
+        model: &Model,
+        fields: &[wick_types::Field],
+        endpoint: &str,
+        inputs: Vec<JsonObject>,
+    ) -> Result<Vec<Values>> {
         if inputs.is_empty() {
             return Err(Error::EmptyBatch);
         }
@@ -171,7 +229,7 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(row, json)| {
-                validate_inputs(&endpoint_info.inputs, json).map_err(|error| {
+                validate_inputs(fields, json).map_err(|error| {
                     if several {
                         FieldError {
                             field: error.field,
@@ -183,43 +241,29 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<Values>, FieldError>>()?;
-
-        let task = found.task.clone();
-        let endpoint_name = endpoint.to_string();
-        let chunk = found.serving.max_batch_size;
-        let outputs = tokio::task::spawn_blocking(move || {
-            run_in_chunks(&*task, &endpoint_name, &batch, chunk)
-        })
-        .await
-        .map_err(|e| Error::Inference(format!("the task stopped unexpectedly: {e}")))??;
-        Ok(Prediction {
-            model: found.info.name.clone(),
-            version: found.info.version.clone(),
-            outputs,
-            duration: started.elapsed(),
-        })
+        let prepared = batch
+            .into_iter()
+            .map(|values| prepare(&*model.task, endpoint, values))
+            .collect::<Result<Vec<Prepared>>>()?;
+        let deadline = Instant::now() + model.timeout;
+        let reply = model.scheduler.submit(endpoint, prepared, deadline)?;
+        // Dropping this future (the client went away) drops `reply`; the
+        // worker then skips the request instead of running it.
+        match tokio::time::timeout_at(deadline.into(), reply).await {
+            Ok(Ok(answered)) => answered,
+            Ok(Err(_)) => Err(Error::Unavailable("the model's worker stopped".into())),
+            Err(_) => Err(Error::Timeout),
+        }
     }
 }
 
-fn run_in_chunks(
-    task: &dyn Task,
-    endpoint: &str,
-    batch: &[Values],
-    chunk: usize,
-) -> Result<Vec<Values>> {
-    let mut outputs = Vec::with_capacity(batch.len());
-    for part in batch.chunks(chunk.max(1)) {
-        let answered = task.predict(endpoint, part)?;
-        if answered.len() != part.len() {
-            return Err(Error::Inference(format!(
-                "the task answered {} outputs for {} inputs",
-                answered.len(),
-                part.len()
-            )));
-        }
-        outputs.extend(answered);
-    }
-    Ok(outputs)
+/// `Task::prepare`, with a panic reported as a failed inference.
+fn prepare(task: &dyn Task, endpoint: &str, values: Values) -> Result<Prepared> {
+    catch_unwind(AssertUnwindSafe(|| task.prepare(endpoint, values))).unwrap_or_else(|_| {
+        Err(Error::Inference(
+            "the task panicked preparing inputs".into(),
+        ))
+    })
 }
 
 /// The Candle device a `[serving] device` setting names.

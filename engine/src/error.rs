@@ -73,6 +73,15 @@ pub enum Error {
 
     #[error("inference failed: {0}")]
     Inference(String),
+
+    #[error("model `{model}` is busy ({queued} requests queued); retry shortly")]
+    Overloaded { model: String, queued: usize },
+
+    #[error("the request did not finish within its deadline (request_timeout_ms)")]
+    Timeout,
+
+    #[error("the model is not serving: {0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -85,7 +94,23 @@ impl Error {
             Error::UnknownEndpoint { .. } => "endpoint_not_found",
             Error::InvalidInput(_) | Error::EmptyBatch => "invalid_input",
             Error::Inference(_) => "inference_failed",
+            Error::Overloaded { .. } => "overloaded",
+            Error::Timeout => "timeout",
+            Error::Unavailable(_) => "unavailable",
             _ => "internal",
+        }
+    }
+
+    /// The HTTP status every adapter answers this failure with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::UnknownModel(_)
+            | Error::UnknownVersion { .. }
+            | Error::UnknownEndpoint { .. } => 404,
+            Error::InvalidInput(_) | Error::EmptyBatch => 422,
+            Error::Overloaded { .. } => 429,
+            Error::Timeout | Error::Unavailable(_) => 503,
+            _ => 500,
         }
     }
 

@@ -5,6 +5,8 @@
 //! - `task`: the `Task` trait every model implements, and the task list.
 //! - `tasks`: the tasks Wick ships, one module each.
 //! - `engine`: the loaded models and the one prediction path.
+//! - `scheduler`: per model version, the bounded queue, batcher and worker.
+//! - `metrics`: request, batch and queue metrics in Prometheus text.
 //!
 //! The server turns HTTP into `Engine::predict` calls and back; the engine
 //! knows nothing of requests, and the server nothing of tensors.
@@ -12,6 +14,8 @@
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod metrics;
+pub mod scheduler;
 pub mod source;
 pub mod task;
 pub mod tasks;
@@ -19,4 +23,4 @@ pub mod tasks;
 pub use bundle::{Bundle, Manifest};
 pub use engine::{Engine, JsonObject, Prediction};
 pub use error::{Error, Result};
-pub use task::{Task, TaskKind};
+pub use task::{Prepared, Task, TaskKind};

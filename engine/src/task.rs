@@ -7,6 +7,7 @@
 //! Users with their own Candle model implement `Task` and hand it to
 //! `Engine::add_model`: the UI and the APIs come for free.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +26,34 @@ pub trait Task: Send + Sync + 'static {
     /// Runs `endpoint` on a batch of validated inputs and returns one set of
     /// outputs per input, in the same order. The batch is never empty.
     fn predict(&self, endpoint: &str, batch: &[Values]) -> Result<Vec<Values>>;
+
+    /// Per-request work done before batching, on the caller's thread rather
+    /// than the model's worker (tokenizing, for text models). `size` lets
+    /// the batcher group requests of similar length so short ones are not
+    /// padded to long ones. By default: nothing, every request size 1.
+    fn prepare(&self, endpoint: &str, inputs: Values) -> Result<Prepared> {
+        let _ = endpoint;
+        Ok(Prepared {
+            inputs,
+            size: 1,
+            work: None,
+        })
+    }
+
+    /// Runs a batch that went through `prepare`. By default, `predict`.
+    fn predict_prepared(&self, endpoint: &str, batch: &[Prepared]) -> Result<Vec<Values>> {
+        let inputs: Vec<Values> = batch.iter().map(|p| p.inputs.clone()).collect();
+        self.predict(endpoint, &inputs)
+    }
+}
+
+/// One request's inputs after `Task::prepare`.
+pub struct Prepared {
+    pub inputs: Values,
+    /// The request's cost for grouping, e.g. its longest text in tokens.
+    pub size: usize,
+    /// What `prepare` computed for `predict_prepared` (e.g. token ids).
+    pub work: Option<Box<dyn Any + Send + Sync>>,
 }
 
 /// How Wick makes a bundle of a task from a Hugging Face folder and loads it.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -23,6 +24,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/openapi.json", get(crate::openapi::document))
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/api/{*rest}", get(no_such_route).post(no_such_route))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine)
@@ -147,6 +149,17 @@ async fn ready(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
         .map(|m| format!("{}@{}", m.name, m.version))
         .collect();
     Json(json!({"status": "ready", "models": models}))
+}
+
+/// Prometheus scrape target.
+async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        engine.metrics_text(),
+    )
 }
 
 async fn no_such_route(uri: Uri) -> ApiError {

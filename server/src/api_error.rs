@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wick_engine::{Error, JsonObject};
 use wick_feedback::FlagError;
@@ -70,18 +70,14 @@ pub fn json_object(body: &[u8], field: &str, shape: &str) -> Result<JsonObject, 
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
-        let code = error.code();
-        let status = match code {
-            "model_not_found" | "version_not_found" | "endpoint_not_found" => StatusCode::NOT_FOUND,
-            "invalid_input" => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => {
-                tracing::error!("{error}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!("{error}");
+        }
         ApiError {
             status,
-            code,
+            code: error.code(),
             field: error.field().map(String::from),
             message: error.to_string(),
         }
@@ -116,6 +112,13 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // Queues drain in well under a second at the default settings.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }

@@ -25,6 +25,37 @@ pub enum Command {
     Predict(PredictArgs),
     /// Work with the flags people left on predictions.
     Feedback(FeedbackArgs),
+    /// Measure throughput and latency: in process, then over HTTP.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct BenchArgs {
+    /// The bundle to measure.
+    pub bundle: PathBuf,
+    /// The endpoint to drive; it must take one text input.
+    #[arg(long, default_value = "embed")]
+    pub endpoint: String,
+    /// Drive this running server (e.g. http://127.0.0.1:7860) instead of starting one.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Concurrent clients, one cell each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
+    pub concurrency: Vec<usize>,
+    /// Text lengths in tokens, one cell each.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 128])]
+    pub tokens: Vec<usize>,
+    /// Most seconds per cell.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Most requests per cell.
+    #[arg(long, default_value_t = 3000)]
+    pub requests: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub serving: ServingArgs,
 }
 
 #[derive(Args)]
@@ -41,15 +72,54 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Run every model on this device (cpu, cuda, auto) instead of its wick.toml setting.
-    #[arg(long)]
-    pub device: Option<String>,
+    #[command(flatten)]
+    pub serving: ServingArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Token that opens /admin/feedback (as `Authorization: Bearer TOKEN` or
     /// through its sign-in form); the page is off without one.
     #[arg(long, env = "WICK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+}
+
+/// Overrides of every bundle's `[serving]` settings.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ServingArgs {
+    /// Run every model on this device (cpu, cuda, auto).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Most inputs in one forward pass.
+    #[arg(long)]
+    pub max_batch_size: Option<usize>,
+    /// Longest a queued request waits for others to fill its batch, in ms.
+    #[arg(long)]
+    pub max_batch_delay_ms: Option<u64>,
+    /// Most requests waiting per model; more are refused with 429.
+    #[arg(long)]
+    pub max_queue: Option<usize>,
+    /// Longest a request may take, queueing included, before a 503, in ms.
+    #[arg(long)]
+    pub request_timeout_ms: Option<u64>,
+}
+
+impl ServingArgs {
+    pub fn apply(&self, serving: &mut wick_engine::bundle::Serving) {
+        if let Some(device) = &self.device {
+            serving.device = device.clone();
+        }
+        if let Some(size) = self.max_batch_size {
+            serving.max_batch_size = size;
+        }
+        if let Some(delay) = self.max_batch_delay_ms {
+            serving.max_batch_delay_ms = delay;
+        }
+        if let Some(queue) = self.max_queue {
+            serving.max_queue = queue;
+        }
+        if let Some(timeout) = self.request_timeout_ms {
+            serving.request_timeout_ms = timeout;
+        }
+    }
 }
 
 /// Where feedback is kept; `wick serve` and `wick feedback` read the same.

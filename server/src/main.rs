@@ -26,5 +26,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Bundle(args) => commands::bundle::run(args),
         cli::Command::Predict(args) => commands::predict::run(args),
         cli::Command::Feedback(args) => commands::feedback::run(args),
+        cli::Command::Bench(args) => commands::bench::run(args),
     }
 }

@@ -19,12 +19,12 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 use serde_json::json;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
-use crate::task::{Task, TaskDefaults, TaskKind};
+use crate::task::{Prepared, Task, TaskDefaults, TaskKind};
 
 pub const KIND: TaskKind = TaskKind {
     name: "sentence-embedding",
@@ -162,6 +162,7 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn Task>> {
 pub struct Embedder {
     model: BertModel,
     tokenizer: Tokenizer,
+    pad_id: u32,
     device: Device,
     pooling: Pooling,
     normalize: bool,
@@ -237,6 +238,7 @@ impl Embedder {
         Ok(Embedder {
             model,
             tokenizer,
+            pad_id,
             device,
             pooling: settings.pooling,
             normalize: settings.normalize,
@@ -250,35 +252,45 @@ impl Embedder {
 
     /// The token ids the encoder sees for `text` (special tokens included).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self
-            .tokenizer
+        Ok(self.encode(text)?.get_ids().to_vec())
+    }
+
+    /// Tokenizes one text, truncated to max_seq_length, not padded.
+    pub fn encode(&self, text: &str) -> Result<Encoding> {
+        self.tokenizer
             .encode(text, true)
-            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))?;
-        Ok(encoding.get_ids().to_vec())
+            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))
     }
 
     /// Embeds all texts in one forward pass.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
-        if texts.is_empty() {
+        let encodings = texts
+            .iter()
+            .map(|text| self.encode(text))
+            .collect::<Result<Vec<_>>>()?;
+        self.embed_encodings(&encodings.iter().collect::<Vec<_>>())
+    }
+
+    /// Embeds tokenized texts in one forward pass, padded to the longest.
+    pub fn embed_encodings(&self, encodings: &[&Encoding]) -> Result<Embeddings> {
+        if encodings.is_empty() {
             return Ok(Embeddings {
                 vectors: Vec::new(),
                 token_counts: Vec::new(),
             });
         }
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))?;
         let rows = encodings.len();
-        let width = encodings.first().map_or(0, |e| e.get_ids().len());
-        let mut ids = Vec::with_capacity(rows * width);
-        let mut type_ids = Vec::with_capacity(rows * width);
-        let mut mask = Vec::with_capacity(rows * width);
+        let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+        let mut ids = vec![self.pad_id; rows * width];
+        let mut type_ids = vec![0u32; rows * width];
+        let mut mask = vec![0u32; rows * width];
         let mut token_counts = Vec::with_capacity(rows);
-        for encoding in &encodings {
-            ids.extend_from_slice(encoding.get_ids());
-            type_ids.extend_from_slice(encoding.get_type_ids());
-            mask.extend_from_slice(encoding.get_attention_mask());
+        for (row, encoding) in encodings.iter().enumerate() {
+            let start = row * width;
+            let length = encoding.len();
+            ids[start..start + length].copy_from_slice(encoding.get_ids());
+            type_ids[start..start + length].copy_from_slice(encoding.get_type_ids());
+            mask[start..start + length].copy_from_slice(encoding.get_attention_mask());
             token_counts.push(encoding.get_attention_mask().iter().sum::<u32>() as usize);
         }
         let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
@@ -338,9 +350,9 @@ impl SentenceEmbedding {
         }
     }
 
-    fn embed(&self, batch: &[Values]) -> Result<Vec<Values>> {
-        let texts = texts(batch, "text")?;
-        let embeddings = self.embedder.embed(&texts)?;
+    fn embed(&self, batch: &[&Request]) -> Result<Vec<Values>> {
+        let texts: Vec<&Encoding> = batch.iter().map(|r| &r.encodings[0]).collect();
+        let embeddings = self.embedder.embed_encodings(&texts)?;
         Ok(embeddings
             .vectors
             .into_iter()
@@ -348,10 +360,10 @@ impl SentenceEmbedding {
             .collect())
     }
 
-    fn similarity(&self, batch: &[Values]) -> Result<Vec<Values>> {
-        let mut all = texts(batch, "a")?;
-        all.extend(texts(batch, "b")?);
-        let vectors = self.embedder.embed(&all)?.vectors;
+    fn similarity(&self, batch: &[&Request]) -> Result<Vec<Values>> {
+        let mut all: Vec<&Encoding> = batch.iter().map(|r| &r.encodings[0]).collect();
+        all.extend(batch.iter().map(|r| &r.encodings[1]));
+        let vectors = self.embedder.embed_encodings(&all)?.vectors;
         let (a, b) = vectors.split_at(batch.len());
         Ok(a.iter()
             .zip(b)
@@ -359,37 +371,35 @@ impl SentenceEmbedding {
             .collect())
     }
 
-    fn classify(&self, batch: &[Values]) -> Result<Vec<Values>> {
+    fn classify(&self, batch: &[&Request]) -> Result<Vec<Values>> {
         // Embed every text and every distinct label of the batch together.
-        let mut all = texts(batch, "text")?;
-        let mut label_row = HashMap::new();
-        for values in batch {
-            for label in strings(values, "labels")? {
+        let mut all: Vec<&Encoding> = batch.iter().map(|r| &r.encodings[0]).collect();
+        let mut label_row: HashMap<&str, usize> = HashMap::new();
+        for request in batch {
+            for (label, encoding) in request.labels.iter().zip(&request.encodings[1..]) {
                 if !label_row.contains_key(label.as_str()) {
                     label_row.insert(label.as_str(), all.len());
-                    all.push(label.as_str());
+                    all.push(encoding);
                 }
             }
         }
-        let vectors = self.embedder.embed(&all)?.vectors;
+        let vectors = self.embedder.embed_encodings(&all)?.vectors;
         let mut outputs = Vec::with_capacity(batch.len());
-        for (row, values) in batch.iter().enumerate() {
-            let mut labels: Vec<&str> = Vec::new();
-            for label in strings(values, "labels")? {
-                if !labels.contains(&label.as_str()) {
-                    labels.push(label);
-                }
-            }
-            let scores: Vec<f64> = labels
+        for (row, request) in batch.iter().enumerate() {
+            let scores: Vec<f64> = request
+                .labels
                 .iter()
-                .map(|label| cosine(&vectors[row], &vectors[label_row[label]]) / self.temperature)
+                .map(|label| {
+                    cosine(&vectors[row], &vectors[label_row[label.as_str()]]) / self.temperature
+                })
                 .collect();
             let confidences = softmax(&scores);
-            let mut ranked: Vec<Confidence> = labels
+            let mut ranked: Vec<Confidence> = request
+                .labels
                 .iter()
                 .zip(confidences)
                 .map(|(label, confidence)| Confidence {
-                    label: label.to_string(),
+                    label: label.clone(),
                     confidence,
                 })
                 .collect();
@@ -405,6 +415,45 @@ impl SentenceEmbedding {
         }
         Ok(outputs)
     }
+
+    /// Tokenizes a request's texts: embed `[text]`, similarity `[a, b]`,
+    /// classify `[text, each distinct label...]`.
+    fn tokenize(&self, endpoint: &str, inputs: &Values) -> Result<Request> {
+        let text = |name: &str| {
+            inputs
+                .get(name)
+                .and_then(Value::as_text)
+                .ok_or_else(|| missing(name))
+        };
+        let mut labels: Vec<String> = Vec::new();
+        let texts: Vec<&str> = match endpoint {
+            "embed" => vec![text("text")?],
+            "similarity" => vec![text("a")?, text("b")?],
+            "classify" => {
+                for label in strings(inputs, "labels")? {
+                    if !labels.contains(label) {
+                        labels.push(label.clone());
+                    }
+                }
+                std::iter::once(text("text")?)
+                    .chain(labels.iter().map(String::as_str))
+                    .collect()
+            }
+            other => return Err(Error::Inference(format!("no endpoint `{other}`"))),
+        };
+        let encodings = texts
+            .iter()
+            .map(|t| self.embedder.encode(t))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Request { encodings, labels })
+    }
+}
+
+/// A request's texts, tokenized by `prepare`.
+struct Request {
+    encodings: Vec<Encoding>,
+    /// For classify: the distinct labels, in the order of `encodings[1..]`.
+    labels: Vec<String>,
 }
 
 fn softmax(scores: &[f64]) -> Vec<f64> {
@@ -412,18 +461,6 @@ fn softmax(scores: &[f64]) -> Vec<f64> {
     let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
     let total: f64 = exps.iter().sum();
     exps.iter().map(|e| e / total).collect()
-}
-
-fn texts<'a>(batch: &'a [Values], name: &str) -> Result<Vec<&'a str>> {
-    batch
-        .iter()
-        .map(|values| {
-            values
-                .get(name)
-                .and_then(Value::as_text)
-                .ok_or_else(|| missing(name))
-        })
-        .collect()
 }
 
 fn strings<'a>(values: &'a Values, name: &str) -> Result<&'a [String]> {
@@ -495,10 +532,42 @@ impl Task for SentenceEmbedding {
     }
 
     fn predict(&self, endpoint: &str, batch: &[Values]) -> Result<Vec<Values>> {
+        let prepared = batch
+            .iter()
+            .map(|inputs| self.prepare(endpoint, inputs.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        self.predict_prepared(endpoint, &prepared)
+    }
+
+    fn prepare(&self, endpoint: &str, inputs: Values) -> Result<Prepared> {
+        let request = self.tokenize(endpoint, &inputs)?;
+        let size = request
+            .encodings
+            .iter()
+            .map(Encoding::len)
+            .max()
+            .unwrap_or(1);
+        Ok(Prepared {
+            inputs,
+            size,
+            work: Some(Box::new(request)),
+        })
+    }
+
+    fn predict_prepared(&self, endpoint: &str, batch: &[Prepared]) -> Result<Vec<Values>> {
+        let requests = batch
+            .iter()
+            .map(|p| {
+                p.work
+                    .as_ref()
+                    .and_then(|work| work.downcast_ref::<Request>())
+                    .ok_or_else(|| Error::Inference("a request was not prepared".into()))
+            })
+            .collect::<Result<Vec<&Request>>>()?;
         match endpoint {
-            "embed" => self.embed(batch),
-            "similarity" => self.similarity(batch),
-            "classify" => self.classify(batch),
+            "embed" => self.embed(&requests),
+            "similarity" => self.similarity(&requests),
+            "classify" => self.classify(&requests),
             other => Err(Error::Inference(format!("no endpoint `{other}`"))),
         }
     }

@@ -1,5 +1,6 @@
 //! One module per `wick` subcommand.
 
+pub mod bench;
 pub mod bundle;
 pub mod feedback;
 pub mod predict;
@@ -11,7 +12,7 @@ use anyhow::Context;
 use wick_engine::{Bundle, Engine};
 use wick_feedback::{Store, StoreConfig};
 
-use crate::cli::StoreArgs;
+use crate::cli::{ServingArgs, StoreArgs};
 
 /// Opens the feedback store the options name, creating and migrating it.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
@@ -26,16 +27,15 @@ pub fn store_config(args: &StoreArgs) -> anyhow::Result<StoreConfig> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Opens (hash-checking every file) and loads each bundle into one engine.
-pub fn load_engine(bundles: &[impl AsRef<Path>], device: Option<&str>) -> anyhow::Result<Engine> {
+/// Opens (hash-checking every file) and loads each bundle into one engine,
+/// with `serving` overriding each bundle's `[serving]` settings.
+pub fn load_engine(bundles: &[impl AsRef<Path>], serving: &ServingArgs) -> anyhow::Result<Engine> {
     let mut engine = Engine::new();
     for dir in bundles {
         let dir = dir.as_ref();
         let mut bundle = Bundle::open(dir)
             .with_context(|| format!("cannot open the bundle in {}", dir.display()))?;
-        if let Some(device) = device {
-            bundle.manifest.serving.device = device.to_string();
-        }
+        serving.apply(&mut bundle.manifest.serving);
         engine
             .load(&bundle)
             .with_context(|| format!("cannot load the bundle in {}", dir.display()))?;

@@ -8,7 +8,11 @@ use wick_types::{Field, Kind, ModelInfo, OneOrMany, PredictResponse};
 use crate::cli::PredictArgs;
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let engine = super::load_engine(&[&args.bundle], args.device.as_deref())?;
+    let serving = crate::cli::ServingArgs {
+        device: args.device.clone(),
+        ..Default::default()
+    };
+    let engine = super::load_engine(&[&args.bundle], &serving)?;
     let Some(model) = engine.models().next().cloned() else {
         bail!("the bundle in {} loaded no model", args.bundle.display());
     };

@@ -15,7 +15,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Load before opening the port: /readyz answers only once every model
     // is ready, and a bundle that fails its checks never serves.
-    let engine = Arc::new(super::load_engine(&args.bundles, args.device.as_deref())?);
+    let engine = Arc::new(super::load_engine(&args.bundles, &args.serving)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,531 @@
+//! `wick bench`: throughput and latency of a bundle, measured here.
+//!
+//! It loads the bundle in this process and drives the engine directly (no
+//! HTTP), then starts `wick serve` on 127.0.0.1 (or targets `--url`) and
+//! drives it over HTTP with keep-alive from a Rust load generator, at each
+//! concurrency and text length. Each cell stops after `--seconds` or
+//! `--requests`, whichever comes first. It also measures the server's cold
+//! start and idle memory, and, at concurrency 16 with 16-token texts, the
+//! same server with batching off (`--max-batch-size 1`).
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::json;
+use wick_types::Kind;
+
+use crate::cli::{BenchArgs, ServingArgs};
+
+#[derive(Clone, Debug, Serialize)]
+struct Cell {
+    path: &'static str,
+    tokens: usize,
+    concurrency: usize,
+    max_batch_size: Option<usize>,
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    mean_batch_size: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    model: String,
+    endpoint: String,
+    cold_start_ms: Option<f64>,
+    idle_rss_mb: Option<f64>,
+    cells: Vec<Cell>,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let engine = Arc::new(super::load_engine(&[&args.bundle], &args.serving)?);
+    let info = engine
+        .models()
+        .next()
+        .cloned()
+        .context("the bundle loaded no model")?;
+    let endpoint = info
+        .endpoint(&args.endpoint)
+        .with_context(|| format!("model `{}` has no endpoint `{}`", info.name, args.endpoint))?;
+    let field = match endpoint.inputs.as_slice() {
+        [field] if matches!(field.kind, Kind::Text { .. }) => field.name.clone(),
+        _ => bail!(
+            "wick bench drives endpoints with one text input; `{}` has {}",
+            args.endpoint,
+            endpoint.inputs.len()
+        ),
+    };
+    let mut report = Report {
+        model: info.name.clone(),
+        endpoint: args.endpoint.clone(),
+        cold_start_ms: None,
+        idle_rss_mb: None,
+        cells: Vec::new(),
+    };
+    let bodies = |tokens: usize| -> Vec<serde_json::Map<String, serde_json::Value>> {
+        (0..64)
+            .map(|seed| {
+                let mut inputs = serde_json::Map::new();
+                inputs.insert(field.clone(), text_of(tokens, seed).into());
+                inputs
+            })
+            .collect()
+    };
+
+    eprintln!("in process (no HTTP)…");
+    for &tokens in &args.tokens {
+        let inputs = Arc::new(bodies(tokens));
+        for &concurrency in &args.concurrency {
+            let (engine, inputs, model, endpoint) = (
+                engine.clone(),
+                inputs.clone(),
+                info.name.clone(),
+                args.endpoint.clone(),
+            );
+            let cell = runtime.block_on(drive(&args, concurrency, move |n| {
+                let (engine, inputs, model, endpoint) = (
+                    engine.clone(),
+                    inputs.clone(),
+                    model.clone(),
+                    endpoint.clone(),
+                );
+                async move {
+                    let one = inputs[n % inputs.len()].clone();
+                    engine
+                        .predict(&model, None, &endpoint, vec![one])
+                        .await
+                        .is_ok()
+                }
+            }));
+            report
+                .cells
+                .push(finish(cell, "in-process", tokens, concurrency, None, None));
+        }
+    }
+    drop(engine);
+
+    let server = match &args.url {
+        Some(url) => Target::Remote(url.trim_end_matches('/').to_string()),
+        None => {
+            let started = Target::start(&args.bundle, &args.serving)?;
+            if let Target::Local {
+                cold_start, pid, ..
+            } = &started
+            {
+                report.cold_start_ms = Some(cold_start.as_secs_f64() * 1000.0);
+                report.idle_rss_mb = rss_mb(*pid);
+            }
+            started
+        }
+    };
+    eprintln!("over HTTP at {}…", server.base());
+    runtime.block_on(http_cells(
+        &args,
+        &server,
+        &info.name,
+        &bodies,
+        None,
+        &mut report,
+    ))?;
+    drop(server);
+
+    if args.url.is_none() && args.tokens.contains(&16) && args.concurrency.contains(&16) {
+        eprintln!("over HTTP with batching off (--max-batch-size 1)…");
+        let unbatched = ServingArgs {
+            max_batch_size: Some(1),
+            ..args.serving.clone()
+        };
+        let server = Target::start(&args.bundle, &unbatched)?;
+        let args = BenchArgs {
+            tokens: vec![16],
+            concurrency: vec![16],
+            ..args.clone()
+        };
+        runtime.block_on(http_cells(
+            &args,
+            &server,
+            &info.name,
+            &bodies,
+            Some(1),
+            &mut report,
+        ))?;
+    }
+
+    print_table(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+async fn http_cells(
+    args: &BenchArgs,
+    server: &Target,
+    model: &str,
+    bodies: &dyn Fn(usize) -> Vec<serde_json::Map<String, serde_json::Value>>,
+    max_batch_size: Option<usize>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let url = format!("{}/api/models/{model}/{}", server.base(), args.endpoint);
+    let metrics_url = format!("{}/metrics", server.base());
+    for &tokens in &args.tokens {
+        let bodies: Arc<Vec<String>> = Arc::new(
+            bodies(tokens)
+                .into_iter()
+                .map(|inputs| json!({ "inputs": inputs }).to_string())
+                .collect(),
+        );
+        for &concurrency in &args.concurrency {
+            let before = batch_totals(&client, &metrics_url, model).await;
+            let (sender, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            let cell = drive(args, concurrency, move |n| {
+                let (client, url, bodies) = (sender.clone(), url.clone(), bodies.clone());
+                async move {
+                    let sent = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(bodies[n % bodies.len()].clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) => {
+                            let ok = response.status().is_success();
+                            ok && response.bytes().await.is_ok()
+                        }
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await;
+            let after = batch_totals(&client, &metrics_url, model).await;
+            let mean_batch = match (before, after) {
+                (Some((sum0, count0)), Some((sum1, count1))) if count1 > count0 => {
+                    Some((sum1 - sum0) / (count1 - count0))
+                }
+                _ => None,
+            };
+            report.cells.push(finish(
+                cell,
+                "http",
+                tokens,
+                concurrency,
+                max_batch_size,
+                mean_batch,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Latencies of the requests that succeeded, failures, and wall time.
+struct Drive {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+/// Runs `send(n)` from `concurrency` tasks until the time or request
+/// budget is spent, after a short warm-up.
+async fn drive<F, Fut>(args: &BenchArgs, concurrency: usize, send: F) -> Drive
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    for n in 0..concurrency.min(8) {
+        send(n).await;
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let budget = args.requests;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(args.seconds);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (send, next) = (send.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= budget || Instant::now() >= deadline {
+                        break;
+                    }
+                    let began = Instant::now();
+                    if send(n).await {
+                        latencies.push(began.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut all = Drive {
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        if let Ok((latencies, errors)) = task.await {
+            all.latencies.extend(latencies);
+            all.errors += errors;
+        }
+    }
+    all.elapsed = started.elapsed();
+    all
+}
+
+fn finish(
+    mut drive: Drive,
+    path: &'static str,
+    tokens: usize,
+    concurrency: usize,
+    max_batch_size: Option<usize>,
+    mean_batch_size: Option<f64>,
+) -> Cell {
+    drive.latencies.sort();
+    let percentile = |p: f64| -> f64 {
+        if drive.latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((drive.latencies.len() as f64 * p).ceil() as usize)
+            .clamp(1, drive.latencies.len())
+            - 1;
+        drive.latencies[index].as_secs_f64() * 1000.0
+    };
+    let seconds = drive.elapsed.as_secs_f64();
+    let cell = Cell {
+        path,
+        tokens,
+        concurrency,
+        max_batch_size,
+        requests: drive.latencies.len(),
+        errors: drive.errors,
+        seconds,
+        requests_per_second: drive.latencies.len() as f64 / seconds.max(1e-9),
+        p50_ms: percentile(0.50),
+        p95_ms: percentile(0.95),
+        p99_ms: percentile(0.99),
+        mean_batch_size,
+    };
+    eprintln!(
+        "  {:<10} {:>3} tokens  c={:<3} {:>8.1} req/s  p50 {:>7.1} ms  p99 {:>7.1} ms",
+        cell.path,
+        cell.tokens,
+        cell.concurrency,
+        cell.requests_per_second,
+        cell.p50_ms,
+        cell.p99_ms
+    );
+    cell
+}
+
+/// `wick_batch_size` sum and count of `model`, parsed from /metrics.
+async fn batch_totals(client: &reqwest::Client, url: &str, model: &str) -> Option<(f64, f64)> {
+    let text = client.get(url).send().await.ok()?.text().await.ok()?;
+    let label = format!("model=\"{model}\"");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .filter(|line| line.starts_with(name) && line.contains(&label))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Some((
+        value("wick_batch_size_sum{"),
+        value("wick_batch_size_count{"),
+    ))
+}
+
+fn print_table(report: &Report) {
+    println!(
+        "\nwick bench: {} / {} (requests per cell ≤ budget; latency in ms)\n",
+        report.model, report.endpoint
+    );
+    println!(
+        "| path | tokens | concurrency | batch | req/s | p50 | p95 | p99 | mean batch | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for cell in &report.cells {
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            cell.path,
+            cell.tokens,
+            cell.concurrency,
+            cell.max_batch_size
+                .map_or("auto".to_string(), |b| b.to_string()),
+            cell.requests_per_second,
+            cell.p50_ms,
+            cell.p95_ms,
+            cell.p99_ms,
+            cell.mean_batch_size
+                .map_or("-".to_string(), |m| format!("{m:.1}")),
+            cell.errors
+        );
+    }
+    if let Some(ms) = report.cold_start_ms {
+        println!("\ncold start (spawn to /readyz 200): {ms:.0} ms");
+    }
+    if let Some(mb) = report.idle_rss_mb {
+        println!("idle RSS after start: {mb:.0} MB");
+    }
+}
+
+/// A text of about `tokens` WordPiece tokens ([CLS] and [SEP] included):
+/// common English words that are one token each, varied by `seed`.
+fn text_of(tokens: usize, seed: usize) -> String {
+    const WORDS: [&str; 32] = [
+        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "in", "park", "with", "red",
+        "ball", "while", "children", "played", "near", "old", "tree", "under", "blue", "sky",
+        "people", "walked", "by", "river", "after", "long", "day", "at", "work",
+    ];
+    (0..tokens.saturating_sub(2).max(1))
+        .map(|i| WORDS[(i * 7 + seed * 13) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+enum Target {
+    Local {
+        child: Child,
+        base: String,
+        cold_start: Duration,
+        pid: u32,
+        _data: tempfile::TempDir,
+    },
+    Remote(String),
+}
+
+impl Target {
+    /// Starts `wick serve` (this binary) on 127.0.0.1 and waits for /readyz.
+    fn start(bundle: &Path, serving: &ServingArgs) -> anyhow::Result<Target> {
+        let data = tempfile::tempdir()?;
+        let started = Instant::now();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve")
+            .arg(bundle)
+            .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .arg(data.path())
+            .args(serving_flags(serving))
+            .env("WICK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().context("cannot start wick serve")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        while !line.starts_with("listening on ") {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("wick serve exited before listening");
+            }
+        }
+        let base = line.trim()["listening on ".len()..].to_string();
+        while !answers_ok(&base, "/readyz") {
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("wick serve was not ready within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let cold_start = started.elapsed();
+        let pid = child.id();
+        Ok(Target::Local {
+            child,
+            base,
+            cold_start,
+            pid,
+            _data: data,
+        })
+    }
+
+    fn base(&self) -> &str {
+        match self {
+            Target::Local { base, .. } => base,
+            Target::Remote(url) => url,
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Target::Local { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn serving_flags(serving: &ServingArgs) -> Vec<String> {
+    let mut flags = Vec::new();
+    let mut add = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            flags.push(format!("--{name}"));
+            flags.push(value);
+        }
+    };
+    add("device", serving.device.clone());
+    add(
+        "max-batch-size",
+        serving.max_batch_size.map(|v| v.to_string()),
+    );
+    add(
+        "max-batch-delay-ms",
+        serving.max_batch_delay_ms.map(|v| v.to_string()),
+    );
+    add("max-queue", serving.max_queue.map(|v| v.to_string()));
+    add(
+        "request-timeout-ms",
+        serving.request_timeout_ms.map(|v| v.to_string()),
+    );
+    flags
+}
+
+/// VmRSS of a process, in MB, from /proc.
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Whether `GET path` answers 200, over a plain blocking socket (the
+/// cold-start clock must not wait on an async runtime).
+fn answers_ok(base: &str, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some(address) = base.strip_prefix("http://") else {
+        return false;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return false;
+    };
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    let mut head = [0u8; 12];
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && head.ends_with(b" 200")
+}
