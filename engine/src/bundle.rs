@@ -22,6 +22,10 @@ pub struct Manifest {
     pub name: String,
     pub version: String,
     pub task: String,
+    /// The Hugging Face model it was made from (`org/name`), if any: listed
+    /// under `models` in a Space's README.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_id: Option<String>,
     #[serde(default)]
     pub ui: Ui,
     /// Example inputs, per endpoint, in the order shown in the UI.
@@ -280,6 +284,7 @@ mod tests {
 
     fn manifest() -> Manifest {
         Manifest {
+            hub_id: None,
             name: "tiny".into(),
             version: "0.1.0".into(),
             task: "sentence-embedding".into(),

@@ -185,6 +185,10 @@ pub fn bundle_from_source(
         name: name.to_string(),
         version: version.to_string(),
         task: task.to_string(),
+        hub_id: match source {
+            Source::Hub { repo, .. } => Some(repo.clone()),
+            Source::Folder(_) => None,
+        },
         ui: Ui {
             title: name.to_string(),
             description: String::new(),

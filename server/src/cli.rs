@@ -27,6 +27,56 @@ pub enum Command {
     Feedback(FeedbackArgs),
     /// Measure throughput and latency: in process, then over HTTP.
     Bench(BenchArgs),
+    /// Package bundles to run elsewhere.
+    Deploy(DeployArgs),
+}
+
+#[derive(Args)]
+pub struct DeployArgs {
+    #[command(subcommand)]
+    pub command: DeployCommand,
+}
+
+#[derive(Subcommand)]
+pub enum DeployCommand {
+    /// Write a Hugging Face Space (Docker SDK): Dockerfile, README front
+    /// matter, .dockerignore, the bundles and the wick binary.
+    Space(SpaceArgs),
+}
+
+#[derive(Args)]
+pub struct SpaceArgs {
+    /// Folder to write the Space into.
+    pub out_dir: PathBuf,
+    /// Bundle folders to serve (hashes are checked before copying).
+    #[arg(required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// Space title [default: the first bundle's title].
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Space emoji.
+    #[arg(long, default_value = "🕯️")]
+    pub emoji: String,
+    /// Gradient start colour (red, yellow, green, blue, indigo, purple, pink, gray).
+    #[arg(long, default_value = "yellow")]
+    pub color_from: String,
+    /// Gradient end colour.
+    #[arg(long, default_value = "red")]
+    pub color_to: String,
+    /// One line for the Space card (60 characters at most) [default: the
+    /// first bundle's description].
+    #[arg(long)]
+    pub short_description: Option<String>,
+    /// Hugging Face model ids to list besides the bundles' own `hub_id`.
+    #[arg(long = "model")]
+    pub models: Vec<String>,
+    /// The wick binary to ship in bin/wick [default: this one].
+    #[arg(long, conflicts_with = "source")]
+    pub binary: Option<PathBuf>,
+    /// A Wick git checkout to copy into wick-src/, so the image compiles
+    /// wick in a Rust image instead of shipping a binary.
+    #[arg(long)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]

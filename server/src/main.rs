@@ -27,5 +27,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Predict(args) => commands::predict::run(args),
         cli::Command::Feedback(args) => commands::feedback::run(args),
         cli::Command::Bench(args) => commands::bench::run(args),
+        cli::Command::Deploy(args) => commands::deploy::run(args),
     }
 }

@@ -337,24 +337,15 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
     browser.screenshot("8-api-page-other-theme").await;
 
     // The flag is in the export, tied to what ran, and on the review page.
-    let export = common::wick()
-        .args([
-            "feedback",
-            "export",
-            "--format",
-            "jsonl",
-            "--data-dir",
-            data_dir,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        export.status.success(),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let flagged: Value = String::from_utf8(export.stdout)
-        .unwrap()
+    let export = common::output_of(common::wick().args([
+        "feedback",
+        "export",
+        "--format",
+        "jsonl",
+        "--data-dir",
+        data_dir,
+    ]));
+    let flagged: Value = export
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .find(|row| row["comment"] == "Should be neutral")

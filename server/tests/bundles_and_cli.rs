@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{minilm_dir, wick};
+use common::{minilm_dir, output_of, wick};
 
 /// Copies the MiniLM bundle; hard links would share the bytes we change.
 fn copy_bundle(to: &Path) {
@@ -176,18 +176,13 @@ fn bundle_takes_a_hub_id_from_the_local_cache_without_network() {
     fs::write(repo.join("refs/main"), commit).unwrap();
     copy_bundle(&repo.join("snapshots").join(commit));
     let out = tempfile::tempdir().unwrap();
-    let output = wick()
-        .env("HF_HUB_CACHE", cache.path())
-        .env("HF_HUB_OFFLINE", "1")
-        .args(["bundle", "--task", "sentence-embedding", "--name", "minilm"])
-        .arg("hf://sentence-transformers/all-MiniLM-L6-v2")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    output_of(
+        wick()
+            .env("HF_HUB_CACHE", cache.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .args(["bundle", "--task", "sentence-embedding", "--name", "minilm"])
+            .arg("hf://sentence-transformers/all-MiniLM-L6-v2")
+            .arg(out.path()),
     );
     assert_same_files(out.path());
 

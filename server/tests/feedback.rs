@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::postgres::Postgres;
-use common::{Server, minilm_dir, wick};
+use common::{Server, minilm_dir, output_of, wick};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -46,17 +46,11 @@ impl Backend {
     }
 
     fn export(&self, format: &str) -> String {
-        let output = wick()
-            .args(["feedback", "export", "--format", format])
-            .args(&self.args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "export failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        output_of(
+            wick()
+                .args(["feedback", "export", "--format", format])
+                .args(&self.args),
+        )
     }
 
     fn exported_rows(&self) -> Vec<Value> {

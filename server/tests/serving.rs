@@ -69,14 +69,30 @@ fn sentence(seed: usize, words: usize) -> String {
 }
 
 async fn embed(client: &reqwest::Client, server: &Server, text: &str) -> (StatusCode, Value) {
-    let response = client
-        .post(server.url("/api/models/minilm/embed"))
-        .json(&json!({"inputs": {"text": text}}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
+    spawn_embed(client, server, text).await.unwrap()
+}
+
+/// Posts `text` to embed from a task of its own; answers status and body.
+fn spawn_embed(
+    client: &reqwest::Client,
+    server: &Server,
+    text: &str,
+) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let (client, url, text) = (
+        client.clone(),
+        server.url("/api/models/minilm/embed"),
+        text.to_string(),
+    );
+    tokio::spawn(async move {
+        let response = client
+            .post(url)
+            .json(&json!({"inputs": {"text": text}}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    })
 }
 
 fn vector(body: &Value) -> Vec<f64> {
@@ -104,24 +120,12 @@ async fn batched_answers_equal_one_by_one_answers_and_metrics_move() {
     for _round in 0..2 {
         let tasks: Vec<_> = texts
             .iter()
-            .cloned()
-            .map(|text| {
-                let client = client.clone();
-                let url = server.url("/api/models/minilm/embed");
-                tokio::spawn(async move {
-                    let response = client
-                        .post(url)
-                        .json(&json!({"inputs": {"text": text}}))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status(), StatusCode::OK);
-                    vector(&response.json().await.unwrap())
-                })
-            })
+            .map(|text| spawn_embed(&client, &server, text))
             .collect();
         for (task, expected) in tasks.into_iter().zip(&alone) {
-            let got = task.await.unwrap();
+            let (status, body) = task.await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let got = vector(&body);
             let diff = got
                 .iter()
                 .zip(expected)
@@ -229,24 +233,7 @@ async fn late_requests_get_503_and_gone_clients_are_not_run() {
     // Each long text alone takes tens of ms: eight of them at once keep the
     // worker busy well past the deadline of the last ones.
     let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (client, url, text) = (
-                client.clone(),
-                server.url("/api/models/minilm/embed"),
-                long.clone(),
-            );
-            tokio::spawn(async move {
-                let response = client
-                    .post(url)
-                    .json(&json!({"inputs": {"text": text}}))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = response.status();
-                let body: Value = response.json().await.unwrap();
-                (status, body)
-            })
-        })
+        .map(|_| spawn_embed(&client, &server, &long))
         .collect();
     let mut late = 0;
     for task in tasks {
@@ -265,20 +252,7 @@ async fn late_requests_get_503_and_gone_clients_are_not_run() {
     // A client that gives up while its request is queued: it never runs.
     let before = value(&metrics(&server).await, CANCELLED);
     let busy: Vec<_> = (0..3)
-        .map(|_| {
-            let (client, url, text) = (
-                client.clone(),
-                server.url("/api/models/minilm/embed"),
-                long.clone(),
-            );
-            tokio::spawn(async move {
-                let _ = client
-                    .post(url)
-                    .json(&json!({"inputs": {"text": text}}))
-                    .send()
-                    .await;
-            })
-        })
+        .map(|_| spawn_embed(&client, &server, &long))
         .collect();
     tokio::time::sleep(Duration::from_millis(10)).await;
     let impatient = client

@@ -38,16 +38,7 @@ pub fn validate_inputs(
     fields: &[Field],
     json: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Values, FieldError> {
-    if let Some(unknown) = json
-        .keys()
-        .find(|key| !fields.iter().any(|f| &f.name == *key))
-    {
-        let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-        return Err(refuse(
-            unknown,
-            format!("unknown input; this endpoint takes: {}", known.join(", ")),
-        ));
-    }
+    refuse_unknown(fields, json, "unknown input; this endpoint takes")?;
     let mut values = Values::new();
     for field in fields {
         match json.get(&field.name) {
@@ -72,16 +63,7 @@ pub fn validate_outputs(
     fields: &[Field],
     json: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), FieldError> {
-    if let Some(unknown) = json
-        .keys()
-        .find(|key| !fields.iter().any(|f| &f.name == *key))
-    {
-        let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-        return Err(refuse(
-            unknown,
-            format!("unknown output; this endpoint gives: {}", known.join(", ")),
-        ));
-    }
+    refuse_unknown(fields, json, "unknown output; this endpoint gives")?;
     for field in fields {
         let raw = json
             .get(&field.name)
@@ -103,6 +85,24 @@ pub fn validate_outputs(
         }
     }
     Ok(())
+}
+
+/// Refuses the first name in `json` that is not a field, listing the fields.
+fn refuse_unknown(
+    fields: &[Field],
+    json: &serde_json::Map<String, serde_json::Value>,
+    message: &str,
+) -> Result<(), FieldError> {
+    match json
+        .keys()
+        .find(|key| !fields.iter().any(|f| &f.name == *key))
+    {
+        Some(unknown) => {
+            let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            Err(refuse(unknown, format!("{message}: {}", known.join(", "))))
+        }
+        None => Ok(()),
+    }
 }
 
 fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, FieldError> {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bundle;
+pub mod deploy;
 pub mod feedback;
 pub mod predict;
 pub mod serve;

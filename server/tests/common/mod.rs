@@ -26,6 +26,20 @@ pub fn wick() -> Command {
     command
 }
 
+/// Runs a command to completion; fails the test with its stderr unless it
+/// succeeds, and returns its stdout.
+pub fn output_of(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
 pub fn minilm_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/minilm");
     assert!(

@@ -91,6 +91,7 @@ fn tiny_bundle(dir: &Path, settings: toml::Table) -> Bundle {
         name: "tiny".into(),
         version: "1".into(),
         task: KIND.name.into(),
+        hub_id: None,
         ui: Ui::default(),
         examples: BTreeMap::new(),
         flagging: Flagging::default(),
