@@ -104,6 +104,13 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Only the model's forward pass, in this process: sentences/s per
+    /// text length, batch size (1, 8, 32) and thread count (1, 2).
+    #[arg(long)]
+    pub in_process: bool,
+    /// Internal: measure the forward pass with this many threads.
+    #[arg(long, hide = true)]
+    pub forward_threads: Option<usize>,
     #[command(flatten)]
     pub serving: ServingArgs,
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use serde::Deserialize;
 use serde_json::json;
 use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
@@ -25,6 +25,7 @@ use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::task::{Prepared, Task, TaskDefaults, TaskKind};
+use crate::tasks::bert::Encoder;
 
 pub const KIND: TaskKind = TaskKind {
     name: "sentence-embedding",
@@ -160,7 +161,7 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn Task>> {
 
 /// A BERT encoder with its tokenizer: texts in, sentence vectors out.
 pub struct Embedder {
-    model: BertModel,
+    encoder: Encoder,
     tokenizer: Tokenizer,
     pad_id: u32,
     device: Device,
@@ -199,14 +200,14 @@ impl Embedder {
         // Safety: the file was just hashed against wick.toml and is not
         // written while served; mmap avoids a second copy in memory.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
-        let model = BertModel::load(vb, &config).map_err(|e| fail(format!("weights: {e}")))?;
-        let embedder = Embedder::new(model, tokenizer, &config, &settings, device.clone())
+        let encoder = Encoder::load(vb, &config).map_err(|e| fail(format!("weights: {e}")))?;
+        let embedder = Embedder::new(encoder, tokenizer, &config, &settings, device.clone())
             .map_err(|e| fail(e.to_string()))?;
         Ok((embedder, settings))
     }
 
     pub fn new(
-        model: BertModel,
+        encoder: Encoder,
         mut tokenizer: Tokenizer,
         config: &Config,
         settings: &Settings,
@@ -236,7 +237,7 @@ impl Embedder {
             }))
             .map_err(|e| Error::Inference(format!("tokenizer truncation: {e}")))?;
         Ok(Embedder {
-            model,
+            encoder,
             tokenizer,
             pad_id,
             device,
@@ -296,7 +297,7 @@ impl Embedder {
         let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
         let type_ids = Tensor::from_vec(type_ids, (rows, width), &self.device)?;
         let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.encoder.forward(&ids, &type_ids, &mask)?;
         let pooled = pool(&hidden, &mask, self.pooling)?;
         let pooled = if self.normalize {
             l2_normalize(&pooled)?

@@ -49,6 +49,12 @@ struct Report {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(threads) = args.forward_threads {
+        return super::forward_bench::measure(&args, threads);
+    }
+    if args.in_process {
+        return super::forward_bench::run(&args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -392,7 +398,7 @@ fn print_table(report: &Report) {
 
 /// A text of about `tokens` WordPiece tokens ([CLS] and [SEP] included):
 /// common English words that are one token each, varied by `seed`.
-fn text_of(tokens: usize, seed: usize) -> String {
+pub fn text_of(tokens: usize, seed: usize) -> String {
     const WORDS: [&str; 32] = [
         "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "in", "park", "with", "red",
         "ball", "while", "children", "played", "near", "old", "tree", "under", "blue", "sky",

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bundle;
 pub mod deploy;
 pub mod feedback;
+pub mod forward_bench;
 pub mod predict;
 pub mod serve;
 

@@ -196,8 +196,8 @@ fn pooled_vectors_equal_a_hand_computed_masked_mean() {
     // Hidden states of "the cat" alone: [CLS] the cat [SEP], no padding.
     let ids = Tensor::new(&[[2u32, 4, 5, 3]], &Device::Cpu).unwrap();
     let hidden = embedder
-        .model
-        .forward(&ids, &ids.zeros_like().unwrap(), None)
+        .encoder
+        .forward(&ids, &ids.zeros_like().unwrap(), &ids.ones_like().unwrap())
         .unwrap();
     let by_hand = hidden.mean(1).unwrap().to_vec2::<f32>().unwrap();
     let diff = max_diff(&vectors[0], &by_hand[0]);
@@ -283,4 +283,34 @@ fn new_bundles_take_settings_from_sentence_transformers_files() {
     assert_eq!(defaults.settings["pooling"].as_str(), Some("mean"));
     assert_eq!(defaults.settings["normalize"].as_bool(), Some(true));
     assert!(defaults.examples.contains_key("classify"));
+}
+
+#[test]
+fn the_encoder_matches_candle_transformers_bert_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path());
+    let config = tiny_config();
+    let weights = dir.path().join("model.safetensors");
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu).unwrap()
+    };
+    let reference = BertModel::load(vb.clone(), &config).unwrap();
+    let encoder = crate::tasks::bert::Encoder::load(vb, &config).unwrap();
+    // Two texts of 9 tokens, the second padded after 5; random ids and types.
+    let ids: Vec<u32> = (0..18).map(|i| (i * 7 + 3) % WORDS.len() as u32).collect();
+    let types: Vec<u32> = (0..18).map(|i| (i / 4) % 2).collect();
+    let mask: Vec<u32> = (0..18).map(|i| u32::from(i < 9 || i < 14)).collect();
+    let tensor = |v: Vec<u32>| Tensor::from_vec(v, (2, 9), &Device::Cpu).unwrap();
+    let (ids, types, mask) = (tensor(ids), tensor(types), tensor(mask));
+    let want = reference.forward(&ids, &types, Some(&mask)).unwrap();
+    let got = encoder.forward(&ids, &types, &mask).unwrap();
+    let diff = (got - want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff <= 1e-4, "max abs difference {diff}");
 }

@@ -1,0 +1,147 @@
+//! A BERT encoder for inference, numerically the same as candle-transformers'
+//! `BertModel` (the tests compare them) but shaped for the CPU: every linear
+//! layer is one 2-D matmul over all tokens of the batch, Q, K and V come from
+//! one fused matmul, and GELU and the masked softmax run as vectorized
+//! kernels (`fast_math`). On other devices the same code runs Candle's ops.
+
+use candle_core::{DType, IndexOp, Result, Tensor};
+use candle_nn::{LayerNorm, Module, VarBuilder};
+use candle_transformers::models::bert::{Config, HiddenAct};
+
+use crate::tasks::fast_math;
+
+struct Linear {
+    /// (out, in), as stored; used transposed.
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Linear> {
+        Ok(Linear {
+            weight: vb.get((outputs, inputs), "weight")?,
+            bias: vb.get(outputs, "bias")?,
+        })
+    }
+
+    /// (rows, in) → (rows, out).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
+    Ok(LayerNorm::new(
+        vb.get(size, "weight")?,
+        vb.get(size, "bias")?,
+        eps,
+    ))
+}
+
+struct Layer {
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    up: Linear,
+    down: Linear,
+    output_norm: LayerNorm,
+}
+
+pub struct Encoder {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+    hidden: usize,
+}
+
+impl Encoder {
+    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
+    /// without the `bert.` prefix, as candle-transformers does).
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
+        if !matches!(config.hidden_act, HiddenAct::Gelu) {
+            candle_core::bail!("only hidden_act = gelu is supported");
+        }
+        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+            vb
+        } else {
+            vb.pp("bert")
+        };
+        let h = config.hidden_size;
+        let eps = config.layer_norm_eps;
+        let e = vb.pp("embeddings");
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let l = vb.pp(format!("encoder.layer.{i}"));
+                let a = l.pp("attention");
+                let [q, k, v] =
+                    ["query", "key", "value"].map(|name| Linear::load(a.pp("self").pp(name), h, h));
+                let (q, k, v) = (q?, k?, v?);
+                Ok(Layer {
+                    qkv: Linear {
+                        weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
+                        bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+                    },
+                    attention_out: Linear::load(a.pp("output.dense"), h, h)?,
+                    attention_norm: layer_norm(a.pp("output.LayerNorm"), h, eps)?,
+                    up: Linear::load(l.pp("intermediate.dense"), h, config.intermediate_size)?,
+                    down: Linear::load(l.pp("output.dense"), config.intermediate_size, h)?,
+                    output_norm: layer_norm(l.pp("output.LayerNorm"), h, eps)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Encoder {
+            word: e.get((config.vocab_size, h), "word_embeddings.weight")?,
+            position: e.get(
+                (config.max_position_embeddings, h),
+                "position_embeddings.weight",
+            )?,
+            token_type: e.get((config.type_vocab_size, h), "token_type_embeddings.weight")?,
+            embedding_norm: layer_norm(e.pp("LayerNorm"), h, eps)?,
+            layers,
+            heads: config.num_attention_heads,
+            hidden: h,
+        })
+    }
+
+    /// ids, type ids and mask (1 = token, 0 = padding), each (batch,
+    /// tokens) → hidden states (batch, tokens, hidden).
+    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (batch, tokens) = ids.dims2()?;
+        let (h, heads) = (self.hidden, self.heads);
+        let d = h / heads;
+        let scale = 1.0 / (d as f64).sqrt();
+        let words = self.word.index_select(&ids.flatten_all()?, 0)?;
+        let types = self.token_type.index_select(&type_ids.flatten_all()?, 0)?;
+        let positions = self.position.narrow(0, 0, tokens)?.repeat((batch, 1))?;
+        let mut x = self
+            .embedding_norm
+            .forward(&((words + types)? + positions)?)?;
+        // 0 for tokens, the most negative f32 for padding, as BertModel.
+        let mask = ((mask.to_dtype(DType::F32)? - 1.0)? * f64::from(f32::MAX))?;
+        for layer in &self.layers {
+            let qkv = layer
+                .qkv
+                .forward(&x)?
+                .reshape((batch, tokens, 3, heads, d))?
+                .permute((2, 0, 3, 1, 4))?
+                .contiguous()?;
+            let (q, k, v) = (qkv.i(0)?, qkv.i(1)?, qkv.i(2)?);
+            let scores = q.matmul(&k.t()?)?;
+            let probs = fast_math::masked_softmax(&scores, &mask, scale)?;
+            let context = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((batch * tokens, h))?;
+            let attended = layer.attention_out.forward(&context)?;
+            x = layer.attention_norm.forward(&(attended + &x)?)?;
+            let up = fast_math::gelu(&layer.up.forward(&x)?)?;
+            let down = layer.down.forward(&up)?;
+            x = layer.output_norm.forward(&(down + &x)?)?;
+        }
+        x.reshape((batch, tokens, h))
+    }
+}

@@ -1,0 +1,133 @@
+//! `wick bench --in-process`: the model's forward pass alone — no HTTP, no
+//! scheduler — in sentences per second, for each text length, batch size
+//! (1, 8, 32) and thread count (1, 2), the table PyTorch is compared with.
+//!
+//! Candle sizes its CPU thread pool once per process (from
+//! RAYON_NUM_THREADS), so each thread count runs in a child process of this
+//! binary that prints one JSON line per cell.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use wick_engine::Bundle;
+use wick_engine::task::task_kind;
+use wick_types::{Value, Values};
+
+use crate::cli::BenchArgs;
+
+const BATCHES: [usize; 3] = [1, 8, 32];
+const THREADS: [usize; 2] = [1, 2];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cell {
+    tokens: usize,
+    batch: usize,
+    threads: usize,
+    sentences_per_second: f64,
+}
+
+/// Runs one child per thread count and prints the table.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let mut cells: Vec<Cell> = Vec::new();
+    for threads in THREADS {
+        eprintln!("forward pass with {threads} thread(s)…");
+        let mut child = Command::new(std::env::current_exe()?);
+        child
+            .arg("bench")
+            .arg(&args.bundle)
+            .args(["--endpoint", &args.endpoint])
+            .args(["--seconds", &args.seconds.to_string()])
+            .args(["--forward-threads", &threads.to_string()])
+            .arg("--tokens")
+            .arg(
+                args.tokens
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .env("WICK_LOG", "warn");
+        let output = child.output().context("cannot run the measuring child")?;
+        if !output.status.success() {
+            bail!(
+                "the measuring child failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            cells.push(serde_json::from_str(line).context("a child's result")?);
+        }
+    }
+    println!(
+        "\nforward pass of {} / {}, sentences/s\n",
+        args.bundle.display(),
+        args.endpoint
+    );
+    println!("| tokens | batch | 1 thread | 2 threads |");
+    println!("|---|---|---|---|");
+    for &tokens in &args.tokens {
+        for batch in BATCHES {
+            let rate = |threads: usize| {
+                cells
+                    .iter()
+                    .find(|c| c.tokens == tokens && c.batch == batch && c.threads == threads)
+                    .map_or("-".to_string(), |c| {
+                        format!("{:.1}", c.sentences_per_second)
+                    })
+            };
+            println!("| {tokens} | {batch} | {} | {} |", rate(1), rate(2));
+        }
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&cells)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// In the child: measures every cell and prints one JSON line each.
+pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let kind = task_kind(&bundle.manifest.task).context("unknown task")?;
+    let task = (kind.load)(&bundle, &Device::Cpu)?;
+    let endpoint = task
+        .endpoints()
+        .into_iter()
+        .find(|e| e.name == args.endpoint)
+        .with_context(|| format!("no endpoint `{}`", args.endpoint))?;
+    let [field] = endpoint.inputs.as_slice() else {
+        bail!("the endpoint must take one text input");
+    };
+    for &tokens in &args.tokens {
+        for batch in BATCHES {
+            let prepared = (0..batch)
+                .map(|seed| {
+                    let text = super::bench::text_of(tokens, seed);
+                    let inputs = Values::from([(field.name.clone(), Value::Text(text))]);
+                    task.prepare(&args.endpoint, inputs)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // One warm-up pass, then passes until the time is up (at least 3).
+            task.predict_prepared(&args.endpoint, &prepared)?;
+            let budget = Duration::from_secs_f64(args.seconds);
+            let started = Instant::now();
+            let mut passes = 0;
+            while passes < 3 || started.elapsed() < budget {
+                task.predict_prepared(&args.endpoint, &prepared)?;
+                passes += 1;
+            }
+            let cell = Cell {
+                tokens,
+                batch,
+                threads,
+                sentences_per_second: (passes * batch) as f64 / started.elapsed().as_secs_f64(),
+            };
+            println!("{}", serde_json::to_string(&cell)?);
+        }
+    }
+    Ok(())
+}
