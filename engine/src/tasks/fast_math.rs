@@ -194,6 +194,7 @@ fn erf(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::max_abs_diff;
     use candle_core::Device;
 
     #[test]
@@ -237,14 +238,7 @@ mod tests {
     fn kernels_match_candle_ops() {
         let device = Device::Cpu;
         let x = Tensor::randn(0f32, 3.0, (4, 37), &device).unwrap();
-        let diff = (gelu(&x).unwrap() - x.gelu_erf().unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&gelu(&x).unwrap(), &x.gelu_erf().unwrap());
         assert!(diff < 1e-5, "gelu differs by {diff}");
 
         let scores = Tensor::randn(0f32, 4.0, (2, 3, 5, 7), &device).unwrap();
@@ -264,14 +258,7 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        let diff = (fast - slow)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&fast, &slow);
         assert!(diff < 1e-6, "softmax differs by {diff}");
     }
 }

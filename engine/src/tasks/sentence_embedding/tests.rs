@@ -304,13 +304,6 @@ fn the_encoder_matches_candle_transformers_bert_model() {
     let (ids, types, mask) = (tensor(ids), tensor(types), tensor(mask));
     let want = reference.forward(&ids, &types, Some(&mask)).unwrap();
     let got = encoder.forward(&ids, &types, &mask).unwrap();
-    let diff = (got - want)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = crate::tasks::max_abs_diff(&got, &want);
     assert!(diff <= 1e-4, "max abs difference {diff}");
 }
