@@ -3,14 +3,11 @@
 //! committed the row, and shows the error when it has not.
 
 use leptos::prelude::*;
-use wick_types::FlagRequest;
+use wick_types::{FlagRequest, MAX_COMMENT_CHARS};
 
 use crate::server_fns::{FlagOutcome, flag};
 
 type JsonObject = serde_json::Map<String, serde_json::Value>;
-
-/// The comment limit the server enforces (wick-feedback's MAX_COMMENT_CHARS).
-const MAX_COMMENT_CHARS: usize = 2000;
 
 /// The prediction being flagged.
 #[derive(Clone, Debug, PartialEq)]

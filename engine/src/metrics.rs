@@ -83,12 +83,16 @@ impl Metrics {
 
     /// One finished request, with the HTTP status its adapter answers.
     pub fn request(&self, model: &str, version: &str, endpoint: &str, status: u16, seconds: f64) {
+        let (model, version, endpoint) =
+            (model.to_string(), version.to_string(), endpoint.to_string());
         self.with(|s| {
-            let key = (model.to_string(), version.to_string(), endpoint.to_string());
+            s.latency
+                .entry((model.clone(), version.clone(), endpoint.clone()))
+                .or_default()
+                .observe(&SECONDS, seconds);
             *s.requests
-                .entry((key.0.clone(), key.1.clone(), key.2.clone(), status))
+                .entry((model, version, endpoint, status))
                 .or_default() += 1;
-            s.latency.entry(key).or_default().observe(&SECONDS, seconds);
         });
     }
 
@@ -148,33 +152,24 @@ impl Metrics {
                     &SECONDS,
                 );
             }
-            header(
-                &mut out,
-                "wick_batch_size",
-                "histogram",
-                "Requests per forward pass.",
-            );
-            for ((model, version), histogram) in &s.batch_size {
-                histogram.render(
-                    &mut out,
+            for (name, help, histograms, bounds) in [
+                (
                     "wick_batch_size",
-                    &version_labels(model, version),
-                    &SIZES,
-                );
-            }
-            header(
-                &mut out,
-                "wick_inference_duration_seconds",
-                "histogram",
-                "Time of one forward pass.",
-            );
-            for ((model, version), histogram) in &s.inference {
-                histogram.render(
-                    &mut out,
+                    "Requests per forward pass.",
+                    &s.batch_size,
+                    &SIZES[..],
+                ),
+                (
                     "wick_inference_duration_seconds",
-                    &version_labels(model, version),
-                    &SECONDS,
-                );
+                    "Time of one forward pass.",
+                    &s.inference,
+                    &SECONDS[..],
+                ),
+            ] {
+                header(&mut out, name, "histogram", help);
+                for ((model, version), histogram) in histograms {
+                    histogram.render(&mut out, name, &version_labels(model, version), bounds);
+                }
             }
             header(
                 &mut out,
@@ -203,7 +198,7 @@ impl Metrics {
                 version_labels(model, version)
             );
         }
-        if let Some(rss) = resident_bytes() {
+        if let Some(rss) = resident_bytes("self") {
             header(
                 &mut out,
                 "process_resident_memory_bytes",
@@ -243,11 +238,18 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Resident memory of this process, from /proc (Linux); `None` elsewhere.
-pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// Resident memory of a process (`"self"` or a pid), from
+/// /proc/PROCESS/status (Linux); `None` elsewhere.
+pub fn resident_bytes(process: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]

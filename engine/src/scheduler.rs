@@ -203,7 +203,6 @@ impl Shared {
             }
         }
         let mut endpoints: Vec<String> = live.iter().map(|job| job.endpoint.clone()).collect();
-        endpoints.dedup();
         endpoints.sort();
         endpoints.dedup();
         let mut outputs: Vec<Vec<Option<Values>>> =

@@ -2,12 +2,11 @@
 //! version, endpoint and option must exist, the inputs and outputs must fit
 //! the endpoint's signature, and every refusal names the field.
 
-use wick_types::{FieldError, FlagRequest, ModelInfo, validate_inputs, validate_outputs};
+use wick_types::{
+    FieldError, FlagRequest, MAX_COMMENT_CHARS, ModelInfo, validate_inputs, validate_outputs,
+};
 
 use crate::store::NewFlag;
-
-/// The longest comment kept, in characters.
-pub const MAX_COMMENT_CHARS: usize = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {

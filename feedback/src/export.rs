@@ -50,8 +50,8 @@ const WICK_COLUMNS: [&str; 6] = [
 fn write_csv(flags: &[Flag], out: &mut impl Write) -> io::Result<()> {
     // One column per input and output name, in order of first appearance,
     // so flags from several endpoints still share one header.
-    let input_names = names(flags.iter().map(|f| &f.inputs));
-    let output_names = names(flags.iter().map(|f| &f.outputs));
+    let input_names = names(flags.iter().map(|f| &f.flag.inputs));
+    let output_names = names(flags.iter().map(|f| &f.flag.outputs));
     let output_header = output_names.iter().map(|name| {
         if input_names.contains(name) {
             format!("{name} (output)")
@@ -67,7 +67,8 @@ fn write_csv(flags: &[Flag], out: &mut impl Write) -> io::Result<()> {
         .chain(WICK_COLUMNS.map(String::from))
         .collect();
     write_record(out, header.iter().map(String::as_str))?;
-    for flag in flags {
+    for stored in flags {
+        let flag = &stored.flag;
         let cell = |values: &serde_json::Value, name: &str| {
             values.get(name).map(json_cell).unwrap_or_default()
         };
@@ -76,8 +77,8 @@ fn write_csv(flags: &[Flag], out: &mut impl Write) -> io::Result<()> {
         row.extend([
             flag.option.clone(),
             flag.user.clone().unwrap_or_default(),
-            flag.created_at.clone(),
-            flag.id.clone(),
+            stored.created_at.clone(),
+            stored.id.clone(),
             flag.model.clone(),
             flag.version.clone(),
             flag.endpoint.clone(),

@@ -84,7 +84,7 @@ fn redact(url: &str) -> String {
 }
 
 /// A flag to store: checked, not yet given an id or a time.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewFlag {
     pub model: String,
     pub version: String,
@@ -97,20 +97,13 @@ pub struct NewFlag {
     pub user: Option<String>,
 }
 
-/// A stored flag, as exported.
+/// A stored flag, as exported: its id and time, then the flag's fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
     pub id: String,
     pub created_at: String,
-    pub model: String,
-    pub version: String,
-    pub endpoint: String,
-    pub inputs: serde_json::Value,
-    pub outputs: serde_json::Value,
-    pub option: String,
-    pub comment: Option<String>,
-    pub duration_ms: Option<f64>,
-    pub user: Option<String>,
+    #[serde(flatten)]
+    pub flag: NewFlag,
 }
 
 /// Which flags to read.
@@ -228,40 +221,32 @@ impl Store {
     /// Stores a flag; returns only once the row is committed.
     pub async fn insert(&self, flag: NewFlag) -> Result<Flag, sqlx::Error> {
         let now = SystemTime::now();
-        let stored = Flag {
-            id: new_id(now),
-            created_at: format_timestamp(now),
-            model: flag.model,
-            version: flag.version,
-            endpoint: flag.endpoint,
-            inputs: flag.inputs,
-            outputs: flag.outputs,
-            option: flag.option,
-            comment: flag.comment,
-            duration_ms: flag.duration_ms,
-            user: flag.user,
-        };
+        let (id, created_at) = (new_id(now), format_timestamp(now));
         let sql = format!(
             "INSERT INTO feedback ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
-        let inputs = stored.inputs.to_string();
-        let outputs = stored.outputs.to_string();
+        let inputs = flag.inputs.to_string();
+        let outputs = flag.outputs.to_string();
         on_pool!(self, pool => sqlx::query(&sql)
-            .bind(&stored.id)
-            .bind(&stored.created_at)
-            .bind(&stored.model)
-            .bind(&stored.version)
-            .bind(&stored.endpoint)
+            .bind(&id)
+            .bind(&created_at)
+            .bind(&flag.model)
+            .bind(&flag.version)
+            .bind(&flag.endpoint)
             .bind(&inputs)
             .bind(&outputs)
-            .bind(&stored.option)
-            .bind(&stored.comment)
-            .bind(stored.duration_ms)
-            .bind(&stored.user)
+            .bind(&flag.option)
+            .bind(&flag.comment)
+            .bind(flag.duration_ms)
+            .bind(&flag.user)
             .execute(pool)
             .await
             .map(|_| ()))?;
-        Ok(stored)
+        Ok(Flag {
+            id,
+            created_at,
+            flag,
+        })
     }
 
     pub async fn list(&self, filter: &Filter) -> Result<Vec<Flag>, sqlx::Error> {
@@ -327,17 +312,19 @@ fn from_row(row: Row) -> Result<Flag, sqlx::Error> {
         })
     };
     Ok(Flag {
-        inputs: json("inputs", &inputs)?,
-        outputs: json("outputs", &outputs)?,
         id,
         created_at,
-        model,
-        version,
-        endpoint,
-        option,
-        comment,
-        duration_ms,
-        user,
+        flag: NewFlag {
+            inputs: json("inputs", &inputs)?,
+            outputs: json("outputs", &outputs)?,
+            model,
+            version,
+            endpoint,
+            option,
+            comment,
+            duration_ms,
+            user,
+        },
     })
 }
 

@@ -287,13 +287,14 @@ fn rows_table(flags: &[Flag]) -> String {
          <th scope=\"col\">Option</th><th scope=\"col\">Comment</th><th scope=\"col\">Inputs</th>\
          <th scope=\"col\">Outputs</th></tr></thead><tbody>",
     );
-    for flag in flags {
+    for stored in flags {
+        let flag = &stored.flag;
         let _ = write!(
             html,
             "<tr data-id=\"{}\"><td>{}</td><td>{}@{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td><code>{}</code></td><td><code>{}</code></td></tr>",
-            escape(&flag.id),
-            escape(&flag.created_at),
+            escape(&stored.id),
+            escape(&stored.created_at),
             escape(&flag.model),
             escape(&flag.version),
             escape(&flag.endpoint),

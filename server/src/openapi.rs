@@ -41,8 +41,7 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
         }}),
     );
     let models: Vec<&ModelInfo> = models.into_iter().collect();
-    let models_with_flags = models.clone();
-    for model in models {
+    for model in &models {
         for endpoint in &model.endpoints {
             let prefix = format!("{}.{}", model.name, endpoint.name);
             schemas.insert(
@@ -107,7 +106,7 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
             );
         }
     }
-    for model in models_with_flags {
+    for model in &models {
         paths.insert(
             format!("/api/models/{}/feedback", model.name),
             flag_path(model),
@@ -144,7 +143,7 @@ fn flag_path(model: &ModelInfo) -> Value {
             "inputs": {"type": "object", "description": "The inputs of the flagged prediction"},
             "outputs": {"type": "object", "description": "Its outputs, as the endpoint returned them"},
             "option": {"type": "string", "enum": model.flagging_options},
-            "comment": {"type": "string", "maxLength": wick_feedback::MAX_COMMENT_CHARS},
+            "comment": {"type": "string", "maxLength": wick_types::MAX_COMMENT_CHARS},
             "duration_ms": {"type": "number", "minimum": 0},
             "version": {"type": "string", "description": "The version that made the prediction"}
         },

@@ -82,6 +82,10 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
+/// The longest flag comment kept, in characters (the API refuses longer
+/// ones; the UI's comment box stops there).
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
 /// `POST /api/models/{model}/feedback`, and the UI's Flag button: a
 /// prediction someone flagged, tied to the model version that made it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -58,7 +58,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let mut out = slice(storage, layout, self.name())?.to_vec();
-        dispatch(&mut out, gelu_in_place_avx2, gelu_in_place);
+        gelu_all(&mut out);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -86,54 +86,61 @@ impl CustomOp2 for MaskedSoftmax {
             candle_core::bail!("{}: the mask must be (batch, keys)", self.name());
         }
         let mut out = scores.to_vec();
-        let rows_per_batch = heads * queries;
-        for (row, values) in out.chunks_exact_mut(keys).enumerate() {
-            let b = row / rows_per_batch;
-            let mask = &mask[b * keys..(b + 1) * keys];
-            let scale = self.scale;
-            dispatch_row(values, mask, scale);
-        }
+        softmax_all(&mut out, mask, keys, heads * queries, self.scale);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
-/// Runs the AVX2 build of a kernel when the CPU has AVX2 and FMA.
-fn dispatch(data: &mut [f32], fast: unsafe fn(&mut [f32]), plain: fn(&mut [f32])) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // Safety: the CPU has the features the function was compiled for.
-        unsafe { fast(data) };
-        return;
-    }
-    let _ = fast;
-    plain(data)
+/// Whether this CPU runs the AVX2 + FMA builds of the kernels.
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
-fn dispatch_row(values: &mut [f32], mask: &[f32], scale: f32) {
+fn gelu_all(data: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // Safety: as in `dispatch`.
-        unsafe { softmax_row_avx2(values, mask, scale) };
-        return;
+    if avx2_fma() {
+        // Safety: the CPU has the features `gelu_avx2` was compiled for.
+        return unsafe { gelu_avx2(data) };
     }
-    softmax_row(values, mask, scale)
+    gelu_in_place(data)
+}
+
+/// Every row of `keys` scores, each with the mask of its batch entry
+/// (`rows_per_batch` rows per entry).
+fn softmax_all(out: &mut [f32], mask: &[f32], keys: usize, rows_per_batch: usize, scale: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // Safety: the CPU has the features `softmax_avx2` was compiled for.
+        return unsafe { softmax_avx2(out, mask, keys, rows_per_batch, scale) };
+    }
+    softmax_rows(out, mask, keys, rows_per_batch, scale)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_in_place_avx2(data: &mut [f32]) {
-    gelu_in_place(data)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn gelu_in_place_avx2(data: &mut [f32]) {
+unsafe fn gelu_avx2(data: &mut [f32]) {
     gelu_in_place(data)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_row_avx2(values: &mut [f32], mask: &[f32], scale: f32) {
-    softmax_row(values, mask, scale)
+unsafe fn softmax_avx2(
+    out: &mut [f32],
+    mask: &[f32],
+    keys: usize,
+    rows_per_batch: usize,
+    scale: f32,
+) {
+    softmax_rows(out, mask, keys, rows_per_batch, scale)
+}
+
+#[inline(always)]
+fn softmax_rows(out: &mut [f32], mask: &[f32], keys: usize, rows_per_batch: usize, scale: f32) {
+    for (row, values) in out.chunks_exact_mut(keys).enumerate() {
+        let b = row / rows_per_batch;
+        softmax_row(values, &mask[b * keys..(b + 1) * keys], scale);
+    }
 }
 
 #[inline(always)]

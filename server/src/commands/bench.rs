@@ -134,7 +134,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             } = &started
             {
                 report.cold_start_ms = Some(cold_start.as_secs_f64() * 1000.0);
-                report.idle_rss_mb = rss_mb(*pid);
+                report.idle_rss_mb = wick_engine::metrics::resident_bytes(&pid.to_string())
+                    .map(|bytes| bytes as f64 / (1024.0 * 1024.0));
             }
             started
         }
@@ -504,19 +505,6 @@ fn serving_flags(serving: &ServingArgs) -> Vec<String> {
         serving.request_timeout_ms.map(|v| v.to_string()),
     );
     flags
-}
-
-/// VmRSS of a process, in MB, from /proc.
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }
 
 /// Whether `GET path` answers 200, over a plain blocking socket (the

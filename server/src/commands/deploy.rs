@@ -223,12 +223,16 @@ fn readme(args: &SpaceArgs, bundles: &[Bundle]) -> String {
     } else {
         description.clone()
     };
-    let mut models: Vec<&str> = bundles
+    let mut models: Vec<&str> = Vec::new();
+    for id in bundles
         .iter()
         .filter_map(|b| b.manifest.hub_id.as_deref())
         .chain(args.models.iter().map(String::as_str))
-        .collect();
-    models.dedup();
+    {
+        if !models.contains(&id) {
+            models.push(id);
+        }
+    }
     // JSON strings are valid YAML scalars: quoting without a YAML library.
     let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
     let models_yaml = if models.is_empty() {

@@ -24,7 +24,8 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     // Exporting from a folder that has no store is a mistake in the path,
     // not an empty export: say so rather than create an empty database.
-    if let StoreConfig::Sqlite(path) = super::store_config(&args.store)?
+    let config = super::store_config(&args.store)?;
+    if let StoreConfig::Sqlite(path) = &config
         && !path.is_file()
     {
         anyhow::bail!(
@@ -37,7 +38,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let flags = runtime.block_on(async {
-        let store = super::open_store(&args.store).await?;
+        let store = super::open_store(&config).await?;
         let flags = store
             .list(&Filter {
                 model: args.model,

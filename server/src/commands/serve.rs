@@ -33,7 +33,7 @@ async fn serve(
             "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
         );
     }
-    let store = Arc::new(super::open_store(&args.store).await?);
+    let store = Arc::new(super::open_store(&super::store_config(&args.store)?).await?);
     tracing::info!(store = store.describe(), "feedback is kept");
     let app = Router::new()
         .merge(api::router(engine.clone()))

@@ -111,15 +111,8 @@ impl Server {
 
     /// Resident memory of the server process, from /proc.
     pub fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the server process is running");
-        let kb: u64 = status
-            .lines()
-            .find(|line| line.starts_with("VmRSS:"))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse().ok())
-            .expect("VmRSS in /proc/PID/status");
-        kb * 1024
+        wick_engine::metrics::resident_bytes(&self.child.id().to_string())
+            .expect("VmRSS of the running server in /proc/PID/status")
     }
 
     /// SIGKILL: no graceful shutdown, as in a crash or an OOM kill.
