@@ -1,19 +1,68 @@
 //! A BERT encoder for inference, numerically the same as candle-transformers'
-//! `BertModel` (the tests compare them) but shaped for the CPU: every linear
-//! layer is one 2-D matmul over all tokens of the batch, Q, K and V come from
-//! one fused matmul, and GELU and the masked softmax run as vectorized
-//! kernels (`fast_math`). On other devices the same code runs Candle's ops.
+//! `BertModel` (the tests compare them), in two builds chosen at load:
+//!
+//! - `PackedEncoder` (`bert_packed`): on CPUs with AVX-512F, f32 — packed
+//!   matmuls over real tokens only, no padding anywhere.
+//! - `CandleEncoder` (here): any device, on Candle's ops, shaped for speed
+//!   too: every linear layer is one 2-D matmul over all tokens of the
+//!   batch, Q, K and V come from one fused matmul, and on the CPU GELU and
+//!   the masked softmax run as vectorized kernels (`fast_math`).
 
 use candle_core::{DType, IndexOp, Result, Tensor};
 use candle_nn::{LayerNorm, Module, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
+#[cfg(target_arch = "x86_64")]
+use crate::tasks::bert_packed::PackedEncoder;
 use crate::tasks::fast_math;
 
-struct Linear {
+/// The encoder this device and CPU run fastest.
+pub enum Encoder {
+    Candle(CandleEncoder),
+    #[cfg(target_arch = "x86_64")]
+    Packed(PackedEncoder),
+}
+
+impl Encoder {
+    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
+    /// without the `bert.` prefix, as candle-transformers does).
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
+        let cpu_f32 = vb.device().is_cpu() && vb.dtype() == DType::F32;
+        let candle = CandleEncoder::load(vb, config)?;
+        #[cfg(target_arch = "x86_64")]
+        if cpu_f32 && crate::tasks::gemm::available() {
+            return Ok(Encoder::Packed(PackedEncoder::new(&candle)?));
+        }
+        let _ = cpu_f32;
+        Ok(Encoder::Candle(candle))
+    }
+
+    /// ids, type ids and mask (1 = token, 0 = padding), each (batch,
+    /// tokens) → hidden states (batch, tokens, hidden). Only the states of
+    /// real tokens are defined: padding rows may hold anything (zeros, for
+    /// the packed build).
+    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        match self {
+            Encoder::Candle(encoder) => encoder.forward(ids, type_ids, mask),
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Packed(encoder) => encoder.forward(ids, type_ids, mask),
+        }
+    }
+
+    /// Which build runs, for logs and benchmarks.
+    pub fn build_name(&self) -> &'static str {
+        match self {
+            Encoder::Candle(_) => "candle ops",
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Packed(encoder) => encoder.build_name(),
+        }
+    }
+}
+
+pub(crate) struct Linear {
     /// (out, in), as stored; used transposed.
-    weight: Tensor,
-    bias: Tensor,
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
 }
 
 impl Linear {
@@ -38,29 +87,28 @@ fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
     ))
 }
 
-struct Layer {
-    qkv: Linear,
-    attention_out: Linear,
-    attention_norm: LayerNorm,
-    up: Linear,
-    down: Linear,
-    output_norm: LayerNorm,
+pub(crate) struct Layer {
+    pub(crate) qkv: Linear,
+    pub(crate) attention_out: Linear,
+    pub(crate) attention_norm: LayerNorm,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
+    pub(crate) output_norm: LayerNorm,
 }
 
-pub struct Encoder {
-    word: Tensor,
-    position: Tensor,
-    token_type: Tensor,
-    embedding_norm: LayerNorm,
-    layers: Vec<Layer>,
-    heads: usize,
-    hidden: usize,
+pub struct CandleEncoder {
+    pub(crate) word: Tensor,
+    pub(crate) position: Tensor,
+    pub(crate) token_type: Tensor,
+    pub(crate) embedding_norm: LayerNorm,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) heads: usize,
+    pub(crate) hidden: usize,
 }
 
-impl Encoder {
-    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
-    /// without the `bert.` prefix, as candle-transformers does).
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
+impl CandleEncoder {
+    /// As `Encoder::load`, always this build.
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<CandleEncoder> {
         if !matches!(config.hidden_act, HiddenAct::Gelu) {
             candle_core::bail!("only hidden_act = gelu is supported");
         }
@@ -92,7 +140,7 @@ impl Encoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Encoder {
+        Ok(CandleEncoder {
             word: e.get((config.vocab_size, h), "word_embeddings.weight")?,
             position: e.get(
                 (config.max_position_embeddings, h),
@@ -106,8 +154,7 @@ impl Encoder {
         })
     }
 
-    /// ids, type ids and mask (1 = token, 0 = padding), each (batch,
-    /// tokens) → hidden states (batch, tokens, hidden).
+    /// As `Encoder::forward`.
     pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (batch, tokens) = ids.dims2()?;
         let (h, heads) = (self.hidden, self.heads);

@@ -1,7 +1,14 @@
 //! The tasks Wick ships, one module each, and the pieces they share.
 
+// The packed CPU encoder and its kernels: x86-64 only (AVX-512, AMX).
+#[cfg(target_arch = "x86_64")]
+mod amx;
 pub mod bert;
+#[cfg(target_arch = "x86_64")]
+mod bert_packed;
 mod fast_math;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod gemm;
 pub mod sentence_embedding;
 
 /// Largest absolute difference between two tensors of one shape (tests).

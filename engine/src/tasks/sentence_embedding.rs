@@ -201,6 +201,7 @@ impl Embedder {
         // written while served; mmap avoids a second copy in memory.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
         let encoder = Encoder::load(vb, &config).map_err(|e| fail(format!("weights: {e}")))?;
+        tracing::info!(encoder = encoder.build_name(), "BERT encoder loaded");
         let embedder = Embedder::new(encoder, tokenizer, &config, &settings, device.clone())
             .map_err(|e| fail(e.to_string()))?;
         Ok((embedder, settings))

@@ -12,6 +12,7 @@ use wick_types::{Value, Values};
 
 use super::*;
 use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui};
+use crate::tasks::bert::{CandleEncoder, Encoder};
 
 const WORDS: &[&str] = &[
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sits", "outside", "a", "man", "is",
@@ -295,15 +296,30 @@ fn the_encoder_matches_candle_transformers_bert_model() {
         VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu).unwrap()
     };
     let reference = BertModel::load(vb.clone(), &config).unwrap();
-    let encoder = crate::tasks::bert::Encoder::load(vb, &config).unwrap();
-    // Two texts of 9 tokens, the second padded after 5; random ids and types.
-    let ids: Vec<u32> = (0..18).map(|i| (i * 7 + 3) % WORDS.len() as u32).collect();
-    let types: Vec<u32> = (0..18).map(|i| (i / 4) % 2).collect();
-    let mask: Vec<u32> = (0..18).map(|i| u32::from(i < 9 || i < 14)).collect();
-    let tensor = |v: Vec<u32>| Tensor::from_vec(v, (2, 9), &Device::Cpu).unwrap();
+    let chosen = Encoder::load(vb.clone(), &config).unwrap();
+    let candle = Encoder::Candle(CandleEncoder::load(vb, &config).unwrap());
+    #[cfg(target_arch = "x86_64")]
+    if crate::tasks::gemm::available() {
+        assert!(
+            matches!(chosen, Encoder::Packed(_)),
+            "AVX-512F picks the packed build"
+        );
+    }
+    // Three texts of 9 tokens: whole, padded after 5, and a single token.
+    let ids: Vec<u32> = (0..27).map(|i| (i * 7 + 3) % WORDS.len() as u32).collect();
+    let types: Vec<u32> = (0..27).map(|i| (i / 4) % 2).collect();
+    let lengths = [9, 5, 1];
+    let mask: Vec<u32> = (0..27).map(|i| u32::from(i % 9 < lengths[i / 9])).collect();
+    let tensor = |v: Vec<u32>| Tensor::from_vec(v, (3, 9), &Device::Cpu).unwrap();
     let (ids, types, mask) = (tensor(ids), tensor(types), tensor(mask));
     let want = reference.forward(&ids, &types, Some(&mask)).unwrap();
-    let got = encoder.forward(&ids, &types, &mask).unwrap();
-    let diff = crate::tasks::max_abs_diff(&got, &want);
-    assert!(diff <= 1e-4, "max abs difference {diff}");
+    // Padding rows are undefined: compare real tokens only.
+    let real = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
+    let real_only = |t: &Tensor| t.broadcast_mul(&real).unwrap();
+    for encoder in [chosen, candle] {
+        let got = encoder.forward(&ids, &types, &mask).unwrap();
+        let diff = crate::tasks::max_abs_diff(&real_only(&got), &real_only(&want));
+        let build = encoder.build_name();
+        assert!(diff <= 1e-4, "{build}: max abs difference {diff}");
+    }
 }

@@ -1,0 +1,322 @@
+//! Matrix products on Intel AMX tiles, at f32 accuracy.
+//!
+//! AMX multiplies bf16 matrices (8-bit mantissa) into f32 sums, about 16×
+//! the multiply rate of AVX-512 f32 FMAs per core. To keep f32 results,
+//! every operand is split in two bf16 parts, x = hi + lo (hi = x rounded to
+//! bf16, lo = the remainder rounded to bf16), and a · b is summed as
+//! hi·hi + hi·lo + lo·hi: the dropped lo·lo term and the rounding of lo are
+//! ~2^-16 of the product, so results stay within ~1e-5 of f32 math — three
+//! tile products still beat one AVX-512 pass several times over.
+//!
+//! Layouts (TDPBF16PS): a left tile is 16 rows × 32 bf16 of a row-major
+//! matrix; a right tile is 16 rows, each 16 columns × a pair of
+//! consecutive k ("VNNI" order). The result block per step is 32 × 32:
+//! tiles 0–3 hold it, 4–5 the left rows, 6–7 the right columns.
+//!
+//! The instructions are written with `asm!`: Rust's AMX intrinsics are not
+//! stable. Linux hands out AMX state only on request (`arch_prctl`), made
+//! once in `available()`.
+
+use std::arch::asm;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+/// Rows and columns of a result block; k per step.
+pub const BLOCK: usize = 32;
+
+/// Whether this CPU has AMX-BF16 and the kernel lets this process use it.
+pub fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        if std::env::var_os("WICK_NO_AMX").is_some() {
+            return false;
+        }
+        // CPUID.(EAX=7, ECX=0):EDX bit 22 = AMX-BF16, bit 24 = AMX-TILE.
+        let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
+            return false;
+        }
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // Safety: a request for a permission; it touches no memory.
+        unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) == 0
+        }
+    })
+}
+
+/// bf16 of x, rounded to nearest even.
+#[inline(always)]
+fn bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+#[inline(always)]
+fn widen(x: u16) -> f32 {
+    f32::from_bits(u32::from(x) << 16)
+}
+
+/// x as hi + lo, both bf16.
+#[inline(always)]
+fn split(x: f32) -> (u16, u16) {
+    let hi = bf16(x);
+    (hi, bf16(x - widen(hi)))
+}
+
+/// bf16 halves of a matrix, in one tile layout or the other.
+struct Halves {
+    hi: Vec<u16>,
+    lo: Vec<u16>,
+}
+
+impl Halves {
+    fn zeroed(len: usize) -> Halves {
+        Halves {
+            hi: vec![0; len],
+            lo: vec![0; len],
+        }
+    }
+}
+
+/// A Linear layer's weight (n rows of k) as right-hand tiles.
+pub struct Weights {
+    depth: usize,
+    n: usize,
+    halves: Halves,
+}
+
+impl Weights {
+    /// None when n is not a whole number of blocks (the caller then keeps
+    /// AVX-512).
+    pub fn pack(w: &[f32], stride: usize, n: usize, k: usize) -> Option<Weights> {
+        if !n.is_multiple_of(BLOCK) || n == 0 {
+            return None;
+        }
+        let depth = k.div_ceil(BLOCK) * BLOCK;
+        let mut halves = Halves::zeroed(n * depth);
+        for j in 0..n {
+            // Tile column j / 16; within a tile row, column j % 16 holds
+            // the pair (k, k + 1).
+            let base = (j / 16) * depth * 16 + (j % 16) * 2;
+            for (d, value) in w[j * stride..j * stride + k].iter().enumerate() {
+                let at = base + (d / 2) * 32 + d % 2;
+                (halves.hi[at], halves.lo[at]) = split(*value);
+            }
+        }
+        Some(Weights { depth, n, halves })
+    }
+}
+
+/// The left operand (rows of k) as bf16 halves, rows padded to a whole
+/// block and k to a whole step with zeros, stored tile by tile (16 rows ×
+/// 32 values, 1 KB, contiguous; row tiles outer, steps inner) so that a
+/// tile load reads consecutive cache lines.
+pub struct Left {
+    rows: usize,
+    depth: usize,
+    halves: Halves,
+}
+
+impl Left {
+    pub fn convert(a: &[f32], rows: usize, stride: usize, k: usize) -> Left {
+        let depth = k.div_ceil(BLOCK) * BLOCK;
+        let padded = rows.div_ceil(BLOCK) * BLOCK;
+        let mut halves = Halves::zeroed(padded * depth);
+        // One row tile (16 rows) per chunk.
+        let tile_rows = 16 * depth;
+        halves
+            .hi
+            .par_chunks_mut(tile_rows)
+            .zip(halves.lo.par_chunks_mut(tile_rows))
+            .enumerate()
+            .for_each(|(tile, (hi, lo))| {
+                for r in 0..16.min(rows.saturating_sub(tile * 16)) {
+                    let row = tile * 16 + r;
+                    let source = &a[row * stride..row * stride + k];
+                    // Safety: CPUs with AMX have AVX-512F and BW.
+                    unsafe { split_row(source, r, hi, lo) };
+                }
+            });
+        Left {
+            rows: padded,
+            depth,
+            halves,
+        }
+    }
+
+    /// Rows after padding: the output must have room for this many.
+    pub fn padded_rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// Row r of a row tile: its values 32 at a time into each step's tile.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn split_row(source: &[f32], r: usize, hi: &mut [u16], lo: &mut [u16]) {
+    for (step, values) in source.chunks(BLOCK).enumerate() {
+        let at = step * 512 + r * BLOCK;
+        let (hi, lo) = (
+            &mut hi[at..at + values.len()],
+            &mut lo[at..at + values.len()],
+        );
+        for ((hi, lo), value) in hi.iter_mut().zip(lo.iter_mut()).zip(values) {
+            (*hi, *lo) = split(*value);
+        }
+    }
+}
+
+#[repr(C, align(64))]
+struct TileConfig {
+    palette: u8,
+    start_row: u8,
+    reserved: [u8; 14],
+    bytes_per_row: [u16; 16],
+    rows: [u8; 16],
+}
+
+/// Every tile 16 rows of 64 bytes.
+const CONFIG: TileConfig = TileConfig {
+    palette: 1,
+    start_row: 0,
+    reserved: [0; 14],
+    bytes_per_row: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+    rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+};
+
+/// Steps of k per pass over the blocks: a pass's left rows (up to
+/// `ROWS_PER_TASK`) and right block stay in L2 and L1.
+const STEPS_PER_PASS: usize = 12;
+/// Rows a task should take when there are many: a 384-deep slice of 256
+/// rows is 384 KB of halves.
+pub const ROWS_PER_TASK: usize = 256;
+
+/// out[rows × blocks] = left · w (+ bias). `rows` and `blocks` count
+/// blocks of 32. Safety: `available()` is true; `out` (row stride w.n) has
+/// room for the left operand's padded rows; no other thread writes these
+/// blocks.
+pub unsafe fn multiply(
+    left: &Left,
+    w: &Weights,
+    bias: Option<&[f32]>,
+    out: *mut f32,
+    rows: std::ops::Range<usize>,
+    blocks: std::ops::Range<usize>,
+) {
+    debug_assert_eq!(left.depth, w.depth);
+    let steps = w.depth / BLOCK;
+    let out_stride = w.n * 4;
+    const TILE: usize = 512; // u16s in one tile
+    unsafe {
+        asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
+        for first_step in (0..steps).step_by(STEPS_PER_PASS) {
+            let last_step = (first_step + STEPS_PER_PASS).min(steps);
+            for block in blocks.clone() {
+                // The block's two tile columns, each depth / 2 rows of 64 B.
+                let right_hi = w.halves.hi.as_ptr().add(2 * block * w.depth * 16);
+                let right_lo = w.halves.lo.as_ptr().add(2 * block * w.depth * 16);
+                let second = w.depth * 16;
+                for row_block in rows.clone() {
+                    let c = out.add(row_block * BLOCK * w.n + block * BLOCK);
+                    let (c1, c2, c3) = (c.add(16), c.add(16 * w.n), c.add(16 * w.n + 16));
+                    match (first_step, bias) {
+                        (0, Some(bias)) => {
+                            // A zero stride repeats the biases on every row.
+                            let b = bias.as_ptr().add(block * BLOCK);
+                            asm!(
+                                "tileloadd tmm0, [{b} + {zero}]",
+                                "tileloadd tmm1, [{b1} + {zero}]",
+                                "tileloadd tmm2, [{b} + {zero}]",
+                                "tileloadd tmm3, [{b1} + {zero}]",
+                                b = in(reg) b, b1 = in(reg) b.add(16), zero = in(reg) 0usize,
+                                options(nostack, readonly),
+                            );
+                        }
+                        (0, None) => asm!(
+                            "tilezero tmm0",
+                            "tilezero tmm1",
+                            "tilezero tmm2",
+                            "tilezero tmm3",
+                            options(nostack, nomem),
+                        ),
+                        _ => asm!(
+                            "tileloadd tmm0, [{c} + {s}]",
+                            "tileloadd tmm1, [{c1} + {s}]",
+                            "tileloadd tmm2, [{c2} + {s}]",
+                            "tileloadd tmm3, [{c3} + {s}]",
+                            c = in(reg) c, c1 = in(reg) c1, c2 = in(reg) c2, c3 = in(reg) c3,
+                            s = in(reg) out_stride,
+                            options(nostack, readonly),
+                        ),
+                    }
+                    // The two row tiles of this block.
+                    let upper = 2 * row_block * steps * TILE;
+                    let lower = upper + steps * TILE;
+                    let (left_hi, left_lo) = (left.halves.hi.as_ptr(), left.halves.lo.as_ptr());
+                    for step in first_step..last_step {
+                        let l = step * TILE;
+                        let r = step * TILE;
+                        // Each product reloads all four input tiles: reusing a
+                        // tile a product just read stalls until that product
+                        // ends (tiles are not renamed), which costs more than
+                        // the extra loads.
+                        asm!(
+                            // hi · hi
+                            "tileloadd tmm4, [{a_hi} + {s}]",
+                            "tileloadd tmm5, [{a_hi2} + {s}]",
+                            "tileloadd tmm6, [{b_hi} + {s}]",
+                            "tileloadd tmm7, [{b_hi2} + {s}]",
+                            "tdpbf16ps tmm0, tmm4, tmm6",
+                            "tdpbf16ps tmm1, tmm4, tmm7",
+                            "tdpbf16ps tmm2, tmm5, tmm6",
+                            "tdpbf16ps tmm3, tmm5, tmm7",
+                            // hi · lo
+                            "tileloadd tmm4, [{a_hi} + {s}]",
+                            "tileloadd tmm5, [{a_hi2} + {s}]",
+                            "tileloadd tmm6, [{b_lo} + {s}]",
+                            "tileloadd tmm7, [{b_lo2} + {s}]",
+                            "tdpbf16ps tmm0, tmm4, tmm6",
+                            "tdpbf16ps tmm1, tmm4, tmm7",
+                            "tdpbf16ps tmm2, tmm5, tmm6",
+                            "tdpbf16ps tmm3, tmm5, tmm7",
+                            // lo · hi
+                            "tileloadd tmm4, [{a_lo} + {s}]",
+                            "tileloadd tmm5, [{a_lo2} + {s}]",
+                            "tileloadd tmm6, [{b_hi} + {s}]",
+                            "tileloadd tmm7, [{b_hi2} + {s}]",
+                            "tdpbf16ps tmm0, tmm4, tmm6",
+                            "tdpbf16ps tmm1, tmm4, tmm7",
+                            "tdpbf16ps tmm2, tmm5, tmm6",
+                            "tdpbf16ps tmm3, tmm5, tmm7",
+                            a_hi = in(reg) left_hi.add(upper + l),
+                            a_hi2 = in(reg) left_hi.add(lower + l),
+                            a_lo = in(reg) left_lo.add(upper + l),
+                            a_lo2 = in(reg) left_lo.add(lower + l),
+                            b_hi = in(reg) right_hi.add(r),
+                            b_hi2 = in(reg) right_hi.add(r + second),
+                            b_lo = in(reg) right_lo.add(r),
+                            b_lo2 = in(reg) right_lo.add(r + second),
+                            s = in(reg) 64usize,
+                            options(nostack, readonly),
+                        );
+                    }
+                    asm!(
+                        "tilestored [{c} + {s}], tmm0",
+                        "tilestored [{c1} + {s}], tmm1",
+                        "tilestored [{c2} + {s}], tmm2",
+                        "tilestored [{c3} + {s}], tmm3",
+                        c = in(reg) c, c1 = in(reg) c1, c2 = in(reg) c2, c3 = in(reg) c3,
+                        s = in(reg) out_stride,
+                        options(nostack),
+                    );
+                }
+            }
+        }
+        asm!("tilerelease", options(nostack, nomem));
+    }
+}
