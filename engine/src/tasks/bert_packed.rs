@@ -106,7 +106,7 @@ impl PackedEncoder {
         if !gemm::available() {
             candle_core::bail!("the packed encoder needs a CPU with AVX-512F");
         }
-        if encoder.hidden % encoder.heads != 0 {
+        if encoder.heads == 0 || !encoder.hidden.is_multiple_of(encoder.heads) {
             candle_core::bail!(
                 "hidden size {} is not a multiple of {} heads",
                 encoder.hidden,

@@ -537,6 +537,7 @@ mod tests {
             (100, 16, 96),
             (45, 300, 64),
             (70, 800, 64),
+            (40, 1600, 32),
         ];
         for (m, k, n) in shapes {
             let a = values(m * k, 1);
@@ -546,7 +547,7 @@ mod tests {
             // x · wᵀ, threaded, with bias: AVX-512, then as a layer's
             // weights (AMX tiles where the CPU has them and n allows).
             // AMX's split-bf16 sums are looser than f32 but far tighter
-            // than plain bf16 (~1e-2 here).
+            // than plain bf16 (~1e-2 here); k = 1600 takes two passes.
             let avx512 = Packed::from_rows(&w, k, n, k);
             let layer = Packed::weights(&w, n, k);
             let amx = layer.on_tiles();
