@@ -22,6 +22,8 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use crate::tasks::aligned::Aligned;
+
 /// Rows and columns of a result block; k per step.
 pub const BLOCK: usize = 32;
 
@@ -71,15 +73,15 @@ fn split(x: f32) -> (u16, u16) {
 
 /// bf16 halves of a matrix, in one tile layout or the other.
 struct Halves {
-    hi: Vec<u16>,
-    lo: Vec<u16>,
+    hi: Aligned<u16>,
+    lo: Aligned<u16>,
 }
 
 impl Halves {
     fn zeroed(len: usize) -> Halves {
         Halves {
-            hi: vec![0; len],
-            lo: vec![0; len],
+            hi: Aligned::zeroed(len),
+            lo: Aligned::zeroed(len),
         }
     }
 }
@@ -100,13 +102,14 @@ impl Weights {
         }
         let depth = k.div_ceil(BLOCK) * BLOCK;
         let mut halves = Halves::zeroed(n * depth);
+        let (hi, lo) = (halves.hi.as_mut_slice(), halves.lo.as_mut_slice());
         for j in 0..n {
             // Tile column j / 16; within a tile row, column j % 16 holds
             // the pair (k, k + 1).
             let base = (j / 16) * depth * 16 + (j % 16) * 2;
             for (d, value) in w[j * stride..j * stride + k].iter().enumerate() {
                 let at = base + (d / 2) * 32 + d % 2;
-                (halves.hi[at], halves.lo[at]) = split(*value);
+                (hi[at], lo[at]) = split(*value);
             }
         }
         Some(Weights { depth, n, halves })
@@ -130,10 +133,9 @@ impl Left {
         let mut halves = Halves::zeroed(padded * depth);
         // One row tile (16 rows) per chunk.
         let tile_rows = 16 * depth;
-        halves
-            .hi
-            .par_chunks_mut(tile_rows)
-            .zip(halves.lo.par_chunks_mut(tile_rows))
+        let (hi, lo) = (halves.hi.as_mut_slice(), halves.lo.as_mut_slice());
+        hi.par_chunks_mut(tile_rows)
+            .zip(lo.par_chunks_mut(tile_rows))
             .enumerate()
             .for_each(|(tile, (hi, lo))| {
                 for r in 0..16.min(rows.saturating_sub(tile * 16)) {
@@ -245,8 +247,18 @@ pub unsafe fn multiply(
             let last_step = (first_step + STEPS_PER_PASS).min(steps);
             for block in blocks.clone() {
                 // The block's two tile columns, each depth / 2 rows of 64 B.
-                let right_hi = w.halves.hi.as_ptr().add(2 * block * w.depth * 16);
-                let right_lo = w.halves.lo.as_ptr().add(2 * block * w.depth * 16);
+                let right_hi = w
+                    .halves
+                    .hi
+                    .as_slice()
+                    .as_ptr()
+                    .add(2 * block * w.depth * 16);
+                let right_lo = w
+                    .halves
+                    .lo
+                    .as_slice()
+                    .as_ptr()
+                    .add(2 * block * w.depth * 16);
                 let second = w.depth * 16;
                 for row_block in rows.clone() {
                     let c = out.add(row_block * BLOCK * w.n + block * BLOCK);
@@ -284,7 +296,10 @@ pub unsafe fn multiply(
                     // The two row tiles of this block.
                     let upper = 2 * row_block * steps * TILE;
                     let lower = upper + steps * TILE;
-                    let (left_hi, left_lo) = (left.halves.hi.as_ptr(), left.halves.lo.as_ptr());
+                    let (left_hi, left_lo) = (
+                        left.halves.hi.as_slice().as_ptr(),
+                        left.halves.lo.as_slice().as_ptr(),
+                    );
                     for step in first_step..last_step {
                         let l = step * TILE;
                         let r = step * TILE;

@@ -25,6 +25,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::tasks::aligned::Aligned;
 use crate::tasks::amx;
 
 /// Columns per packed panel: two 16-float vectors.
@@ -42,28 +43,6 @@ pub fn available() -> bool {
     std::is_x86_feature_detected!("avx512f")
 }
 
-/// Floats at a 64-byte boundary: a `Vec` with slack and an offset into it.
-struct Aligned {
-    data: Vec<f32>,
-    start: usize,
-}
-
-impl Aligned {
-    fn zeroed(len: usize) -> Aligned {
-        let data = vec![0.0f32; len + 16];
-        let start = (64 - data.as_ptr() as usize % 64) % 64 / 4;
-        Aligned { data, start }
-    }
-
-    fn as_slice(&self) -> &[f32] {
-        &self.data[self.start..]
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.data[self.start..]
-    }
-}
-
 /// A (k, n) matrix in panels of `NR` columns, zero-padded to a whole
 /// panel; or, for a layer's weights on a CPU with AMX, as AMX tiles.
 pub struct Packed {
@@ -73,7 +52,7 @@ pub struct Packed {
 }
 
 enum Panels {
-    F32(Aligned),
+    F32(Aligned<f32>),
     Amx(amx::Weights),
 }
 
@@ -362,7 +341,7 @@ unsafe fn multiply_block<const DIRECT: bool>(
 
 /// Rows of `a` as strips of up to `MR` rows, each k-major: strip s holds
 /// a[s·MR + i][d] at s·MR·k + d·height + i.
-fn pack_strips(a: &Rows<&[f32]>, rows: Range<usize>, k: usize) -> Aligned {
+fn pack_strips(a: &Rows<&[f32]>, rows: Range<usize>, k: usize) -> Aligned<f32> {
     let mut strips = Aligned::zeroed(rows.len() * k);
     let out = strips.as_mut_slice();
     for first in (rows.start..rows.end).step_by(MR) {

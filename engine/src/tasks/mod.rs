@@ -2,6 +2,8 @@
 
 // The packed CPU encoder and its kernels: x86-64 only (AVX-512, AMX).
 #[cfg(target_arch = "x86_64")]
+mod aligned;
+#[cfg(target_arch = "x86_64")]
 mod amx;
 pub mod bert;
 #[cfg(target_arch = "x86_64")]
