@@ -129,6 +129,8 @@ widest! {
 
 widest! {
     /// softmax(row × scale) for every row of `width` values, in place.
+    /// (For the packed encoder, which is x86-64 only.)
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn scaled_softmax_all(data: &mut [f32], width: usize, scale: f32) {
         for values in data.chunks_exact_mut(width) {
             for v in values.iter_mut() {
@@ -156,6 +158,8 @@ widest! {
 widest! {
     /// Each row of `weight.len()` values becomes
     /// layer_norm(row + residual row) · weight + bias, in place.
+    /// (For the packed encoder, which is x86-64 only.)
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn layer_norm_all(
         data: &mut [f32],
         residual: Option<&[f32]>,
