@@ -27,7 +27,8 @@ use crate::tasks::aligned::Aligned;
 /// Rows and columns of a result block; k per step.
 pub const BLOCK: usize = 32;
 
-/// Whether this CPU has AMX-BF16 and the kernel lets this process use it.
+/// Whether this CPU has AMX-BF16 (and the AVX-512 the bf16 split is built
+/// for) and the kernel lets this process use it.
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
@@ -36,7 +37,9 @@ pub fn available() -> bool {
         }
         // CPUID.(EAX=7, ECX=0):EDX bit 22 = AMX-BF16, bit 24 = AMX-TILE.
         let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
-        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
+        let avx512 =
+            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw");
+        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 || !avx512 {
             return false;
         }
         const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
@@ -83,6 +86,11 @@ impl Halves {
             hi: Aligned::zeroed(len),
             lo: Aligned::zeroed(len),
         }
+    }
+
+    /// Where (hi, lo) start, for the tile loads.
+    fn pointers(&self) -> (*const u16, *const u16) {
+        (self.hi.as_slice().as_ptr(), self.lo.as_slice().as_ptr())
     }
 }
 
@@ -141,7 +149,7 @@ impl Left {
                 for r in 0..16.min(rows.saturating_sub(tile * 16)) {
                     let row = tile * 16 + r;
                     let source = &a[row * stride..row * stride + k];
-                    // Safety: CPUs with AMX have AVX-512F and BW.
+                    // Safety: `available()` checked AVX-512F and BW.
                     unsafe { split_row(source, r, hi, lo) };
                 }
             });
@@ -192,9 +200,10 @@ const CONFIG: TileConfig = TileConfig {
 };
 
 /// Steps of k per pass over the blocks: 48 covers BERT's widest layer
-/// (k = 1536) in one pass. Shorter passes, which would keep a block's
-/// operands in L1, measured slower: each extra pass stores the result
-/// tiles and loads them back.
+/// (k = 1536) in one pass, so the result tiles are not stored and loaded
+/// back mid-product. (Passes of 4–6 steps, which would keep a block's
+/// operands in L1, measured about half as fast; 12 against 48 was within
+/// this machine's noise.)
 const STEPS_PER_PASS: usize = 48;
 /// Rows a task should take when there are many: a 384-deep slice of 256
 /// rows is 384 KB of halves.
@@ -241,25 +250,18 @@ pub unsafe fn multiply(
     let steps = w.depth / BLOCK;
     let out_stride = w.n * 4;
     const TILE: usize = 512; // u16s in one tile
+    let (left_hi, left_lo) = left.halves.pointers();
+    let (weights_hi, weights_lo) = w.halves.pointers();
+    // u16s in one tile column of the weights: depth / 2 rows of 64 B.
+    let second = w.depth * 16;
     unsafe {
         asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
         for first_step in (0..steps).step_by(STEPS_PER_PASS) {
             let last_step = (first_step + STEPS_PER_PASS).min(steps);
             for block in blocks.clone() {
-                // The block's two tile columns, each depth / 2 rows of 64 B.
-                let right_hi = w
-                    .halves
-                    .hi
-                    .as_slice()
-                    .as_ptr()
-                    .add(2 * block * w.depth * 16);
-                let right_lo = w
-                    .halves
-                    .lo
-                    .as_slice()
-                    .as_ptr()
-                    .add(2 * block * w.depth * 16);
-                let second = w.depth * 16;
+                // The block's first of two tile columns.
+                let right_hi = weights_hi.add(2 * block * second);
+                let right_lo = weights_lo.add(2 * block * second);
                 for row_block in rows.clone() {
                     let c = out.add(row_block * BLOCK * w.n + block * BLOCK);
                     let (c1, c2, c3) = (c.add(16), c.add(16 * w.n), c.add(16 * w.n + 16));
@@ -296,29 +298,25 @@ pub unsafe fn multiply(
                     // The two row tiles of this block.
                     let upper = 2 * row_block * steps * TILE;
                     let lower = upper + steps * TILE;
-                    let (left_hi, left_lo) = (
-                        left.halves.hi.as_slice().as_ptr(),
-                        left.halves.lo.as_slice().as_ptr(),
-                    );
                     for step in first_step..last_step {
-                        let l = step * TILE;
-                        let r = step * TILE;
-                        // Each product reloads all four input tiles: reusing a
-                        // tile a product just read stalls until that product
-                        // ends (tiles are not renamed), which costs more than
-                        // the extra loads.
+                        // Both operands hold one tile per step.
+                        let at = step * TILE;
+                        // Each product reloads all four input tiles: loading
+                        // the next operand into a tile a product has just
+                        // read measured 2× slower than the extra loads (as if
+                        // the load waits for that product to end).
                         asm!(
                             product!("a_hi", "a_hi2", "b_hi", "b_hi2"),
                             product!("a_hi", "a_hi2", "b_lo", "b_lo2"),
                             product!("a_lo", "a_lo2", "b_hi", "b_hi2"),
-                            a_hi = in(reg) left_hi.add(upper + l),
-                            a_hi2 = in(reg) left_hi.add(lower + l),
-                            a_lo = in(reg) left_lo.add(upper + l),
-                            a_lo2 = in(reg) left_lo.add(lower + l),
-                            b_hi = in(reg) right_hi.add(r),
-                            b_hi2 = in(reg) right_hi.add(r + second),
-                            b_lo = in(reg) right_lo.add(r),
-                            b_lo2 = in(reg) right_lo.add(r + second),
+                            a_hi = in(reg) left_hi.add(upper + at),
+                            a_hi2 = in(reg) left_hi.add(lower + at),
+                            a_lo = in(reg) left_lo.add(upper + at),
+                            a_lo2 = in(reg) left_lo.add(lower + at),
+                            b_hi = in(reg) right_hi.add(at),
+                            b_hi2 = in(reg) right_hi.add(at + second),
+                            b_lo = in(reg) right_lo.add(at),
+                            b_lo2 = in(reg) right_lo.add(at + second),
                             s = in(reg) 64usize,
                             options(nostack, readonly),
                         );

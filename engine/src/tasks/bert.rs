@@ -27,13 +27,14 @@ impl Encoder {
     /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
     /// without the `bert.` prefix, as candle-transformers does).
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
-        let cpu_f32 = vb.device().is_cpu() && vb.dtype() == DType::F32;
+        #[cfg(target_arch = "x86_64")]
+        let packable =
+            vb.device().is_cpu() && vb.dtype() == DType::F32 && crate::tasks::gemm::available();
         let candle = CandleEncoder::load(vb, config)?;
         #[cfg(target_arch = "x86_64")]
-        if cpu_f32 && crate::tasks::gemm::available() {
+        if packable {
             return Ok(Encoder::Packed(PackedEncoder::new(&candle)?));
         }
-        let _ = cpu_f32;
         Ok(Encoder::Candle(candle))
     }
 

@@ -5,7 +5,8 @@
 //! these are written as plain loops over slices with a polynomial `exp`,
 //! which the compiler vectorizes — built for AVX-512, for AVX2 + FMA and
 //! for the baseline, the widest the CPU has chosen at run time. Sums and
-//! maxima run over 16 interleaved partials so that they vectorize too. Accuracy: relative error of `exp` below 2e-6 on [-20, 20] (f32
+//! maxima run over 16 interleaved partials so that they vectorize too.
+//! Accuracy: relative error of `exp` below 2e-6 on [-20, 20] (f32
 //! rounding of x·log2 e; the series itself is ~1e-7), absolute error of
 //! `erf` ≤ 1.5e-7 (Abramowitz & Stegun 7.1.26).
 //!
@@ -336,5 +337,40 @@ mod tests {
         .unwrap();
         let diff = max_abs_diff(&fast, &slow);
         assert!(diff < 1e-6, "softmax differs by {diff}");
+    }
+
+    /// The packed encoder's kernels: unmasked scaled softmax, and layer
+    /// norm with a residual, against Candle's ops (rows of 37, not a
+    /// multiple of the 16 partials).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn packed_kernels_match_candle_ops() {
+        let device = Device::Cpu;
+        let rows = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let scores = Tensor::randn(0f32, 4.0, (5, 37), &device).unwrap();
+        let mut fast = rows(&scores);
+        scaled_softmax_all(&mut fast, 37, 0.3);
+        let slow = candle_nn::ops::softmax_last_dim(&(&scores * 0.3).unwrap()).unwrap();
+        let fast = Tensor::from_vec(fast, (5, 37), &device).unwrap();
+        let diff = max_abs_diff(&fast, &slow);
+        assert!(diff < 1e-6, "scaled softmax differs by {diff}");
+
+        let x = Tensor::randn(1f32, 3.0, (5, 37), &device).unwrap();
+        let residual = Tensor::randn(0f32, 1.0, (5, 37), &device).unwrap();
+        let weight = Tensor::randn(1f32, 0.5, 37, &device).unwrap();
+        let bias = Tensor::randn(0f32, 0.5, 37, &device).unwrap();
+        let mut fast = rows(&x);
+        layer_norm_all(
+            &mut fast,
+            Some(&rows(&residual)),
+            &rows(&weight),
+            &rows(&bias),
+            1e-12,
+        );
+        let norm = candle_nn::LayerNorm::new(weight, bias, 1e-12);
+        let slow = candle_nn::Module::forward(&norm, &(x + residual).unwrap()).unwrap();
+        let fast = Tensor::from_vec(fast, (5, 37), &device).unwrap();
+        let diff = max_abs_diff(&fast, &slow);
+        assert!(diff < 1e-5, "layer norm differs by {diff}");
     }
 }
