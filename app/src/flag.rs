@@ -35,7 +35,12 @@ pub fn FlagBar(flagged: Flagged, options: Vec<String>) -> impl IntoView {
     let flagged = StoredValue::new(flagged);
     let send = Action::new(|(model, request): &(String, FlagRequest)| {
         let option = request.option.clone();
-        let sent = flag(model.clone(), request.clone());
+        // Sent as the JSON object the API takes, through the one flag path.
+        let body = match serde_json::to_value(request) {
+            Ok(serde_json::Value::Object(body)) => body,
+            _ => JsonObject::new(),
+        };
+        let sent = flag(model.clone(), body);
         async move { (option, sent.await) }
     });
     Effect::new(move |_| {

@@ -1,10 +1,13 @@
 //! Server functions: the UI's only way to the engine. They call the same
-//! `Engine::predict` as the JSON API — there is no second prediction path.
+//! `Engine::stream` / `Engine::predict` as the JSON API, and flags go
+//! through the same `Store::record` — there is no second path.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
+use leptos::server_fn::codec::{Json, StreamingText, TextStream};
 use serde::{Deserialize, Serialize};
-use wick_types::{ErrorDetail, FlagRequest, ModelInfo};
+use wick_types::{ErrorDetail, ModelInfo};
+
+type JsonObject = serde_json::Map<String, serde_json::Value>;
 
 /// Everything the pages draw: the models, and the address clients use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,17 @@ pub enum Outcome {
     Refused(ErrorDetail),
 }
 
+/// One line of `predict_stream`'s answer: newline-delimited JSON, since a
+/// text stream's chunks need not match the server's writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamLine {
+    /// A partial output, as the task emitted it.
+    Partial { outputs: JsonObject },
+    /// The final outcome; nothing follows.
+    End(Outcome),
+}
+
 /// The answer to the Flag button.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum FlagOutcome {
@@ -47,15 +61,9 @@ pub enum FlagOutcome {
 #[server(prefix = "/_wick", endpoint = "site")]
 pub async fn load_site() -> Result<Site, ServerFnError> {
     let engine = engine()?;
-    let host = use_context::<http::request::Parts>()
-        .and_then(|parts| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(String::from)
-        })
-        .unwrap_or_else(|| "localhost:7860".to_string());
+    let base_url = use_context::<http::request::Parts>()
+        .map(|parts| public_base_url(&parts.headers))
+        .unwrap_or_else(|| "http://localhost:7860".to_string());
     let models = engine
         .models()
         .cloned()
@@ -64,41 +72,61 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
             info,
         })
         .collect();
-    Ok(Site {
-        models,
-        base_url: format!("http://{host}"),
-    })
+    Ok(Site { models, base_url })
 }
 
 #[server(prefix = "/_wick", endpoint = "predict", input = Json)]
 pub async fn predict(
     model: String,
     endpoint: String,
-    inputs: serde_json::Map<String, serde_json::Value>,
+    inputs: JsonObject,
 ) -> Result<Outcome, ServerFnError> {
     let engine = engine()?;
-    Ok(
-        match engine.predict(&model, None, &endpoint, vec![inputs]).await {
-            Ok(prediction) => Outcome::Done {
-                outputs: prediction
-                    .outputs
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(name, value)| (name, serde_json::to_value(value).unwrap_or_default()))
-                    .collect(),
-                version: prediction.version,
-                duration_ms: prediction.duration.as_secs_f64() * 1000.0,
-            },
-            Err(error) => Outcome::Refused(refusal(error.code(), error.field(), &error)),
-        },
-    )
+    Ok(outcome(
+        engine.predict(&model, None, &endpoint, vec![inputs]).await,
+    ))
 }
 
-/// Stores a flag through the same check and store as the JSON API.
+/// As `predict`, with the partial outputs as they come: one `StreamLine`
+/// per line. Closing the response cancels the request on the server.
+#[server(prefix = "/_wick", endpoint = "predict_stream", input = Json, output = StreamingText)]
+pub async fn predict_stream(
+    model: String,
+    endpoint: String,
+    inputs: JsonObject,
+) -> Result<TextStream, ServerFnError> {
+    use futures::StreamExt;
+    use wick_engine::Update;
+
+    let engine = engine()?;
+    let stream = engine.stream(&model, None, &endpoint, vec![inputs]).await;
+    let lines = futures::stream::unfold(Some(stream), |state| async move {
+        let (line, rest) = match state? {
+            Err(error) => (StreamLine::End(outcome(Err(error))), None),
+            Ok(mut stream) => match stream.next().await? {
+                Ok(Update::Partial { outputs, .. }) => (
+                    StreamLine::Partial {
+                        outputs: to_json(outputs),
+                    },
+                    Some(Ok(stream)),
+                ),
+                Ok(Update::Finished(prediction)) => {
+                    (StreamLine::End(outcome(Ok(prediction))), None)
+                }
+                Err(error) => (StreamLine::End(outcome(Err(error))), None),
+            },
+        };
+        let mut text = serde_json::to_string(&line).unwrap_or_default();
+        text.push('\n');
+        Some((Ok(text), rest))
+    });
+    Ok(TextStream::new(lines.boxed()))
+}
+
+/// Stores a flag through the same check and store as the JSON API: the
+/// body is the JSON object the API takes.
 #[server(prefix = "/_wick", endpoint = "flag", input = Json)]
-pub async fn flag(model: String, request: FlagRequest) -> Result<FlagOutcome, ServerFnError> {
+pub async fn flag(model: String, request: JsonObject) -> Result<FlagOutcome, ServerFnError> {
     let engine = engine()?;
     let store = use_context::<std::sync::Arc<wick_feedback::Store>>()
         .ok_or_else(|| ServerFnError::new("the feedback store is not available to the UI"))?;
@@ -118,9 +146,75 @@ pub async fn flag(model: String, request: FlagRequest) -> Result<FlagOutcome, Se
 }
 
 #[cfg(feature = "ssr")]
-fn refusal(code: &str, field: Option<&str>, message: &dyn std::fmt::Display) -> ErrorDetail {
+fn outcome(answered: wick_engine::Result<wick_engine::Prediction>) -> Outcome {
+    match answered {
+        Ok(prediction) => Outcome::Done {
+            outputs: to_json(prediction.outputs.into_iter().next().unwrap_or_default()),
+            version: prediction.version,
+            duration_ms: prediction.duration.as_secs_f64() * 1000.0,
+        },
+        Err(error) => Outcome::Refused(refusal(error.code(), error.field(), &error)),
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn to_json(values: wick_types::Values) -> JsonObject {
+    values
+        .into_iter()
+        .map(|(name, value)| (name, serde_json::to_value(value).unwrap_or_default()))
+        .collect()
+}
+
+/// `scheme://host` as the browser reached this server: behind a proxy
+/// that ends TLS (a Space), the scheme and host it forwards (`Forwarded`,
+/// else `X-Forwarded-Proto` / `X-Forwarded-Host`), else `Host` over http.
+#[cfg(feature = "ssr")]
+fn public_base_url(headers: &http::HeaderMap) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    // Forwarded: for=1.2.3.4;proto=https;host=example.org (first hop).
+    let forwarded = |key: &str| {
+        header("forwarded").and_then(|value| {
+            value.split(';').find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case(key)
+                    .then(|| value.trim().trim_matches('"').to_string())
+            })
+        })
+    };
+    let plain = |value: &str| {
+        !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+    };
+    let scheme = forwarded("proto")
+        .or_else(|| header("x-forwarded-proto"))
+        .map(|s| s.to_ascii_lowercase())
+        .filter(|s| s == "http" || s == "https")
+        .unwrap_or_else(|| "http".to_string());
+    let host = forwarded("host")
+        .or_else(|| header("x-forwarded-host"))
+        .or_else(|| header("host"))
+        .filter(|h| plain(h))
+        .unwrap_or_else(|| "localhost:7860".to_string());
+    format!("{scheme}://{host}")
+}
+
+#[cfg(feature = "ssr")]
+fn refusal(
+    code: wick_types::ErrorCode,
+    field: Option<&str>,
+    message: &dyn std::fmt::Display,
+) -> ErrorDetail {
     ErrorDetail {
-        code: code.to_string(),
+        code: code.as_str().to_string(),
         field: field.map(String::from),
         message: message.to_string(),
     }
@@ -159,5 +253,56 @@ mod markdown {
             assert!(!html.contains("<script>"), "{html}");
             assert!(html.contains("<a href=\"https://x.y\">link</a>"), "{html}");
         }
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::public_base_url;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn snippets_use_the_scheme_and_host_the_browser_used() {
+        assert_eq!(
+            public_base_url(&headers(&[("host", "127.0.0.1:7860")])),
+            "http://127.0.0.1:7860"
+        );
+        assert_eq!(
+            public_base_url(&headers(&[
+                ("host", "10.0.0.5:7860"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "me-demo.hf.space")
+            ])),
+            "https://me-demo.hf.space"
+        );
+        assert_eq!(
+            public_base_url(&headers(&[
+                ("host", "10.0.0.5:7860"),
+                (
+                    "forwarded",
+                    "for=1.2.3.4;proto=https;host=\"demo.example.org\""
+                )
+            ])),
+            "https://demo.example.org"
+        );
+        // Nothing odd is echoed into the page.
+        assert_eq!(
+            public_base_url(&headers(&[
+                ("host", "a\"><script>"),
+                ("x-forwarded-proto", "javascript")
+            ])),
+            "http://localhost:7860"
+        );
     }
 }

@@ -1,24 +1,30 @@
 //! The `Engine`: the loaded models and the one prediction path.
 //!
 //! Every adapter — the UI's server functions, the JSON API, the CLI — calls
-//! `Engine::predict`. It finds the model and endpoint, checks the inputs
-//! against the signature, prepares them (tokenizing) on the caller's
-//! thread, and hands them to the model's scheduler, which batches them with
-//! other requests on the model's worker thread. Every request is counted in
-//! the engine's metrics.
+//! `Engine::stream` (or `Engine::predict`, which reads the stream to its
+//! end). It finds the model and endpoint, then, on a blocking thread rather
+//! than the async runtime, checks the inputs against the signature and
+//! prepares them (tokenizing), and hands them to the model's scheduler,
+//! which batches them with other requests on the model's worker thread.
+//! Every request is counted in the engine's metrics, by outcome.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use wick_types::{Example, FieldError, ModelInfo, Values, validate_inputs};
+use wick_types::{Endpoint, Example, FieldError, ModelInfo, Values, validate_inputs};
 
 use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::scheduler::Scheduler;
-use crate::task::{Prepared, Task, task_kind};
+use crate::scheduler::Submit;
+use crate::stream::{PredictionStream, Record};
+use crate::task::{AnyTask, endpoint_names};
+use crate::tasks::task_kind;
+
+/// Endpoint names that would shadow a route of the API or the UI
+/// (`/api/models/{model}/feedback`, `/m/{model}/api`).
+pub const RESERVED_ENDPOINTS: &[&str] = &["feedback", "api"];
 
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
@@ -31,8 +37,7 @@ pub struct Engine {
 
 struct Model {
     info: ModelInfo,
-    task: Arc<dyn Task>,
-    scheduler: Scheduler,
+    scheduler: Arc<dyn Submit>,
     timeout: Duration,
 }
 
@@ -53,8 +58,7 @@ impl Engine {
     /// Loads a verified bundle with the task its manifest names.
     pub fn load(&mut self, bundle: &Bundle) -> Result<()> {
         let manifest = &bundle.manifest;
-        let kind =
-            task_kind(&manifest.task).ok_or_else(|| Error::UnknownTask(manifest.task.clone()))?;
+        let kind = task_kind(&manifest.task)?;
         let device = device(&manifest.serving.device).map_err(|message| Error::Load {
             model: manifest.name.clone(),
             message,
@@ -65,14 +69,16 @@ impl Engine {
 
     /// Serves a task you built yourself (your own Candle model) under the
     /// name, version, UI text and settings of `manifest`.
-    pub fn add_model(&mut self, manifest: &Manifest, task: Arc<dyn Task>) -> Result<()> {
+    pub fn add_model(&mut self, manifest: &Manifest, task: Arc<dyn AnyTask>) -> Result<()> {
+        let fail = |message: String| Error::Load {
+            model: manifest.name.clone(),
+            message,
+        };
         if self.models.iter().any(|m| m.info.name == manifest.name) {
-            return Err(Error::Load {
-                model: manifest.name.clone(),
-                message: "a model of that name is already loaded".into(),
-            });
+            return Err(fail("a model of that name is already loaded".into()));
         }
-        let endpoints = task.endpoints();
+        let endpoints = task.signatures();
+        check_endpoint_names(&endpoints).map_err(fail)?;
         let mut examples = Vec::new();
         for (endpoint_name, rows) in &manifest.examples {
             let endpoint = endpoints
@@ -100,10 +106,9 @@ impl Engine {
         } else {
             manifest.ui.title.clone()
         };
-        let scheduler = Scheduler::start(
+        let scheduler = task.schedule(
             &manifest.name,
             &manifest.version,
-            task.clone(),
             &manifest.serving,
             self.metrics.clone(),
         )?;
@@ -119,8 +124,7 @@ impl Engine {
                 examples,
                 flagging_options: manifest.flagging.options.clone(),
             },
-            task,
-            scheduler,
+            scheduler: scheduler.into(),
             timeout: Duration::from_millis(manifest.serving.request_timeout_ms),
         });
         Ok(())
@@ -158,8 +162,9 @@ impl Engine {
         self.metrics.render(&queues)
     }
 
-    /// Checks `inputs` against the endpoint's signature and runs them
-    /// through the model's scheduler. `version`, when given, must be the
+    /// Checks `inputs` against the endpoint's signature, runs them through
+    /// the model's scheduler and waits for the final outputs, within the
+    /// model's `request_timeout_ms`. `version`, when given, must be the
     /// loaded version.
     pub async fn predict(
         &self,
@@ -168,7 +173,25 @@ impl Engine {
         endpoint: &str,
         inputs: Vec<JsonObject>,
     ) -> Result<Prediction> {
-        let started = Instant::now();
+        let deadline = Instant::now() + self.find(model)?.timeout;
+        let mut stream = self.stream(model, version, endpoint, inputs).await?;
+        match tokio::time::timeout_at(deadline.into(), stream.finish()).await {
+            Ok(answered) => answered,
+            Err(_) => Err(stream.fail(Error::Timeout)),
+        }
+    }
+
+    /// As `predict`, but answers with the stream of the request's partial
+    /// outputs and its final outputs. The request waits in the queue at
+    /// most `request_timeout_ms`; once it runs, it runs until the task is
+    /// done or the stream is dropped.
+    pub async fn stream(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        endpoint: &str,
+        inputs: Vec<JsonObject>,
+    ) -> Result<PredictionStream> {
         let found = self.find(model)?;
         if let Some(version) = version
             && version != found.info.version
@@ -179,91 +202,98 @@ impl Engine {
                 loaded: found.info.version.clone(),
             });
         }
-        let endpoint_info =
-            found
-                .info
-                .endpoint(endpoint)
-                .ok_or_else(|| Error::UnknownEndpoint {
-                    model: model.to_string(),
-                    endpoint: endpoint.to_string(),
-                    known: found
-                        .info
-                        .endpoints
-                        .iter()
-                        .map(|e| e.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
-        let outputs = self
-            .run(found, &endpoint_info.inputs, endpoint, inputs)
-            .await;
-        let status = outputs.as_ref().map_or_else(Error::status, |_| 200);
-        let duration = started.elapsed();
-        self.metrics.request(
-            &found.info.name,
-            &found.info.version,
-            endpoint,
-            status,
-            duration.as_secs_f64(),
-        );
-        Ok(Prediction {
+        let number = found
+            .info
+            .endpoints
+            .iter()
+            .position(|e| e.name == endpoint)
+            .ok_or_else(|| Error::UnknownEndpoint {
+                model: model.to_string(),
+                endpoint: endpoint.to_string(),
+                known: endpoint_names(found.info.endpoints.iter()),
+            })?;
+        let mut record = Record {
+            metrics: self.metrics.clone(),
             model: found.info.name.clone(),
             version: found.info.version.clone(),
-            outputs: outputs?,
-            duration,
+            endpoint: endpoint.to_string(),
+            started: Instant::now(),
+            recorded: false,
+        };
+        let deadline = record.started + found.timeout;
+        let fields = found.info.endpoints[number].inputs.clone();
+        let scheduler = found.scheduler.clone();
+        // Checking and preparing are CPU work that grows with the input
+        // (tokenizing, and next decoding images and resampling audio): on
+        // tokio's worker threads they would stall every other connection.
+        let submitted = tokio::task::spawn_blocking(move || {
+            let batch = validate(&fields, &inputs)?;
+            scheduler.submit(number, batch, deadline)
         })
-    }
-
-    async fn run(
-        &self,
-        model: &Model,
-        fields: &[wick_types::Field],
-        endpoint: &str,
-        inputs: Vec<JsonObject>,
-    ) -> Result<Vec<Values>> {
-        if inputs.is_empty() {
-            return Err(Error::EmptyBatch);
-        }
-        let several = inputs.len() > 1;
-        let batch = inputs
-            .iter()
-            .enumerate()
-            .map(|(row, json)| {
-                validate_inputs(fields, json).map_err(|error| {
-                    if several {
-                        FieldError {
-                            field: error.field,
-                            message: format!("(inputs[{row}]) {}", error.message),
-                        }
-                    } else {
-                        error
-                    }
-                })
-            })
-            .collect::<Result<Vec<Values>, FieldError>>()?;
-        let prepared = batch
-            .into_iter()
-            .map(|values| prepare(&*model.task, endpoint, values))
-            .collect::<Result<Vec<Prepared>>>()?;
-        let deadline = Instant::now() + model.timeout;
-        let reply = model.scheduler.submit(endpoint, prepared, deadline)?;
-        // Dropping this future (the client went away) drops `reply`; the
-        // worker then skips the request instead of running it.
-        match tokio::time::timeout_at(deadline.into(), reply).await {
-            Ok(Ok(answered)) => answered,
-            Ok(Err(_)) => Err(Error::Unavailable("the model's worker stopped".into())),
-            Err(_) => Err(Error::Timeout),
+        .await
+        .unwrap_or_else(|_| Err(Error::Inference("preparing the inputs failed".into())));
+        match submitted {
+            Ok(events) => Ok(PredictionStream::new(events, deadline, record)),
+            Err(error) => {
+                record.outcome(error.code());
+                Err(error)
+            }
         }
     }
 }
 
-/// `Task::prepare`, with a panic reported as a failed inference.
-fn prepare(task: &dyn Task, endpoint: &str, values: Values) -> Result<Prepared> {
-    catch_unwind(AssertUnwindSafe(|| task.prepare(endpoint, values))).unwrap_or_else(|_| {
-        Err(Error::Inference(
-            "the task panicked preparing inputs".into(),
-        ))
-    })
+/// Turns each set of JSON inputs into typed values, or says which field
+/// of which set is wrong.
+fn validate(fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<Vec<Values>> {
+    if inputs.is_empty() {
+        return Err(Error::EmptyBatch);
+    }
+    let several = inputs.len() > 1;
+    let batch = inputs
+        .iter()
+        .enumerate()
+        .map(|(row, json)| {
+            validate_inputs(fields, json).map_err(|error| {
+                if several {
+                    FieldError {
+                        field: error.field,
+                        message: format!("(inputs[{row}]) {}", error.message),
+                    }
+                } else {
+                    error
+                }
+            })
+        })
+        .collect::<Result<Vec<Values>, FieldError>>()?;
+    Ok(batch)
+}
+
+/// Endpoint names are path segments of the API and the UI: short, plain,
+/// unique, and none that a route already takes.
+fn check_endpoint_names(endpoints: &[Endpoint]) -> std::result::Result<(), String> {
+    for (index, endpoint) in endpoints.iter().enumerate() {
+        let name = endpoint.name.as_str();
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !plain {
+            return Err(format!(
+                "endpoint name `{name}` must be 1 to 64 letters, digits, `_` or `-`"
+            ));
+        }
+        if RESERVED_ENDPOINTS.contains(&name) {
+            return Err(format!(
+                "endpoint name `{name}` is taken by a route of Wick ({}); rename the endpoint",
+                RESERVED_ENDPOINTS.join(", ")
+            ));
+        }
+        if endpoints[..index].iter().any(|e| e.name == name) {
+            return Err(format!("two endpoints are named `{name}`"));
+        }
+    }
+    Ok(())
 }
 
 /// The Candle device a `[serving] device` setting names.
@@ -275,5 +305,67 @@ pub fn device(name: &str) -> std::result::Result<Device, String> {
         }),
         "auto" => Device::cuda_if_available(0).map_err(|e| e.to_string()),
         other => Err(format!("unknown device `{other}`; use cpu, cuda or auto")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wick_types::{Field, Kind};
+
+    use super::*;
+    use crate::task::{Item, Prepared, Task};
+
+    /// A task whose one endpoint has the name it was made with.
+    struct Named(&'static str);
+
+    impl Task for Named {
+        type Endpoint = ();
+        type Request = ();
+
+        fn endpoints(&self) -> Vec<((), Endpoint)> {
+            vec![(
+                (),
+                Endpoint {
+                    name: self.0.into(),
+                    description: String::new(),
+                    inputs: Vec::new(),
+                    outputs: vec![Field::new("score", Kind::Score)],
+                },
+            )]
+        }
+
+        fn prepare(&self, _: (), _: Values) -> Result<Prepared<()>> {
+            Ok(Prepared::new((), 1))
+        }
+
+        fn run(&self, _: (), batch: &[Item<()>]) -> Result<Vec<Values>> {
+            Ok(batch.iter().map(|_| Values::new()).collect())
+        }
+    }
+
+    fn manifest(name: &str) -> Manifest {
+        toml::from_str(&format!(
+            "name = \"{name}\"\nversion = \"1\"\ntask = \"toy\"\n[files]\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn endpoints_named_like_routes_or_not_plain_are_refused_at_load() {
+        for bad in ["feedback", "api", "", "a/b", "has space"] {
+            let mut engine = Engine::new();
+            let error = engine
+                .add_model(&manifest("m"), Arc::new(Named(bad)))
+                .unwrap_err();
+            assert!(
+                matches!(&error, Error::Load { message, .. } if message.contains("endpoint name")),
+                "{bad}: {error}"
+            );
+        }
+        let mut engine = Engine::new();
+        engine
+            .add_model(&manifest("m"), Arc::new(Named("score_it")))
+            .unwrap();
+        assert_eq!(engine.models().len(), 1);
     }
 }

@@ -1,9 +1,11 @@
 //! The engine's one error type. Each variant says what failed and, where a
-//! person can act, what to do next; the server maps variants to statuses.
+//! person can act, what to do next, and names its failure with an
+//! `ErrorCode`; the engine knows no HTTP (the server maps codes to
+//! statuses).
 
 use std::path::PathBuf;
 
-use wick_types::FieldError;
+use wick_types::{ErrorCode, FieldError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -39,8 +41,8 @@ pub enum Error {
         actual: String,
     },
 
-    #[error("unknown task `{0}`; Wick knows: {known}", known = crate::task::task_names().join(", "))]
-    UnknownTask(String),
+    #[error("unknown task `{task}`; Wick knows: {known}")]
+    UnknownTask { task: String, known: String },
 
     #[error("cannot load model `{model}`: {message}")]
     Load { model: String, message: String },
@@ -85,32 +87,25 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable, machine-readable name for the failure, shared by every
-    /// adapter (the API's `error.code`, the UI's inline errors).
-    pub fn code(&self) -> &'static str {
+    /// The failure's stable name, shared by every adapter (the API's
+    /// `error.code`, the UI's inline errors, the metrics' `outcome`).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::UnknownModel(_) => "model_not_found",
-            Error::UnknownVersion { .. } => "version_not_found",
-            Error::UnknownEndpoint { .. } => "endpoint_not_found",
-            Error::InvalidInput(_) | Error::EmptyBatch => "invalid_input",
-            Error::Inference(_) => "inference_failed",
-            Error::Overloaded { .. } => "overloaded",
-            Error::Timeout => "timeout",
-            Error::Unavailable(_) => "unavailable",
-            _ => "internal",
-        }
-    }
-
-    /// The HTTP status every adapter answers this failure with.
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::UnknownModel(_)
-            | Error::UnknownVersion { .. }
-            | Error::UnknownEndpoint { .. } => 404,
-            Error::InvalidInput(_) | Error::EmptyBatch => 422,
-            Error::Overloaded { .. } => 429,
-            Error::Timeout | Error::Unavailable(_) => 503,
-            _ => 500,
+            Error::UnknownModel(_) => ErrorCode::ModelNotFound,
+            Error::UnknownVersion { .. } => ErrorCode::VersionNotFound,
+            Error::UnknownEndpoint { .. } => ErrorCode::EndpointNotFound,
+            Error::InvalidInput(_) | Error::EmptyBatch => ErrorCode::InvalidInput,
+            Error::Inference(_) => ErrorCode::InferenceFailed,
+            Error::Overloaded { .. } => ErrorCode::Overloaded,
+            Error::Timeout => ErrorCode::Timeout,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Io { .. }
+            | Error::Manifest { .. }
+            | Error::MissingFile { .. }
+            | Error::HashMismatch { .. }
+            | Error::UnknownTask { .. }
+            | Error::Load { .. }
+            | Error::Hub { .. } => ErrorCode::Internal,
         }
     }
 

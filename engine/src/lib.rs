@@ -2,25 +2,45 @@
 //!
 //! - `bundle`: a model folder with `wick.toml`, hash-checked at load.
 //! - `source`: where `wick bundle` takes a model from (folder or hub).
-//! - `task`: the `Task` trait every model implements, and the task list.
-//! - `tasks`: the tasks Wick ships, one module each.
+//! - `task`: the `Task` trait every served model implements.
+//! - `tasks`: the tasks Wick ships, one folder each, and their list.
+//! - `models`: the networks (Candle modules and fast CPU builds of them).
+//! - `kernels`: SIMD/AMX code with no model knowledge.
 //! - `engine`: the loaded models and the one prediction path.
+//! - `stream`: how partial and final outputs travel back to a caller.
 //! - `scheduler`: per model version, the bounded queue, batcher and worker.
 //! - `metrics`: request, batch and queue metrics in Prometheus text.
 //!
-//! The server turns HTTP into `Engine::predict` calls and back; the engine
-//! knows nothing of requests, and the server nothing of tensors.
+//! Imports go one way: tasks → models → kernels, and the engine, scheduler
+//! and registry know a task only through the `Task` trait. The server turns
+//! HTTP into `Engine` calls and back; the engine knows nothing of requests,
+//! and the server nothing of tensors.
 
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod kernels;
 pub mod metrics;
+pub mod models;
 pub mod scheduler;
 pub mod source;
+pub mod stream;
 pub mod task;
 pub mod tasks;
 
 pub use bundle::{Bundle, Manifest};
 pub use engine::{Engine, JsonObject, Prediction};
 pub use error::{Error, Result};
-pub use task::{Prepared, Task, TaskKind};
+pub use stream::{PredictionStream, Update};
+pub use task::{AnyTask, Item, Prepared, Task, TaskKind};
+pub use wick_types::ErrorCode;
+
+/// Largest absolute difference between two tensors of one shape (tests).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("two f32 tensors of one shape")
+}

@@ -1,5 +1,6 @@
 //! Serving metrics in the Prometheus text format (version 0.0.4): request
-//! counts and latency per model, version, endpoint and status; batch sizes,
+//! counts and latency per model, version, endpoint and outcome (`ok` or
+//! the failure's code, as the API reports it); batch sizes,
 //! inference time and dropped requests per model version; queue depth and
 //! process memory read when scraped. Kept here, not in the server, so every
 //! adapter's requests are counted the same way.
@@ -51,8 +52,8 @@ impl Histogram {
     }
 }
 
-/// (model, version, endpoint, status)
-type RequestKey = (String, String, String, u16);
+/// (model, version, endpoint, outcome)
+type RequestKey = (String, String, String, String);
 /// (model, version, endpoint)
 type EndpointKey = (String, String, String);
 /// (model, version)
@@ -81,8 +82,8 @@ impl Metrics {
         f(&mut series)
     }
 
-    /// One finished request, with the HTTP status its adapter answers.
-    pub fn request(&self, model: &str, version: &str, endpoint: &str, status: u16, seconds: f64) {
+    /// One finished request: `ok`, or the code of its failure.
+    pub fn request(&self, model: &str, version: &str, endpoint: &str, outcome: &str, seconds: f64) {
         let (model, version, endpoint) =
             (model.to_string(), version.to_string(), endpoint.to_string());
         self.with(|s| {
@@ -91,7 +92,7 @@ impl Metrics {
                 .or_default()
                 .observe(&SECONDS, seconds);
             *s.requests
-                .entry((model, version, endpoint, status))
+                .entry((model, version, endpoint, outcome.to_string()))
                 .or_default() += 1;
         });
     }
@@ -129,13 +130,14 @@ impl Metrics {
                 &mut out,
                 "wick_requests_total",
                 "counter",
-                "Requests answered, by status.",
+                "Requests answered, by outcome: ok or the failure's code.",
             );
-            for ((model, version, endpoint, status), count) in &s.requests {
+            for ((model, version, endpoint, outcome), count) in &s.requests {
                 let _ = writeln!(
                     out,
-                    "wick_requests_total{{{},status=\"{status}\"}} {count}",
-                    endpoint_labels(model, version, endpoint)
+                    "wick_requests_total{{{},outcome=\"{}\"}} {count}",
+                    endpoint_labels(model, version, endpoint),
+                    escape(outcome)
                 );
             }
             header(
@@ -259,15 +261,15 @@ mod tests {
     #[test]
     fn renders_counters_and_cumulative_histograms() {
         let metrics = Metrics::default();
-        metrics.request("m", "1", "embed", 200, 0.003);
-        metrics.request("m", "1", "embed", 200, 0.2);
-        metrics.request("m", "1", "embed", 429, 0.0001);
+        metrics.request("m", "1", "embed", "ok", 0.003);
+        metrics.request("m", "1", "embed", "ok", 0.2);
+        metrics.request("m", "1", "embed", "overloaded", 0.0001);
         metrics.batch("m", "1", 3, 0.01);
         metrics.dropped("m", "1", "cancelled");
         let text = metrics.render(&[("m".into(), "1".into(), 2)]);
         for line in [
-            "wick_requests_total{model=\"m\",version=\"1\",endpoint=\"embed\",status=\"200\"} 2",
-            "wick_requests_total{model=\"m\",version=\"1\",endpoint=\"embed\",status=\"429\"} 1",
+            "wick_requests_total{model=\"m\",version=\"1\",endpoint=\"embed\",outcome=\"ok\"} 2",
+            "wick_requests_total{model=\"m\",version=\"1\",endpoint=\"embed\",outcome=\"overloaded\"} 1",
             "wick_request_duration_seconds_bucket{model=\"m\",version=\"1\",endpoint=\"embed\",le=\"0.005\"} 2",
             "wick_request_duration_seconds_bucket{model=\"m\",version=\"1\",endpoint=\"embed\",le=\"+Inf\"} 3",
             "wick_request_duration_seconds_count{model=\"m\",version=\"1\",endpoint=\"embed\"} 3",

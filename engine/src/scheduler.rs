@@ -1,7 +1,9 @@
 //! The scheduler of one model version: a bounded queue, a batcher and a
 //! worker thread that owns the model.
 //!
-//! Requests arrive already prepared (tokenized) by the caller. The worker
+//! Requests are prepared (tokenized) by `Submit::submit` on the caller's
+//! thread — the engine calls it off the async runtime — and queued with the
+//! channel their answer goes back on (`stream`). The worker
 //! takes what is queued — at once when it was idle; while it was busy,
 //! requests gather, and once free it holds the batch open at most
 //! `max_batch_delay_ms` for it to fill. A batch is split by endpoint and,
@@ -16,60 +18,77 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 use wick_types::Values;
 
 use crate::bundle::Serving;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::task::{Prepared, Task};
+use crate::stream::{Event, Events, Sink};
+use crate::task::{Item, Prepared, Task, prepare};
 
-pub type Reply = oneshot::Receiver<Result<Vec<Values>>>;
+/// The events of one request, as the worker sends them.
+pub type Reply = mpsc::UnboundedReceiver<Event>;
 
-pub struct Scheduler {
-    shared: Arc<Shared>,
+/// A scheduler of any task, as the engine keeps it.
+pub trait Submit: Send + Sync {
+    /// Prepares `inputs` (already checked against the signature) for the
+    /// task's endpoint number `endpoint` and queues them; refuses at once
+    /// when the queue is full. Preparing is CPU work: call it off the
+    /// async runtime.
+    fn submit(&self, endpoint: usize, inputs: Vec<Values>, deadline: Instant) -> Result<Reply>;
+
+    /// Requests waiting for the worker now.
+    fn depth(&self) -> usize;
+}
+
+pub struct Scheduler<T: Task> {
+    shared: Arc<Shared<T>>,
     worker: Option<JoinHandle<()>>,
 }
 
-struct Shared {
+struct Shared<T: Task> {
     model: String,
     version: String,
-    task: Arc<dyn Task>,
+    task: Arc<T>,
+    /// The task's endpoints, by their number in the model's list.
+    endpoints: Vec<T::Endpoint>,
     metrics: Arc<Metrics>,
     max_batch_size: usize,
     max_delay: Duration,
     max_queue: usize,
-    queue: Mutex<Queue>,
+    queue: Mutex<Queue<T>>,
     wake: Condvar,
 }
 
-struct Queue {
-    jobs: VecDeque<Job>,
+struct Queue<T: Task> {
+    jobs: VecDeque<Job<T>>,
     closed: bool,
     /// When the worker last finished a batch: a job queued before it was
     /// waiting on a busy worker.
     last_finished: Instant,
 }
 
-struct Job {
-    endpoint: String,
-    items: Vec<Prepared>,
+struct Job<T: Task> {
+    endpoint: T::Endpoint,
+    items: Vec<Prepared<T::Request>>,
     enqueued: Instant,
     deadline: Instant,
-    reply: oneshot::Sender<Result<Vec<Values>>>,
+    events: Events,
 }
 
-impl Scheduler {
+impl<T: Task> Scheduler<T> {
     pub fn start(
         model: &str,
         version: &str,
-        task: Arc<dyn Task>,
+        task: Arc<T>,
         serving: &Serving,
         metrics: Arc<Metrics>,
-    ) -> Result<Scheduler> {
+    ) -> Result<Scheduler<T>> {
         let shared = Arc::new(Shared {
             model: model.to_string(),
             version: version.to_string(),
+            endpoints: task.endpoints().into_iter().map(|(e, _)| e).collect(),
             task,
             metrics,
             max_batch_size: serving.max_batch_size.max(1),
@@ -98,9 +117,14 @@ impl Scheduler {
         })
     }
 
-    /// Queues a request; refuses at once when the queue is full.
-    pub fn submit(&self, endpoint: &str, items: Vec<Prepared>, deadline: Instant) -> Result<Reply> {
-        let (sender, receiver) = oneshot::channel();
+    /// Queues prepared requests; refuses at once when the queue is full.
+    pub fn enqueue(
+        &self,
+        endpoint: T::Endpoint,
+        items: Vec<Prepared<T::Request>>,
+        deadline: Instant,
+    ) -> Result<Reply> {
+        let (events, reply) = mpsc::unbounded_channel();
         let mut queue = self.shared.lock();
         if queue.jobs.len() >= self.shared.max_queue {
             return Err(Error::Overloaded {
@@ -109,24 +133,43 @@ impl Scheduler {
             });
         }
         queue.jobs.push_back(Job {
-            endpoint: endpoint.to_string(),
+            endpoint,
             items,
             enqueued: Instant::now(),
             deadline,
-            reply: sender,
+            events,
         });
         drop(queue);
         self.shared.wake.notify_one();
-        Ok(receiver)
+        Ok(reply)
+    }
+}
+
+impl<T: Task> Submit for Scheduler<T> {
+    fn submit(&self, endpoint: usize, inputs: Vec<Values>, deadline: Instant) -> Result<Reply> {
+        let endpoint = *self.shared.endpoints.get(endpoint).ok_or_else(|| {
+            Error::Inference(format!("the task has no endpoint number {endpoint}"))
+        })?;
+        // A full queue refuses before any preparing is spent on it.
+        if self.depth() >= self.shared.max_queue {
+            return Err(Error::Overloaded {
+                model: self.shared.model.clone(),
+                queued: self.depth(),
+            });
+        }
+        let items = inputs
+            .into_iter()
+            .map(|values| prepare(&*self.shared.task, endpoint, values))
+            .collect::<Result<Vec<_>>>()?;
+        self.enqueue(endpoint, items, deadline)
     }
 
-    /// Requests waiting for the worker now.
-    pub fn depth(&self) -> usize {
+    fn depth(&self) -> usize {
         self.shared.lock().jobs.len()
     }
 }
 
-impl Drop for Scheduler {
+impl<T: Task> Drop for Scheduler<T> {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_all();
@@ -136,8 +179,8 @@ impl Drop for Scheduler {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+impl<T: Task> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -149,7 +192,7 @@ impl Shared {
     }
 
     /// Waits for work, then takes up to `max_batch_size` inputs of it.
-    fn next_batch(&self) -> Option<Vec<Job>> {
+    fn next_batch(&self) -> Option<Vec<Job<T>>> {
         let mut queue = self.lock();
         while queue.jobs.is_empty() {
             if queue.closed {
@@ -187,46 +230,54 @@ impl Shared {
         Some(taken)
     }
 
-    fn run(&self, jobs: Vec<Job>) {
+    fn run(&self, jobs: Vec<Job<T>>) {
         let now = Instant::now();
         let mut live = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if job.reply.is_closed() {
+            if job.events.is_closed() {
                 self.metrics
                     .dropped(&self.model, &self.version, "cancelled");
                 tracing::debug!(model = %self.model, "dropped a request whose client went away");
             } else if now > job.deadline {
                 self.metrics.dropped(&self.model, &self.version, "deadline");
-                let _ = job.reply.send(Err(Error::Timeout));
+                let _ = job.events.send(Event::Done(Err(Error::Timeout)));
             } else {
                 live.push(job);
             }
         }
-        let mut endpoints: Vec<String> = live.iter().map(|job| job.endpoint.clone()).collect();
-        endpoints.sort();
-        endpoints.dedup();
+        let mut endpoints: Vec<T::Endpoint> = Vec::new();
+        for job in &live {
+            if !endpoints.contains(&job.endpoint) {
+                endpoints.push(job.endpoint);
+            }
+        }
         let mut outputs: Vec<Vec<Option<Values>>> =
             live.iter().map(|job| vec![None; job.items.len()]).collect();
         let mut failures: Vec<Option<String>> = vec![None; live.len()];
-        for endpoint in &endpoints {
+        for endpoint in endpoints {
             // Every input of this endpoint, shortest first.
-            let mut entries: Vec<Entry> = Vec::new();
+            let mut entries: Vec<Entry<T::Request>> = Vec::new();
             for (index, job) in live.iter_mut().enumerate() {
-                if &job.endpoint == endpoint {
-                    entries.extend(
-                        std::mem::take(&mut job.items)
-                            .into_iter()
-                            .enumerate()
-                            .map(|(position, item)| (index, position, item)),
-                    );
+                if job.endpoint == endpoint {
+                    let events = job.events.clone();
+                    entries.extend(std::mem::take(&mut job.items).into_iter().enumerate().map(
+                        |(position, prepared)| Entry {
+                            job: index,
+                            position,
+                            size: prepared.size,
+                            item: Item::new(prepared.request, Sink::new(events.clone(), position)),
+                        },
+                    ));
                 }
             }
-            entries.sort_by_key(|(_, _, item)| item.size);
+            entries.sort_by_key(|entry| entry.size);
             for pass in passes(entries, self.max_batch_size) {
-                let (places, items): (Vec<(usize, usize)>, Vec<Prepared>) = pass
-                    .into_iter()
-                    .map(|(job, position, item)| ((job, position), item))
-                    .unzip();
+                let mut places = Vec::with_capacity(pass.len());
+                let mut items = Vec::with_capacity(pass.len());
+                for entry in pass {
+                    places.push((entry.job, entry.position));
+                    items.push(entry.item);
+                }
                 match self.forward(endpoint, &items) {
                     Ok(answers) => {
                         for ((job, position), answer) in places.into_iter().zip(answers) {
@@ -249,20 +300,18 @@ impl Shared {
                     .collect::<Option<Vec<Values>>>()
                     .ok_or_else(|| Error::Inference("an input got no answer".into())),
             };
-            let _ = job.reply.send(result);
+            let _ = job.events.send(Event::Done(result));
         }
     }
 
     /// One forward pass; a panic or an error fails only this pass.
     fn forward(
         &self,
-        endpoint: &str,
-        items: &[Prepared],
+        endpoint: T::Endpoint,
+        items: &[Item<T::Request>],
     ) -> std::result::Result<Vec<Values>, String> {
         let started = Instant::now();
-        let answered = catch_unwind(AssertUnwindSafe(|| {
-            self.task.predict_prepared(endpoint, items)
-        }));
+        let answered = catch_unwind(AssertUnwindSafe(|| self.task.run(endpoint, items)));
         self.metrics.batch(
             &self.model,
             &self.version,
@@ -283,7 +332,7 @@ impl Shared {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                tracing::error!(model = %self.model, endpoint, "the task panicked: {message}");
+                tracing::error!(model = %self.model, ?endpoint, "the task panicked: {message}");
                 Err(format!("the model failed on this batch (panic: {message})"))
             }
         }
@@ -291,21 +340,27 @@ impl Shared {
 }
 
 /// Inputs waiting in `jobs`.
-fn inputs(jobs: &VecDeque<Job>) -> usize {
+fn inputs<T: Task>(jobs: &VecDeque<Job<T>>) -> usize {
     jobs.iter().map(|job| job.items.len()).sum()
 }
 
-/// (job, position in the job, inputs)
-type Entry = (usize, usize, Prepared);
+/// One input of a job, on its way into a forward pass.
+struct Entry<R> {
+    job: usize,
+    /// Its place among the job's inputs.
+    position: usize,
+    size: usize,
+    item: Item<R>,
+}
 
 /// Splits inputs sorted by size into forward passes of at most `max`,
 /// starting a new pass where padding to the longest would waste more than
 /// about a third of the work.
-fn passes(entries: Vec<Entry>, max: usize) -> Vec<Vec<Entry>> {
-    let mut passes: Vec<Vec<Entry>> = Vec::new();
+fn passes<R>(entries: Vec<Entry<R>>, max: usize) -> Vec<Vec<Entry<R>>> {
+    let mut passes: Vec<Vec<Entry<R>>> = Vec::new();
     let mut shortest = 0;
     for entry in entries {
-        let size = entry.2.size;
+        let size = entry.size;
         let fits = passes
             .last()
             .is_some_and(|pass| pass.len() < max && size <= shortest + shortest / 2 + 8);

@@ -14,7 +14,8 @@ use hf_hub::{Cache, Repo, RepoType};
 
 use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui, check_name};
 use crate::error::{Error, Result};
-use crate::task::{TaskKind, task_kind};
+use crate::task::TaskKind;
+use crate::tasks::task_kind;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -178,7 +179,7 @@ pub fn bundle_from_source(
     version: &str,
     out_dir: &Path,
 ) -> Result<Bundle> {
-    let kind = task_kind(task).ok_or_else(|| Error::UnknownTask(task.to_string()))?;
+    let kind = task_kind(task)?;
     let resolved = source.resolve(kind)?;
     let defaults = (kind.defaults)(&resolved.dir)?;
     let manifest = Manifest {

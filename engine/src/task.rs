@@ -1,14 +1,21 @@
-//! The `Task` trait: what a model must do to be served by Wick, and the list
-//! of tasks Wick ships.
+//! The `Task` trait: what a model must do to be served by Wick.
 //!
-//! A task declares its endpoints (each with a signature) and runs batched
-//! inference on inputs that were already checked against that signature.
-//! Adding a task means one module and one line in `TASKS`; no web code.
+//! A task declares its endpoints as values of its own type (an enum it
+//! matches exhaustively), prepares each request on the caller's side
+//! (tokenizing, decoding: typed work of its own type, not `dyn Any`), and
+//! runs batches of prepared requests on the model's worker. While it runs,
+//! it may emit partial outputs for a request (tokens of a generated text,
+//! segments of a transcript) and learn that the request's caller went
+//! away, so it can stop. Every adapter relays those partial outputs the
+//! same way.
+//!
 //! Users with their own Candle model implement `Task` and hand it to
-//! `Engine::add_model`: the UI and the APIs come for free.
+//! `Engine::add_model`: the UI and the APIs come for free. This module
+//! knows no implementation; the tasks Wick ships are listed in `tasks`.
 
-use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,44 +23,162 @@ use candle_core::Device;
 use wick_types::{Endpoint, Values};
 
 use crate::bundle::Bundle;
-use crate::error::Result;
-use crate::tasks;
+use crate::error::{Error, Result};
+use crate::stream::Sink;
 
 pub trait Task: Send + Sync + 'static {
-    /// The endpoints this model answers, each with its signature.
-    fn endpoints(&self) -> Vec<Endpoint>;
+    /// The endpoints, as values (an enum) the task matches exhaustively.
+    /// Wick turns an endpoint's name into this value once, when a request
+    /// arrives.
+    type Endpoint: Copy + Eq + Debug + Send + Sync + 'static;
+    /// One request after `prepare`: whatever `run` needs of it.
+    type Request: Send + 'static;
 
-    /// Runs `endpoint` on a batch of validated inputs and returns one set of
-    /// outputs per input, in the same order. The batch is never empty.
-    fn predict(&self, endpoint: &str, batch: &[Values]) -> Result<Vec<Values>>;
+    /// Every endpoint, with its description and signature.
+    fn endpoints(&self) -> Vec<(Self::Endpoint, Endpoint)>;
 
-    /// Per-request work done before batching, on the caller's thread rather
-    /// than the model's worker (tokenizing, for text models). `size` lets
-    /// the batcher group requests of similar length so short ones are not
-    /// padded to long ones. By default: nothing, every request size 1.
-    fn prepare(&self, endpoint: &str, inputs: Values) -> Result<Prepared> {
-        let _ = endpoint;
-        Ok(Prepared {
-            inputs,
-            size: 1,
-            work: None,
-        })
-    }
+    /// Per-request work done before batching, off the model's worker and
+    /// off the async runtime (tokenizing, decoding). `inputs` were checked
+    /// against the endpoint's signature.
+    fn prepare(&self, endpoint: Self::Endpoint, inputs: Values) -> Result<Prepared<Self::Request>>;
 
-    /// Runs a batch that went through `prepare`. By default, `predict`.
-    fn predict_prepared(&self, endpoint: &str, batch: &[Prepared]) -> Result<Vec<Values>> {
-        let inputs: Vec<Values> = batch.iter().map(|p| p.inputs.clone()).collect();
-        self.predict(endpoint, &inputs)
+    /// Runs a batch of prepared requests of one endpoint and returns each
+    /// one's final outputs, in order. The batch is never empty. A request
+    /// whose caller went away (`Item::cancelled`) may be answered with
+    /// anything: nobody reads it.
+    fn run(&self, endpoint: Self::Endpoint, batch: &[Item<Self::Request>]) -> Result<Vec<Values>>;
+}
+
+/// One request's work after `Task::prepare`.
+pub struct Prepared<R> {
+    pub request: R,
+    /// The request's cost for grouping (e.g. its longest text in tokens),
+    /// so the batcher can run requests of similar size together.
+    pub size: usize,
+}
+
+impl<R> Prepared<R> {
+    pub fn new(request: R, size: usize) -> Prepared<R> {
+        Prepared { request, size }
     }
 }
 
-/// One request's inputs after `Task::prepare`.
-pub struct Prepared {
-    pub inputs: Values,
-    /// The request's cost for grouping, e.g. its longest text in tokens.
-    pub size: usize,
-    /// What `prepare` computed for `predict_prepared` (e.g. token ids).
-    pub work: Option<Box<dyn Any + Send + Sync>>,
+/// One request in a batch: its prepared work, and the way back to its
+/// caller for partial outputs.
+pub struct Item<R> {
+    pub request: R,
+    sink: Sink,
+}
+
+impl<R> Item<R> {
+    pub(crate) fn new(request: R, sink: Sink) -> Item<R> {
+        Item { request, sink }
+    }
+
+    /// Sends a partial output (e.g. `{"text": "next tokens"}`) to the
+    /// caller now. Returns false when the caller went away: stop working
+    /// on this request.
+    pub fn emit(&self, partial: Values) -> bool {
+        self.sink.emit(partial)
+    }
+
+    /// Whether the caller went away (a closed stream, a dropped request).
+    pub fn cancelled(&self) -> bool {
+        self.sink.cancelled()
+    }
+}
+
+/// A task of any type, as the engine keeps it: the endpoints by name and
+/// a scheduler to start. Every `Task` is one; nobody implements it by hand.
+pub trait AnyTask: Send + Sync + 'static {
+    /// The endpoints' names, descriptions and signatures.
+    fn signatures(&self) -> Vec<Endpoint>;
+
+    /// Prepares and runs `batch` on the calling thread, with no scheduler
+    /// and no caller to stream to (tests, scripts). The inputs must
+    /// already fit the endpoint's signature.
+    fn predict(&self, endpoint: &str, batch: &[Values]) -> Result<Vec<Values>> {
+        self.prepared(endpoint, batch)?()
+    }
+
+    /// Prepares `batch` once and returns what runs it, as often as called:
+    /// the forward pass alone, for benchmarks.
+    fn prepared<'a>(
+        &'a self,
+        endpoint: &str,
+        batch: &[Values],
+    ) -> Result<Box<dyn FnMut() -> Result<Vec<Values>> + 'a>>;
+
+    /// Starts this task's scheduler (see `scheduler`).
+    fn schedule(
+        self: Arc<Self>,
+        model: &str,
+        version: &str,
+        serving: &crate::bundle::Serving,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Box<dyn crate::scheduler::Submit>>;
+}
+
+impl<T: Task> AnyTask for T {
+    fn signatures(&self) -> Vec<Endpoint> {
+        Task::endpoints(self).into_iter().map(|(_, e)| e).collect()
+    }
+
+    fn prepared<'a>(
+        &'a self,
+        endpoint: &str,
+        batch: &[Values],
+    ) -> Result<Box<dyn FnMut() -> Result<Vec<Values>> + 'a>> {
+        let endpoints = Task::endpoints(self);
+        let Some((value, _)) = endpoints.iter().find(|(_, e)| e.name == endpoint) else {
+            return Err(Error::UnknownEndpoint {
+                model: std::any::type_name::<T>().to_string(),
+                endpoint: endpoint.to_string(),
+                known: endpoint_names(endpoints.iter().map(|(_, e)| e)),
+            });
+        };
+        let value = *value;
+        let items = batch
+            .iter()
+            .map(|inputs| {
+                let prepared = prepare(self, value, inputs.clone())?;
+                Ok(Item::new(prepared.request, Sink::none()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Box::new(move || self.run(value, &items)))
+    }
+
+    fn schedule(
+        self: Arc<Self>,
+        model: &str,
+        version: &str,
+        serving: &crate::bundle::Serving,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Box<dyn crate::scheduler::Submit>> {
+        let scheduler = crate::scheduler::Scheduler::start(model, version, self, serving, metrics)?;
+        Ok(Box::new(scheduler))
+    }
+}
+
+/// `Task::prepare`, with a panic reported as a failed inference.
+pub(crate) fn prepare<T: Task>(
+    task: &T,
+    endpoint: T::Endpoint,
+    inputs: Values,
+) -> Result<Prepared<T::Request>> {
+    catch_unwind(AssertUnwindSafe(|| task.prepare(endpoint, inputs))).unwrap_or_else(|_| {
+        Err(Error::Inference(
+            "the task panicked preparing inputs".into(),
+        ))
+    })
+}
+
+/// "embed, similarity, classify", for error messages.
+pub(crate) fn endpoint_names<'a>(endpoints: impl Iterator<Item = &'a Endpoint>) -> String {
+    endpoints
+        .map(|e| e.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How Wick makes a bundle of a task from a Hugging Face folder and loads it.
@@ -66,22 +191,11 @@ pub struct TaskKind {
     /// Task settings and examples for a new bundle, read from the source
     /// folder's own configuration where it has any.
     pub defaults: fn(source: &Path) -> Result<TaskDefaults>,
-    pub load: fn(bundle: &Bundle, device: &Device) -> Result<Arc<dyn Task>>,
+    pub load: fn(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>>,
 }
 
 #[derive(Debug, Default)]
 pub struct TaskDefaults {
     pub settings: toml::Table,
     pub examples: BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
-}
-
-/// Every task Wick ships.
-pub const TASKS: &[TaskKind] = &[tasks::sentence_embedding::KIND];
-
-pub fn task_kind(name: &str) -> Option<&'static TaskKind> {
-    TASKS.iter().find(|kind| kind.name == name)
-}
-
-pub fn task_names() -> Vec<&'static str> {
-    TASKS.iter().map(|kind| kind.name).collect()
 }

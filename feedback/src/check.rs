@@ -2,8 +2,10 @@
 //! version, endpoint and option must exist, the inputs and outputs must fit
 //! the endpoint's signature, and every refusal names the field.
 
+use serde_json::Value;
 use wick_types::{
-    FieldError, FlagRequest, MAX_COMMENT_CHARS, ModelInfo, validate_inputs, validate_outputs,
+    ErrorCode, FieldError, FlagRequest, MAX_COMMENT_CHARS, ModelInfo, validate_inputs,
+    validate_outputs,
 };
 
 use crate::store::NewFlag;
@@ -24,11 +26,11 @@ pub enum FlagError {
 
 impl FlagError {
     /// The same codes as predictions use, plus `feedback_unavailable`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            FlagError::UnknownVersion { .. } => "version_not_found",
-            FlagError::Invalid(_) => "invalid_input",
-            FlagError::Store(_) => "feedback_unavailable",
+            FlagError::UnknownVersion { .. } => ErrorCode::VersionNotFound,
+            FlagError::Invalid(_) => ErrorCode::InvalidInput,
+            FlagError::Store(_) => ErrorCode::FeedbackUnavailable,
         }
     }
 
@@ -55,6 +57,38 @@ fn within(side: &str) -> impl Fn(FieldError) -> FlagError {
             format!("{side} `{}` {}", error.field, error.message),
         )
     }
+}
+
+const REQUIRED: [&str; 4] = ["endpoint", "inputs", "outputs", "option"];
+
+/// Reads a flag from a JSON object field by field, so a refusal names the
+/// field at fault: every adapter (the API, the UI's Flag button) sends the
+/// object it was given, unchanged.
+pub fn parse_flag(object: serde_json::Map<String, Value>) -> Result<FlagRequest, FlagError> {
+    for (key, value) in &object {
+        let (expected, fits) = match key.as_str() {
+            "endpoint" | "option" => ("a string", value.is_string()),
+            "comment" | "version" => ("a string", value.is_string() || value.is_null()),
+            "inputs" | "outputs" => ("an object", value.is_object()),
+            "duration_ms" => ("a number", value.is_number() || value.is_null()),
+            _ => {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "unknown field `{key}`; a flag takes endpoint, inputs, outputs, option, \
+                         comment, duration_ms and version"
+                    ),
+                ));
+            }
+        };
+        if !fits {
+            return Err(invalid(key, format!("`{key}` must be {expected}")));
+        }
+    }
+    if let Some(missing) = REQUIRED.iter().find(|key| !object.contains_key(**key)) {
+        return Err(invalid(missing, format!("`{missing}` is required")));
+    }
+    serde_json::from_value(Value::Object(object)).map_err(|e| invalid("body", e.to_string()))
 }
 
 /// Turns a request into a row for `model`, or says what is wrong with it.
@@ -126,4 +160,49 @@ pub fn check_flag(model: &ModelInfo, request: FlagRequest) -> Result<NewFlag, Fl
         duration_ms: request.duration_ms,
         user: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(body: &str) -> serde_json::Map<String, Value> {
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[test]
+    fn flag_bodies_are_parsed_or_refused_naming_the_field() {
+        let good = r#"{"endpoint": "embed", "inputs": {"text": "a"}, "outputs": {},
+                       "option": "Other", "comment": null, "duration_ms": 3.5}"#;
+        let request = parse_flag(object(good)).unwrap();
+        assert_eq!(request.option, "Other");
+        assert_eq!(request.duration_ms, Some(3.5));
+
+        for (body, field) in [
+            (
+                r#"{"inputs": {}, "outputs": {}, "option": "x"}"#,
+                "endpoint",
+            ),
+            (
+                r#"{"endpoint": 1, "inputs": {}, "outputs": {}, "option": "x"}"#,
+                "endpoint",
+            ),
+            (
+                r#"{"endpoint": "e", "inputs": [], "outputs": {}, "option": "x"}"#,
+                "inputs",
+            ),
+            (
+                r#"{"endpoint": "e", "inputs": {}, "outputs": {}, "option": "x", "comment": 5}"#,
+                "comment",
+            ),
+            (
+                r#"{"endpoint": "e", "inputs": {}, "outputs": {}, "option": "x", "flag": "y"}"#,
+                "flag",
+            ),
+        ] {
+            let error = parse_flag(object(body)).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidInput);
+            assert_eq!(error.field(), Some(field), "{body}");
+        }
+    }
 }

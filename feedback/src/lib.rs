@@ -10,7 +10,7 @@ mod export;
 mod stamps;
 mod store;
 
-pub use check::{FlagError, check_flag};
+pub use check::{FlagError, check_flag, parse_flag};
 pub use export::{Format, write_export};
 pub use stamps::parse_since;
 pub use store::{Filter, Flag, NewFlag, OptionCount, Store, StoreConfig};

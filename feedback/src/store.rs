@@ -207,14 +207,15 @@ impl Store {
         &self.description
     }
 
-    /// Checks a flag against `model` and stores it: what both the API and
-    /// the UI's Flag button call.
+    /// Reads a flag from the JSON object a client sent, checks it against
+    /// `model` and stores it: the one path of both the API and the UI's
+    /// Flag button.
     pub async fn record(
         &self,
         model: &wick_types::ModelInfo,
-        request: wick_types::FlagRequest,
+        body: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Flag, crate::FlagError> {
-        let flag = crate::check_flag(model, request)?;
+        let flag = crate::check_flag(model, crate::parse_flag(body)?)?;
         Ok(self.insert(flag).await?)
     }
 

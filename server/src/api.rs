@@ -1,18 +1,26 @@
 //! The JSON API: list models, describe one, predict, and the health probes.
 //! Each handler turns HTTP into one `Engine` call and back.
+//!
+//! A prediction is answered in one JSON body, or, when the client sends
+//! `Accept: text/event-stream`, as server-sent events relaying the
+//! engine's stream: `partial` events (`{"index", "outputs"}`) while the
+//! task produces them, then one `done` event with the whole response body,
+//! or an `error` event with the error body. A client that disconnects
+//! cancels the request.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use wick_engine::{Engine, JsonObject};
-use wick_types::{ModelInfo, ModelList, OneOrMany, PredictResponse};
+use wick_engine::{Engine, JsonObject, Prediction, PredictionStream, Update};
+use wick_types::{ErrorCode, ModelInfo, ModelList, OneOrMany, PredictResponse};
 
 use crate::api_error::{ApiError, json_object};
 
@@ -52,28 +60,73 @@ async fn describe_model(
 async fn predict(
     State(engine): State<Arc<Engine>>,
     Path((model, endpoint)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<PredictResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = body.map_err(ApiError::from_body)?;
     let request = parse_predict_body(&body)?;
-    let prediction = engine
-        .predict(
-            &model,
-            request.version.as_deref(),
-            &endpoint,
-            request.inputs,
-        )
+    let version = request.version.as_deref();
+    if !wants_events(&headers) {
+        let prediction = engine
+            .predict(&model, version, &endpoint, request.inputs)
+            .await?;
+        return Ok(Json(response_body(prediction, request.many)).into_response());
+    }
+    let stream = engine
+        .stream(&model, version, &endpoint, request.inputs)
         .await?;
-    let outputs = match request.many {
+    Ok(Sse::new(events(stream, request.many))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Whether the client asked for server-sent events.
+fn wants_events(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/event-stream"))
+}
+
+fn response_body(prediction: Prediction, many: bool) -> PredictResponse {
+    let outputs = match many {
         true => OneOrMany::Many(prediction.outputs),
         false => OneOrMany::One(prediction.outputs.into_iter().next().unwrap_or_default()),
     };
-    Ok(Json(PredictResponse {
+    PredictResponse {
         outputs,
         model: prediction.model,
         version: prediction.version,
         duration_ms: prediction.duration.as_secs_f64() * 1000.0,
-    }))
+    }
+}
+
+/// The engine's stream as SSE events; dropping it (the client left)
+/// drops the engine's stream, which cancels the request.
+fn events(
+    stream: PredictionStream,
+    many: bool,
+) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
+    futures_util::stream::unfold(Some(stream), move |stream| async move {
+        let mut stream = stream?;
+        let event = match stream.next().await? {
+            Ok(Update::Partial { index, outputs }) => {
+                let data = json!({"index": index, "outputs": outputs});
+                return Some((Ok(sse("partial", &data)), Some(stream)));
+            }
+            Ok(Update::Finished(prediction)) => sse("done", &response_body(prediction, many)),
+            Err(error) => sse("error", &ApiError::from(error).body()),
+        };
+        Some((Ok(event), None))
+    })
+}
+
+fn sse(name: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event(name).data("{}"))
 }
 
 struct PredictBody {
@@ -168,14 +221,15 @@ async fn no_such_route(uri: Uri) -> ApiError {
 
 async fn method_not_allowed(uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{} does not take this method", uri.path()),
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
 
     #[test]

@@ -1,5 +1,7 @@
 //! API errors: every failure the API reports is `{"error": {"code",
 //! "message"}}` with the status that fits, never an HTML page or a panic.
+//! `status` is the one place a failure's code becomes an HTTP status, for
+//! the engine's errors, the feedback store's and the server's own.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -7,20 +9,41 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wick_engine::{Error, JsonObject};
 use wick_feedback::FlagError;
-use wick_types::{ErrorBody, ErrorDetail};
+use wick_types::{ErrorBody, ErrorCode, ErrorDetail};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
 }
 
+/// The HTTP status of every failure code.
+pub fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::ModelNotFound
+        | ErrorCode::VersionNotFound
+        | ErrorCode::EndpointNotFound
+        | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MalformedJson | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Timeout | ErrorCode::Unavailable | ErrorCode::FeedbackUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        // Nginx's "client closed request": logged, never seen by a client.
+        ErrorCode::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        ErrorCode::InferenceFailed | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            status: status(code),
             code,
             message: message.into(),
             field: None,
@@ -30,24 +53,46 @@ impl ApiError {
     pub fn invalid_input(field: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             field: Some(field.to_string()),
-            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+            ..ApiError::new(ErrorCode::InvalidInput, message)
         }
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     /// A body axum could not read: too large (413) or otherwise broken.
     pub fn from_body(rejection: BytesRejection) -> ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "the request body is larger than this server accepts (--max-body-bytes)",
             )
         } else {
-            ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+            ApiError::new(ErrorCode::BadRequest, rejection.body_text())
+        }
+    }
+
+    /// An engine's or the feedback store's failure; server-side ones are
+    /// logged, since the client cannot act on them.
+    fn failure(code: ErrorCode, error: &dyn std::fmt::Display, field: Option<&str>) -> ApiError {
+        let api = ApiError {
+            field: field.map(String::from),
+            ..ApiError::new(code, error.to_string())
+        };
+        if api.status.is_server_error() {
+            tracing::error!("{error}");
+        }
+        api
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_string(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
         }
     }
 }
@@ -57,8 +102,7 @@ impl ApiError {
 pub fn json_object(body: &[u8], field: &str, shape: &str) -> Result<JsonObject, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the body is not valid JSON: {e}"),
         )
     })?;
@@ -70,49 +114,19 @@ pub fn json_object(body: &[u8], field: &str, shape: &str) -> Result<JsonObject, 
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
-        let status =
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!("{error}");
-        }
-        ApiError {
-            status,
-            code: error.code(),
-            field: error.field().map(String::from),
-            message: error.to_string(),
-        }
+        ApiError::failure(error.code(), &error, error.field())
     }
 }
 
 impl From<FlagError> for ApiError {
     fn from(error: FlagError) -> ApiError {
-        let status = match &error {
-            FlagError::UnknownVersion { .. } => StatusCode::NOT_FOUND,
-            FlagError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            FlagError::Store(_) => {
-                tracing::error!("{error}");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        };
-        ApiError {
-            status,
-            code: error.code(),
-            field: error.field().map(String::from),
-            message: error.to_string(),
-        }
+        ApiError::failure(error.code(), &error, error.field())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_string(),
-                message: self.message,
-                field: self.field,
-            },
-        };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             // Queues drain in well under a second at the default settings.
             response

@@ -1,16 +1,8 @@
 //! `wick`: serve a model as a web demo and an inference API, make bundles,
 //! run one prediction. This file only wires the commands together.
 
-mod admin;
-mod api;
-mod api_error;
-mod cli;
-mod commands;
-mod feedback_api;
-mod openapi;
-mod site;
-
 use clap::Parser;
+use wick_server::{cli, commands};
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();

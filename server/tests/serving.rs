@@ -45,10 +45,9 @@ fn value(samples: &HashMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
 
-const EMBED_200: &str =
-    "wick_requests_total{model=\"minilm\",version=\"1.0.0\",endpoint=\"embed\",status=\"200\"}";
-const EMBED_422: &str =
-    "wick_requests_total{model=\"minilm\",version=\"1.0.0\",endpoint=\"embed\",status=\"422\"}";
+const EMBED_OK: &str =
+    "wick_requests_total{model=\"minilm\",version=\"1.0.0\",endpoint=\"embed\",outcome=\"ok\"}";
+const EMBED_INVALID: &str = "wick_requests_total{model=\"minilm\",version=\"1.0.0\",endpoint=\"embed\",outcome=\"invalid_input\"}";
 const LATENCY_COUNT: &str =
     "wick_request_duration_seconds_count{model=\"minilm\",version=\"1.0.0\",endpoint=\"embed\"}";
 const BATCH_SUM: &str = "wick_batch_size_sum{model=\"minilm\",version=\"1.0.0\"}";
@@ -146,8 +145,8 @@ async fn batched_answers_equal_one_by_one_answers_and_metrics_move() {
 
     let after = metrics(&server).await;
     let moved = |series: &str| value(&after, series) - value(&before, series);
-    assert_eq!(moved(EMBED_200), 24.0 * 3.0 + 1.0);
-    assert_eq!(moved(EMBED_422), 1.0);
+    assert_eq!(moved(EMBED_OK), 24.0 * 3.0 + 1.0);
+    assert_eq!(moved(EMBED_INVALID), 1.0);
     assert_eq!(moved(LATENCY_COUNT), 24.0 * 3.0 + 2.0);
     let inputs_run = moved(BATCH_SUM);
     let passes = moved(BATCH_COUNT);
@@ -274,4 +273,62 @@ async fn late_requests_get_503_and_gone_clients_are_not_run() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(dropped >= 1.0, "the abandoned request was dropped, not run");
+}
+
+/// Tokenizing is CPU work that grows with the input: it runs on blocking
+/// threads, so several requests of the largest body the server accepts
+/// (2 MiB: 100 texts of 20,000 characters) leave the async runtime free
+/// to answer /healthz at once, on this 2-core machine too.
+#[tokio::test]
+async fn requests_of_the_largest_allowed_input_do_not_stall_healthz() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let client = reqwest::Client::new();
+    let text: String = sentence(1, 4_000).chars().take(20_000).collect();
+    let body = json!({"inputs": vec![json!({"text": text}); 100]}).to_string();
+    assert!(body.len() < 2 * 1024 * 1024, "{} bytes", body.len());
+    let heavy: Vec<_> = (0..6)
+        .map(|_| {
+            let (client, url, body) = (
+                client.clone(),
+                server.url("/api/models/minilm/embed"),
+                body.clone(),
+            );
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                response.status()
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    let mut probes = 0;
+    while heavy.iter().any(|task| !task.is_finished()) {
+        let started = std::time::Instant::now();
+        let response = client.get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in heavy {
+        let status = task.await.unwrap();
+        assert!(
+            status.is_success() || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status}"
+        );
+    }
+    println!("/healthz: slowest of {probes} probes {slowest:?} during 6 × 2 MiB requests");
+    assert!(
+        probes >= 10,
+        "the heavy requests ended too soon to probe: {probes}"
+    );
+    assert!(
+        slowest < Duration::from_millis(250),
+        "/healthz took {slowest:?} while large requests were tokenized"
+    );
 }

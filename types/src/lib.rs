@@ -9,12 +9,14 @@
 //! same checks the server runs.
 
 mod api;
+mod error_code;
 mod schema;
 mod signature;
 mod validate;
 mod value;
 
 pub use api::*;
+pub use error_code::*;
 pub use schema::*;
 pub use signature::*;
 pub use validate::*;

@@ -14,22 +14,80 @@ struct Echo {
     runs: AtomicUsize,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Only;
+
 impl Task for Echo {
-    fn endpoints(&self) -> Vec<Endpoint> {
+    type Endpoint = Only;
+    type Request = Values;
+
+    fn endpoints(&self) -> Vec<(Only, Endpoint)> {
         Vec::new()
     }
 
-    fn predict(&self, _endpoint: &str, batch: &[Values]) -> Result<Vec<Values>> {
+    fn prepare(&self, _endpoint: Only, inputs: Values) -> Result<Prepared<Values>> {
+        Ok(Prepared::new(inputs, 1))
+    }
+
+    fn run(&self, _endpoint: Only, batch: &[Item<Values>]) -> Result<Vec<Values>> {
         std::thread::sleep(self.delay);
         self.runs.fetch_add(batch.len(), Ordering::SeqCst);
         self.batches.lock().unwrap().push(batch.len());
         if batch
             .iter()
-            .any(|v| v["n"].as_number().is_some_and(|n| n < 0.0))
+            .any(|v| v.request["n"].as_number().is_some_and(|n| n < 0.0))
         {
             panic!("negative input");
         }
-        Ok(batch.to_vec())
+        Ok(batch.iter().map(|item| item.request.clone()).collect())
+    }
+}
+
+/// Emits `{"chunk": i}` for i in 0..n, 5 ms apart, unless its caller
+/// went away; counts what it emitted.
+struct Count {
+    n: usize,
+    emitted: AtomicUsize,
+}
+
+impl Task for Count {
+    type Endpoint = Only;
+    type Request = ();
+
+    fn endpoints(&self) -> Vec<(Only, Endpoint)> {
+        Vec::new()
+    }
+
+    fn prepare(&self, _endpoint: Only, _inputs: Values) -> Result<Prepared<()>> {
+        Ok(Prepared::new((), 1))
+    }
+
+    fn run(&self, _endpoint: Only, batch: &[Item<()>]) -> Result<Vec<Values>> {
+        for item in batch {
+            for i in 0..self.n {
+                if item.cancelled() {
+                    break;
+                }
+                let chunk = Values::from([("chunk".to_string(), Value::Number(i as f64))]);
+                if !item.emit(chunk) {
+                    break;
+                }
+                self.emitted.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(batch.iter().map(|_| Values::new()).collect())
+    }
+}
+
+/// Reads a request's events to its final answer.
+async fn answer(mut reply: Reply) -> Result<Vec<Values>> {
+    loop {
+        match reply.recv().await {
+            Some(Event::Done(done)) => return done,
+            Some(Event::Partial { .. }) => {}
+            None => return Err(Error::Unavailable("no answer".into())),
+        }
     }
 }
 
@@ -41,7 +99,7 @@ fn echo(delay_ms: u64) -> Arc<Echo> {
     })
 }
 
-fn scheduler(task: Arc<Echo>, max_batch_size: usize, max_queue: usize) -> Scheduler {
+fn scheduler<T: Task>(task: Arc<T>, max_batch_size: usize, max_queue: usize) -> Scheduler<T> {
     let serving = Serving {
         max_batch_size,
         max_batch_delay_ms: 20,
@@ -51,12 +109,8 @@ fn scheduler(task: Arc<Echo>, max_batch_size: usize, max_queue: usize) -> Schedu
     Scheduler::start("echo", "1", task, &serving, Arc::new(Metrics::default())).unwrap()
 }
 
-fn item(n: f64, size: usize) -> Prepared {
-    Prepared {
-        inputs: Values::from([("n".to_string(), Value::Number(n))]),
-        size,
-        work: None,
-    }
+fn item(n: f64, size: usize) -> Prepared<Values> {
+    Prepared::new(Values::from([("n".to_string(), Value::Number(n))]), size)
 }
 
 fn later() -> Instant {
@@ -70,12 +124,12 @@ async fn concurrent_requests_share_forward_passes_and_get_their_own_answers() {
     let replies: Vec<Reply> = (0..17)
         .map(|n| {
             scheduler
-                .submit("e", vec![item(n as f64, 1)], later())
+                .enqueue(Only, vec![item(n as f64, 1)], later())
                 .unwrap()
         })
         .collect();
     for (n, reply) in replies.into_iter().enumerate() {
-        let answer = reply.await.unwrap().unwrap();
+        let answer = answer(reply).await.unwrap();
         assert_eq!(answer[0]["n"], Value::Number(n as f64));
     }
     let batches = task.batches.lock().unwrap().clone();
@@ -89,8 +143,10 @@ async fn an_idle_worker_runs_a_lone_request_at_once() {
     let scheduler = scheduler(echo(0), 8, 64);
     tokio::time::sleep(Duration::from_millis(30)).await;
     let started = Instant::now();
-    let reply = scheduler.submit("e", vec![item(1.0, 1)], later()).unwrap();
-    reply.await.unwrap().unwrap();
+    let reply = scheduler
+        .enqueue(Only, vec![item(1.0, 1)], later())
+        .unwrap();
+    answer(reply).await.unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(15),
         "{:?}",
@@ -104,7 +160,7 @@ async fn a_full_queue_refuses_at_once() {
     let mut accepted = Vec::new();
     let mut refused = 0;
     for n in 0..10 {
-        match scheduler.submit("e", vec![item(n as f64, 1)], later()) {
+        match scheduler.enqueue(Only, vec![item(n as f64, 1)], later()) {
             Ok(reply) => accepted.push(reply),
             Err(Error::Overloaded { .. }) => refused += 1,
             Err(other) => panic!("{other}"),
@@ -112,7 +168,7 @@ async fn a_full_queue_refuses_at_once() {
     }
     assert!(refused >= 6, "refused {refused}");
     for reply in accepted {
-        reply.await.unwrap().unwrap();
+        answer(reply).await.unwrap();
     }
 }
 
@@ -120,20 +176,26 @@ async fn a_full_queue_refuses_at_once() {
 async fn dropped_clients_and_expired_requests_do_not_run() {
     let task = echo(60);
     let scheduler = scheduler(task.clone(), 1, 64);
-    let busy = scheduler.submit("e", vec![item(0.0, 1)], later()).unwrap();
-    let gone = scheduler.submit("e", vec![item(1.0, 1)], later()).unwrap();
+    let busy = scheduler
+        .enqueue(Only, vec![item(0.0, 1)], later())
+        .unwrap();
+    let gone = scheduler
+        .enqueue(Only, vec![item(1.0, 1)], later())
+        .unwrap();
     drop(gone);
     let expired = scheduler
-        .submit(
-            "e",
+        .enqueue(
+            Only,
             vec![item(2.0, 1)],
             Instant::now() + Duration::from_millis(5),
         )
         .unwrap();
-    busy.await.unwrap().unwrap();
-    assert!(matches!(expired.await.unwrap(), Err(Error::Timeout)));
-    let last = scheduler.submit("e", vec![item(3.0, 1)], later()).unwrap();
-    last.await.unwrap().unwrap();
+    answer(busy).await.unwrap();
+    assert!(matches!(answer(expired).await, Err(Error::Timeout)));
+    let last = scheduler
+        .enqueue(Only, vec![item(3.0, 1)], later())
+        .unwrap();
+    answer(last).await.unwrap();
     assert_eq!(
         task.runs.load(Ordering::SeqCst),
         2,
@@ -147,26 +209,81 @@ async fn dropped_clients_and_expired_requests_do_not_run() {
 #[tokio::test]
 async fn a_panic_fails_its_pass_and_the_worker_keeps_serving() {
     let scheduler = scheduler(echo(0), 4, 64);
-    let failed = scheduler.submit("e", vec![item(-1.0, 1)], later()).unwrap();
-    let error = failed.await.unwrap().unwrap_err();
+    let failed = scheduler
+        .enqueue(Only, vec![item(-1.0, 1)], later())
+        .unwrap();
+    let error = answer(failed).await.unwrap_err();
     assert!(error.to_string().contains("negative input"), "{error}");
-    let fine = scheduler.submit("e", vec![item(5.0, 1)], later()).unwrap();
-    assert_eq!(fine.await.unwrap().unwrap()[0]["n"], Value::Number(5.0));
+    let fine = scheduler
+        .enqueue(Only, vec![item(5.0, 1)], later())
+        .unwrap();
+    assert_eq!(answer(fine).await.unwrap()[0]["n"], Value::Number(5.0));
 }
 
 #[test]
 fn passes_group_similar_lengths_and_respect_the_batch_size() {
-    let entries: Vec<Entry> = [10, 12, 14, 100, 110, 120, 130, 140]
+    let entries: Vec<Entry<()>> = [10, 12, 14, 100, 110, 120, 130, 140]
         .iter()
         .enumerate()
-        .map(|(n, size)| (n, 0, item(n as f64, *size)))
+        .map(|(n, size)| Entry {
+            job: n,
+            position: 0,
+            size: *size,
+            item: Item::new((), Sink::none()),
+        })
         .collect();
     let sizes: Vec<Vec<usize>> = passes(entries, 3)
         .iter()
-        .map(|pass| pass.iter().map(|e| e.2.size).collect())
+        .map(|pass| pass.iter().map(|e| e.size).collect())
         .collect();
     assert_eq!(
         sizes,
         vec![vec![10, 12, 14], vec![100, 110, 120], vec![130, 140]]
     );
+}
+
+#[tokio::test]
+async fn a_stream_carries_partial_outputs_and_stops_when_its_caller_leaves() {
+    let task = Arc::new(Count {
+        n: 200,
+        emitted: AtomicUsize::new(0),
+    });
+    let leaving = scheduler(task.clone(), 4, 64);
+    // Read to the end: every chunk, in order, then the final answer.
+    let whole = Arc::new(Count {
+        n: 5,
+        emitted: AtomicUsize::new(0),
+    });
+    let five = scheduler(whole.clone(), 4, 64);
+    let mut reply = five
+        .enqueue(Only, vec![Prepared::new((), 1)], later())
+        .unwrap();
+    let mut chunks = Vec::new();
+    loop {
+        match reply.recv().await.unwrap() {
+            Event::Partial { index, outputs } => {
+                assert_eq!(index, 0);
+                chunks.push(outputs["chunk"].as_number().unwrap());
+            }
+            Event::Done(done) => {
+                assert_eq!(done.unwrap().len(), 1);
+                break;
+            }
+        }
+    }
+    assert_eq!(chunks, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+
+    // Leave after three chunks: the task stops within a chunk or two.
+    let mut reply = leaving
+        .enqueue(Only, vec![Prepared::new((), 1)], later())
+        .unwrap();
+    for _ in 0..3 {
+        assert!(matches!(reply.recv().await, Some(Event::Partial { .. })));
+    }
+    drop(reply);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let emitted = task.emitted.load(Ordering::SeqCst);
+    assert!((3..=5).contains(&emitted), "emitted {emitted} of 200");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(task.emitted.load(Ordering::SeqCst), emitted, "it stopped");
 }

@@ -1,24 +1,27 @@
-//! The tasks Wick ships, one module each, and the pieces they share.
+//! The tasks Wick ships, one folder each, and the list of them. A task is
+//! what a model is for: its endpoints, signatures and pre/post-processing,
+//! on a network from `models`. Adding one: a folder here and a line in
+//! `TASKS`; no web code.
 
-// The packed CPU encoder and its kernels: x86-64 only (AVX-512, AMX).
-#[cfg(target_arch = "x86_64")]
-mod aligned;
-#[cfg(target_arch = "x86_64")]
-mod amx;
-pub mod bert;
-#[cfg(target_arch = "x86_64")]
-mod bert_packed;
-mod fast_math;
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod gemm;
 pub mod sentence_embedding;
 
-/// Largest absolute difference between two tensors of one shape (tests).
-#[cfg(test)]
-pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.max_all())
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("two f32 tensors of one shape")
+use crate::error::{Error, Result};
+use crate::task::TaskKind;
+
+/// Every task Wick ships.
+pub const TASKS: &[TaskKind] = &[sentence_embedding::KIND];
+
+/// The task a bundle names, or an error listing the known ones.
+pub fn task_kind(name: &str) -> Result<&'static TaskKind> {
+    TASKS
+        .iter()
+        .find(|kind| kind.name == name)
+        .ok_or_else(|| Error::UnknownTask {
+            task: name.to_string(),
+            known: task_names().join(", "),
+        })
+}
+
+pub fn task_names() -> Vec<&'static str> {
+    TASKS.iter().map(|kind| kind.name).collect()
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use wick_engine::Bundle;
-use wick_engine::task::task_kind;
+use wick_engine::tasks::task_kind;
 use wick_types::{Value, Values};
 
 use crate::cli::BenchArgs;
@@ -92,10 +92,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 /// In the child: measures every cell and prints one JSON line each.
 pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
     let bundle = Bundle::open(&args.bundle)?;
-    let kind = task_kind(&bundle.manifest.task).context("unknown task")?;
+    let kind = task_kind(&bundle.manifest.task)?;
     let task = (kind.load)(&bundle, &Device::Cpu)?;
     let endpoint = task
-        .endpoints()
+        .signatures()
         .into_iter()
         .find(|e| e.name == args.endpoint)
         .with_context(|| format!("no endpoint `{}`", args.endpoint))?;
@@ -104,20 +104,21 @@ pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
     };
     for &tokens in &args.tokens {
         for batch in BATCHES {
-            let prepared = (0..batch)
+            let inputs: Vec<Values> = (0..batch)
                 .map(|seed| {
                     let text = super::bench::text_of(tokens, seed);
-                    let inputs = Values::from([(field.name.clone(), Value::Text(text))]);
-                    task.prepare(&args.endpoint, inputs)
+                    Values::from([(field.name.clone(), Value::Text(text))])
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect();
+            // Tokenized once: the passes time the forward pass alone.
+            let mut pass = task.prepared(&args.endpoint, &inputs)?;
             // One warm-up pass, then passes until the time is up (at least 3).
-            task.predict_prepared(&args.endpoint, &prepared)?;
+            pass()?;
             let budget = Duration::from_secs_f64(args.seconds);
             let started = Instant::now();
             let mut passes = 0;
             while passes < 3 || started.elapsed() < budget {
-                task.predict_prepared(&args.endpoint, &prepared)?;
+                pass()?;
                 passes += 1;
             }
             let cell = Cell {

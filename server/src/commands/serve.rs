@@ -5,11 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
 
 use crate::cli::ServeArgs;
-use crate::{admin, api, feedback_api, site};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -28,19 +25,19 @@ async fn serve(
     args: ServeArgs,
     started: Instant,
 ) -> anyhow::Result<()> {
-    if !site::has_assets() {
+    if !crate::has_assets() {
         tracing::warn!(
             "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
         );
     }
     let store = Arc::new(super::open_store(&super::store_config(&args.store)?).await?);
     tracing::info!(store = store.describe(), "feedback is kept");
-    let app = Router::new()
-        .merge(api::router(engine.clone()))
-        .merge(feedback_api::router(engine.clone(), store.clone()))
-        .merge(admin::router(store.clone(), args.admin_token.as_deref()))
-        .merge(site::router(engine.clone(), store.clone()))
-        .layer(DefaultBodyLimit::max(args.max_body_bytes));
+    let app = crate::router(
+        engine.clone(),
+        store.clone(),
+        args.admin_token.as_deref(),
+        args.max_body_bytes,
+    );
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;

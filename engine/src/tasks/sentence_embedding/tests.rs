@@ -12,7 +12,8 @@ use wick_types::{Value, Values};
 
 use super::*;
 use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui};
-use crate::tasks::bert::{CandleEncoder, Encoder};
+use crate::models::bert::{CandleEncoder, Encoder};
+use tokenizers::PaddingStrategy;
 
 const WORDS: &[&str] = &[
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sits", "outside", "a", "man", "is",
@@ -279,7 +280,7 @@ fn new_bundles_take_settings_from_sentence_transformers_files() {
         r#"[{"type": "sentence_transformers.models.Normalize"}]"#,
     )
     .unwrap();
-    let defaults = defaults(dir.path()).unwrap();
+    let defaults = settings::defaults(dir.path()).unwrap();
     assert_eq!(defaults.settings["max_seq_length"].as_integer(), Some(256));
     assert_eq!(defaults.settings["pooling"].as_str(), Some("mean"));
     assert_eq!(defaults.settings["normalize"].as_bool(), Some(true));
@@ -299,7 +300,7 @@ fn the_encoder_matches_candle_transformers_bert_model() {
     let chosen = Encoder::load(vb.clone(), &config).unwrap();
     let candle = Encoder::Candle(CandleEncoder::load(vb, &config).unwrap());
     #[cfg(target_arch = "x86_64")]
-    if crate::tasks::gemm::available() {
+    if crate::kernels::gemm::available() {
         assert!(
             matches!(chosen, Encoder::Packed(_)),
             "AVX-512F picks the packed build"
@@ -318,8 +319,25 @@ fn the_encoder_matches_candle_transformers_bert_model() {
     let real_only = |t: &Tensor| t.broadcast_mul(&real).unwrap();
     for encoder in [chosen, candle] {
         let got = encoder.forward(&ids, &types, &mask).unwrap();
-        let diff = crate::tasks::max_abs_diff(&real_only(&got), &real_only(&want));
+        let diff = crate::max_abs_diff(&real_only(&got), &real_only(&want));
         let build = encoder.build_name();
         assert!(diff <= 1e-4, "{build}: max abs difference {diff}");
+    }
+}
+
+#[test]
+fn a_temperature_that_is_not_positive_is_refused_at_load() {
+    for bad in [
+        toml::toml! { zero_shot_temperature = 0.0 },
+        toml::toml! { zero_shot_temperature = -1.0 },
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let error = (KIND.load)(&tiny_bundle(dir.path(), bad), &Device::Cpu)
+            .err()
+            .expect("refused");
+        assert!(
+            error.to_string().contains("zero_shot_temperature"),
+            "{error}"
+        );
     }
 }

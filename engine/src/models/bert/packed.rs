@@ -17,9 +17,9 @@ use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::LayerNorm;
 use rayon::prelude::*;
 
-use crate::tasks::bert::{self, CandleEncoder};
-use crate::tasks::fast_math;
-use crate::tasks::gemm::{self, Packed, Rows};
+use super::candle::{self, CandleEncoder};
+use crate::kernels::fast_math;
+use crate::kernels::gemm::{self, Packed, Rows};
 
 pub struct PackedEncoder {
     word: Vec<f32>,
@@ -62,7 +62,7 @@ fn floats(tensor: &Tensor) -> Result<Vec<f32>> {
 }
 
 impl Linear {
-    fn new(linear: &bert::Linear) -> Result<Linear> {
+    fn new(linear: &candle::Linear) -> Result<Linear> {
         let (outputs, inputs) = linear.weight.dims2()?;
         Ok(Linear {
             weight: Packed::weights(&floats(&linear.weight)?, outputs, inputs),

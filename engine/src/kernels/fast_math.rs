@@ -271,7 +271,7 @@ fn erf(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::max_abs_diff;
+    use crate::max_abs_diff;
     use candle_core::Device;
 
     #[test]

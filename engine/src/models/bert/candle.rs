@@ -1,64 +1,15 @@
-//! A BERT encoder for inference, numerically the same as candle-transformers'
-//! `BertModel` (the tests compare them), in two builds chosen at load:
-//!
-//! - `PackedEncoder` (`bert_packed`): on CPUs with AVX-512F, f32 — packed
-//!   matmuls over real tokens only, no padding anywhere.
-//! - `CandleEncoder` (here): any device, on Candle's ops, shaped for speed
-//!   too: every linear layer is one 2-D matmul over all tokens of the
-//!   batch, Q, K and V come from one fused matmul, and on the CPU GELU and
-//!   the masked softmax run as vectorized kernels (`fast_math`).
+//! The BERT encoder on Candle's ops: any device, numerically the same as
+//! candle-transformers' `BertModel` (the tests compare them), and shaped
+//! for speed too: every linear layer is one 2-D matmul over all tokens of
+//! the batch, Q, K and V come from one fused matmul, and on the CPU GELU
+//! and the masked softmax run as vectorized kernels (`kernels::fast_math`).
+//! It is also where the weights are named: the packed build is made from it.
 
 use candle_core::{DType, IndexOp, Result, Tensor};
 use candle_nn::{LayerNorm, Module, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
-#[cfg(target_arch = "x86_64")]
-use crate::tasks::bert_packed::PackedEncoder;
-use crate::tasks::fast_math;
-
-/// The encoder this device and CPU run fastest.
-pub enum Encoder {
-    Candle(CandleEncoder),
-    #[cfg(target_arch = "x86_64")]
-    Packed(PackedEncoder),
-}
-
-impl Encoder {
-    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
-    /// without the `bert.` prefix, as candle-transformers does).
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
-        #[cfg(target_arch = "x86_64")]
-        let packable =
-            vb.device().is_cpu() && vb.dtype() == DType::F32 && crate::tasks::gemm::available();
-        let candle = CandleEncoder::load(vb, config)?;
-        #[cfg(target_arch = "x86_64")]
-        if packable {
-            return Ok(Encoder::Packed(PackedEncoder::new(&candle)?));
-        }
-        Ok(Encoder::Candle(candle))
-    }
-
-    /// ids, type ids and mask (1 = token, 0 = padding), each (batch,
-    /// tokens) → hidden states (batch, tokens, hidden). Only the states of
-    /// real tokens are defined: padding rows may hold anything (zeros, for
-    /// the packed build).
-    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        match self {
-            Encoder::Candle(encoder) => encoder.forward(ids, type_ids, mask),
-            #[cfg(target_arch = "x86_64")]
-            Encoder::Packed(encoder) => encoder.forward(ids, type_ids, mask),
-        }
-    }
-
-    /// Which build runs, for logs and benchmarks.
-    pub fn build_name(&self) -> &'static str {
-        match self {
-            Encoder::Candle(_) => "candle ops",
-            #[cfg(target_arch = "x86_64")]
-            Encoder::Packed(encoder) => encoder.build_name(),
-        }
-    }
-}
+use crate::kernels::fast_math;
 
 pub(crate) struct Linear {
     /// (out, in), as stored; used transposed.
@@ -108,7 +59,8 @@ pub struct CandleEncoder {
 }
 
 impl CandleEncoder {
-    /// As `Encoder::load`, always this build.
+    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
+    /// without the `bert.` prefix, as candle-transformers does).
     pub fn load(vb: VarBuilder, config: &Config) -> Result<CandleEncoder> {
         if !matches!(config.hidden_act, HiddenAct::Gelu) {
             candle_core::bail!("only hidden_act = gelu is supported");
@@ -155,7 +107,7 @@ impl CandleEncoder {
         })
     }
 
-    /// As `Encoder::forward`.
+    /// As `Encoder::forward` (`super`).
     pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (batch, tokens) = ids.dims2()?;
         let (h, heads) = (self.hidden, self.heads);

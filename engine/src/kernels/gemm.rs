@@ -26,8 +26,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::tasks::aligned::Aligned;
-use crate::tasks::amx;
+use super::aligned::Aligned;
+use super::amx;
 
 /// Columns per packed panel: two 16-float vectors.
 const NR: usize = 32;

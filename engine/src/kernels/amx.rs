@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::tasks::aligned::Aligned;
+use super::aligned::Aligned;
 
 /// Rows and columns of a result block; k per step.
 pub const BLOCK: usize = 32;

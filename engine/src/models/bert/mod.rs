@@ -1,0 +1,65 @@
+//! BERT encoders for inference, in two builds chosen at load:
+//!
+//! - `packed::PackedEncoder`: on CPUs with AVX-512F, f32 — packed matmuls
+//!   over real tokens only, no padding anywhere.
+//! - `candle::CandleEncoder`: any device, on Candle's ops.
+//!
+//! The packed build is made from a loaded Candle build; the Candle build
+//! knows nothing of the packed one.
+
+mod candle;
+#[cfg(target_arch = "x86_64")]
+mod packed;
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::Config;
+
+pub use candle::CandleEncoder;
+#[cfg(target_arch = "x86_64")]
+pub use packed::PackedEncoder;
+
+/// The encoder this device and CPU run fastest.
+pub enum Encoder {
+    Candle(CandleEncoder),
+    #[cfg(target_arch = "x86_64")]
+    Packed(PackedEncoder),
+}
+
+impl Encoder {
+    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
+    /// without the `bert.` prefix, as candle-transformers does).
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
+        #[cfg(target_arch = "x86_64")]
+        let packable = vb.device().is_cpu()
+            && vb.dtype() == candle_core::DType::F32
+            && crate::kernels::gemm::available();
+        let candle = CandleEncoder::load(vb, config)?;
+        #[cfg(target_arch = "x86_64")]
+        if packable {
+            return Ok(Encoder::Packed(PackedEncoder::new(&candle)?));
+        }
+        Ok(Encoder::Candle(candle))
+    }
+
+    /// ids, type ids and mask (1 = token, 0 = padding), each (batch,
+    /// tokens) → hidden states (batch, tokens, hidden). Only the states of
+    /// real tokens are defined: padding rows may hold anything (zeros, for
+    /// the packed build).
+    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        match self {
+            Encoder::Candle(encoder) => encoder.forward(ids, type_ids, mask),
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Packed(encoder) => encoder.forward(ids, type_ids, mask),
+        }
+    }
+
+    /// Which build runs, for logs and benchmarks.
+    pub fn build_name(&self) -> &'static str {
+        match self {
+            Encoder::Candle(_) => "candle ops",
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Packed(encoder) => encoder.build_name(),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The networks: Candle modules, and fast CPU builds of them. A model
+//! knows tensors and weights, not endpoints or signatures (that is a
+//! task's job, in `tasks`).
+
+pub mod bert;

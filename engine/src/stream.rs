@@ -1,0 +1,197 @@
+//! The one way outputs travel back from a model's worker to its caller:
+//! partial outputs while a task runs (tokens, transcript segments), then
+//! the final answer. Every adapter reads a `PredictionStream` — the JSON
+//! API's SSE and the UI's streaming server function relay each partial
+//! output; a plain prediction waits for the final one.
+//!
+//! The channel doubles as cancellation: when the caller drops its stream
+//! (a client disconnected), the worker sees the channel closed, skips the
+//! request if it has not started, and the task learns it through
+//! `Item::cancelled` / `Item::emit` if it has.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use wick_types::{ErrorCode, Values};
+
+use crate::engine::Prediction;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// What the worker sends for one request.
+pub enum Event {
+    /// A partial output of input `index` of the request.
+    Partial { index: usize, outputs: Values },
+    /// The final outputs, one per input, or why there are none.
+    Done(Result<Vec<Values>>),
+}
+
+pub type Events = UnboundedSender<Event>;
+
+/// A task's handle on one input's caller.
+#[derive(Clone)]
+pub(crate) struct Sink {
+    to: Option<(Events, usize)>,
+}
+
+impl Sink {
+    /// Input `index` of the request whose events go to `events`.
+    pub(crate) fn new(events: Events, index: usize) -> Sink {
+        Sink {
+            to: Some((events, index)),
+        }
+    }
+
+    /// No caller: partial outputs go nowhere, nothing is ever cancelled.
+    pub(crate) fn none() -> Sink {
+        Sink { to: None }
+    }
+
+    pub(crate) fn emit(&self, outputs: Values) -> bool {
+        match &self.to {
+            None => true,
+            Some((events, index)) => events
+                .send(Event::Partial {
+                    index: *index,
+                    outputs,
+                })
+                .is_ok(),
+        }
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.to
+            .as_ref()
+            .is_some_and(|(events, _)| events.is_closed())
+    }
+}
+
+/// What a caller reads from a `PredictionStream`.
+#[derive(Clone, Debug)]
+pub enum Update {
+    /// A partial output of input `index` (0 for a single request).
+    Partial { index: usize, outputs: Values },
+    /// The final answer; nothing follows it.
+    Finished(Prediction),
+}
+
+/// One request's answer as it is produced. Dropping it cancels the
+/// request. Each request is counted in the metrics once, by outcome:
+/// `ok`, the error's code, or `cancelled` when dropped before the end.
+pub struct PredictionStream {
+    events: UnboundedReceiver<Event>,
+    /// Until the first event arrives, the request may wait at most until
+    /// then (queueing); once it runs, it runs to its end.
+    deadline: Option<Instant>,
+    record: Record,
+    done: bool,
+}
+
+impl PredictionStream {
+    pub(crate) fn new(events: UnboundedReceiver<Event>, deadline: Instant, record: Record) -> Self {
+        PredictionStream {
+            events,
+            deadline: Some(deadline),
+            record,
+            done: false,
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        &self.record.model
+    }
+
+    pub fn version(&self) -> &str {
+        &self.record.version
+    }
+
+    /// The next update; `None` after the final answer or an error.
+    pub async fn next(&mut self) -> Option<Result<Update>> {
+        if self.done {
+            return None;
+        }
+        let event = match self.deadline.take() {
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline.into(), self.events.recv()).await {
+                    Ok(event) => event,
+                    Err(_) => return Some(Err(self.fail(Error::Timeout))),
+                }
+            }
+            None => self.events.recv().await,
+        };
+        Some(match event {
+            Some(Event::Partial { index, outputs }) => Ok(Update::Partial { index, outputs }),
+            Some(Event::Done(Ok(outputs))) => {
+                self.done = true;
+                Ok(Update::Finished(self.record.finish(outputs)))
+            }
+            Some(Event::Done(Err(error))) => Err(self.fail(error)),
+            None => Err(self.fail(Error::Unavailable("the model's worker stopped".into()))),
+        })
+    }
+
+    /// Reads to the end, passing over partial outputs.
+    pub async fn finish(&mut self) -> Result<Prediction> {
+        while let Some(update) = self.next().await {
+            if let Update::Finished(prediction) = update? {
+                return Ok(prediction);
+            }
+        }
+        Err(Error::Unavailable("the prediction already ended".into()))
+    }
+
+    /// Ends the stream with `error`, counted as its code.
+    pub(crate) fn fail(&mut self, error: Error) -> Error {
+        self.done = true;
+        self.record.outcome(error.code());
+        error
+    }
+}
+
+/// Counts one request once: by its outcome, or as cancelled when dropped
+/// unrecorded.
+pub(crate) struct Record {
+    pub(crate) metrics: std::sync::Arc<Metrics>,
+    pub(crate) model: String,
+    pub(crate) version: String,
+    pub(crate) endpoint: String,
+    pub(crate) started: Instant,
+    pub(crate) recorded: bool,
+}
+
+impl Record {
+    pub(crate) fn outcome(&mut self, code: ErrorCode) {
+        self.count(code.as_str());
+    }
+
+    fn finish(&mut self, outputs: Vec<Values>) -> Prediction {
+        let duration = self.count("ok");
+        Prediction {
+            model: self.model.clone(),
+            version: self.version.clone(),
+            outputs,
+            duration,
+        }
+    }
+
+    fn count(&mut self, outcome: &str) -> Duration {
+        let duration = self.started.elapsed();
+        if !self.recorded {
+            self.recorded = true;
+            self.metrics.request(
+                &self.model,
+                &self.version,
+                &self.endpoint,
+                outcome,
+                duration.as_secs_f64(),
+            );
+        }
+        duration
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.count(ErrorCode::Cancelled.as_str());
+    }
+}

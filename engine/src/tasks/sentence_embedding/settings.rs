@@ -1,0 +1,134 @@
+//! A sentence-embedding bundle's `[settings]`, and the settings and
+//! examples `wick bundle` writes for a new one, read from the
+//! sentence-transformers files of the source folder.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::task::TaskDefaults;
+
+/// `[settings]` of a sentence-embedding bundle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Tokens kept per text (sentence-transformers' max_seq_length). When
+    /// absent: the model's max_position_embeddings.
+    #[serde(default)]
+    pub max_seq_length: Option<usize>,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default = "yes")]
+    pub normalize: bool,
+    /// Softmax temperature over cosines for `classify`; lower is sharper.
+    #[serde(default = "default_temperature")]
+    pub zero_shot_temperature: f64,
+}
+
+impl Settings {
+    /// Settings that cannot serve are refused at load, not at the first
+    /// request: a temperature of 0 or below gives NaN confidences.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let t = self.zero_shot_temperature;
+        if !(t.is_finite() && t > 0.0) {
+            return Err(format!(
+                "[settings] zero_shot_temperature must be a positive number, got {t}"
+            ));
+        }
+        if self.max_seq_length == Some(0) {
+            return Err("[settings] max_seq_length must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_seq_length: None,
+            pooling: Pooling::Mean,
+            normalize: true,
+            zero_shot_temperature: default_temperature(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_temperature() -> f64 {
+    0.05
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean over the tokens the attention mask keeps.
+    #[default]
+    Mean,
+    /// The first ([CLS]) token's hidden state.
+    Cls,
+}
+
+/// Settings for a new bundle, taken from the sentence-transformers files
+/// of the source folder when it has them.
+pub(super) fn defaults(source: &Path) -> Result<TaskDefaults> {
+    let mut settings = toml::Table::new();
+    #[derive(Deserialize)]
+    struct SentenceBertConfig {
+        max_seq_length: Option<i64>,
+    }
+    if let Some(config) =
+        read_json::<SentenceBertConfig>(&source.join("sentence_bert_config.json"))?
+        && let Some(length) = config.max_seq_length
+    {
+        settings.insert("max_seq_length".into(), length.into());
+    }
+    #[derive(Deserialize)]
+    struct PoolingConfig {
+        #[serde(default)]
+        pooling_mode_cls_token: bool,
+    }
+    if let Some(config) = read_json::<PoolingConfig>(&source.join("1_Pooling/config.json"))? {
+        let pooling = if config.pooling_mode_cls_token {
+            "cls"
+        } else {
+            "mean"
+        };
+        settings.insert("pooling".into(), pooling.into());
+    }
+    if let Ok(modules) = std::fs::read_to_string(source.join("modules.json")) {
+        settings.insert("normalize".into(), modules.contains("Normalize").into());
+    }
+    let example = |inputs: serde_json::Value| inputs.as_object().cloned().unwrap_or_default();
+    let examples = [
+        ("embed", json!({"text": "The cat sits outside"})),
+        (
+            "similarity",
+            json!({"a": "A man is eating food.", "b": "A man is eating a piece of bread."}),
+        ),
+        (
+            "classify",
+            json!({"text": "The new movie is awesome", "labels": ["positive", "negative"]}),
+        ),
+    ]
+    .into_iter()
+    .map(|(endpoint, inputs)| (endpoint.to_string(), vec![example(inputs)]))
+    .collect();
+    Ok(TaskDefaults { settings, examples })
+}
+
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Manifest {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(_) => Ok(None),
+    }
+}

@@ -1,0 +1,264 @@
+//! Streaming through every adapter, with a toy task that emits counted
+//! chunks: the JSON API relays them as server-sent events and the UI's
+//! streaming server function as JSON lines, in order, then the final
+//! answer; and a client that disconnects stops the task on the server
+//! (observed through the task's own count of what it emitted).
+//!
+//! The router is built in process around an engine holding the toy task,
+//! the way a user serves their own Candle model through Wick as a library.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use wick_engine::{Engine, Item, Manifest, Prepared, Task};
+use wick_feedback::{Store, StoreConfig};
+use wick_types::{Endpoint, Field, Kind, Value, Values};
+
+/// `count`: emits `{"chunk": i}` for i in 0..n, 10 ms apart, unless its
+/// caller went away; answers `{"count": how many it emitted}`.
+struct Count {
+    emitted: Arc<AtomicUsize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Only {
+    Count,
+}
+
+impl Task for Count {
+    type Endpoint = Only;
+    type Request = usize;
+
+    fn endpoints(&self) -> Vec<(Only, Endpoint)> {
+        vec![(
+            Only::Count,
+            Endpoint {
+                name: "count".into(),
+                description: "Counts up to n, one chunk at a time.".into(),
+                inputs: vec![Field::new(
+                    "n",
+                    Kind::Number {
+                        min: Some(1.0),
+                        max: Some(10_000.0),
+                        step: Some(1.0),
+                    },
+                )],
+                outputs: vec![Field::new("count", Kind::Score)],
+            },
+        )]
+    }
+
+    fn prepare(&self, _: Only, inputs: Values) -> wick_engine::Result<Prepared<usize>> {
+        let n = inputs["n"].as_number().unwrap_or(0.0) as usize;
+        Ok(Prepared::new(n, 1))
+    }
+
+    fn run(&self, endpoint: Only, batch: &[Item<usize>]) -> wick_engine::Result<Vec<Values>> {
+        match endpoint {
+            Only::Count => Ok(batch
+                .iter()
+                .map(|item| {
+                    let mut sent = 0;
+                    for i in 0..item.request {
+                        let chunk = Values::from([("chunk".to_string(), Value::Number(i as f64))]);
+                        if item.cancelled() || !item.emit(chunk) {
+                            break;
+                        }
+                        sent += 1;
+                        self.emitted.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Values::from([("count".to_string(), Value::Number(sent as f64))])
+                })
+                .collect()),
+        }
+    }
+}
+
+struct Toy {
+    base: String,
+    emitted: Arc<AtomicUsize>,
+    _data: tempfile::TempDir,
+}
+
+async fn serve_toy() -> Toy {
+    let emitted = Arc::new(AtomicUsize::new(0));
+    let manifest: Manifest =
+        toml::from_str("name = \"toy\"\nversion = \"1\"\ntask = \"count\"\n[files]\n").unwrap();
+    let mut engine = Engine::new();
+    engine
+        .add_model(
+            &manifest,
+            Arc::new(Count {
+                emitted: emitted.clone(),
+            }),
+        )
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = StoreConfig::resolve(Some(data.path()), None).unwrap();
+    let store = Arc::new(Store::open(&config).await.unwrap());
+    let router = wick_server::router(Arc::new(engine), store, None, 1 << 20);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Toy {
+        base,
+        emitted,
+        _data: data,
+    }
+}
+
+/// `(event, data)` of every complete server-sent event in `text`.
+fn sse_events(text: &str) -> Vec<(String, serde_json::Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = Some(value.to_string());
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(value).expect("JSON data"));
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
+}
+
+fn api_stream(toy: &Toy, n: u64) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(format!("{}/api/models/toy/count", toy.base))
+        .header("accept", "text/event-stream")
+        .json(&json!({"inputs": {"n": n}}))
+}
+
+fn ui_stream(toy: &Toy, n: u64) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(format!("{}/_wick/predict_stream", toy.base))
+        .json(&json!({"model": "toy", "endpoint": "count", "inputs": {"n": n}}))
+}
+
+/// Reads chunks until `enough` says the text so far suffices.
+async fn read_until(response: &mut reqwest::Response, enough: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    while !enough(&text) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("a chunk within 10 s")
+            .unwrap()
+            .expect("the stream ended early");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    text
+}
+
+/// After a disconnect, the task stops within a few chunks and stays
+/// stopped.
+async fn assert_stops(toy: &Toy, read: usize, started_at: usize) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let emitted = toy.emitted.load(Ordering::SeqCst) - started_at;
+    assert!(
+        emitted >= read && emitted < read + 20,
+        "the task emitted {emitted} of 1000 chunks after the client left at {read}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        toy.emitted.load(Ordering::SeqCst) - started_at,
+        emitted,
+        "the task went on after its client left"
+    );
+}
+
+#[tokio::test]
+async fn the_json_api_streams_chunks_as_sse_then_the_whole_answer() {
+    let toy = serve_toy().await;
+    let response = api_stream(&toy, 5).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    let events = sse_events(&response.text().await.unwrap());
+    let chunks: Vec<f64> = events
+        .iter()
+        .filter(|(name, _)| name == "partial")
+        .map(|(_, data)| {
+            assert_eq!(data["index"], 0);
+            data["outputs"]["chunk"].as_f64().unwrap()
+        })
+        .collect();
+    assert_eq!(chunks, [0.0, 1.0, 2.0, 3.0, 4.0]);
+    let (last, done) = events.last().unwrap();
+    assert_eq!(last, "done");
+    assert_eq!(done["outputs"]["count"], 5.0);
+    assert_eq!(done["model"], "toy");
+
+    // Without the Accept header: one JSON body, as for every endpoint.
+    let plain: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/models/toy/count", toy.base))
+        .json(&json!({"inputs": {"n": 3}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plain["outputs"]["count"], 3.0);
+
+    // Refused before streaming: a JSON error with its status.
+    let refused = api_stream(&toy, 0).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "n");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_an_sse_stream_stops_the_task() {
+    let toy = serve_toy().await;
+    let before = toy.emitted.load(Ordering::SeqCst);
+    let mut response = api_stream(&toy, 1000).send().await.unwrap();
+    let text = read_until(&mut response, |t| sse_events(t).len() >= 3).await;
+    let read = sse_events(&text).len();
+    drop(response);
+    assert_stops(&toy, read, before).await;
+}
+
+#[tokio::test]
+async fn the_ui_server_function_streams_the_same_chunks_and_stops_when_left() {
+    let toy = serve_toy().await;
+    let started = Instant::now();
+    let text = ui_stream(&toy, 5)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON value per line"))
+        .collect();
+    let chunks: Vec<f64> = lines
+        .iter()
+        .filter_map(|line| line["partial"]["outputs"]["chunk"].as_f64())
+        .collect();
+    assert_eq!(chunks, [0.0, 1.0, 2.0, 3.0, 4.0], "{text}");
+    let end = &lines.last().unwrap()["end"]["Done"];
+    assert_eq!(end["outputs"]["count"], 5.0, "{text}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(40),
+        "chunks are 10 ms apart"
+    );
+
+    let before = toy.emitted.load(Ordering::SeqCst);
+    let mut response = ui_stream(&toy, 1000).send().await.unwrap();
+    let text = read_until(&mut response, |t| t.lines().count() >= 3).await;
+    let read = text.lines().count();
+    drop(response);
+    assert_stops(&toy, read, before).await;
+}
