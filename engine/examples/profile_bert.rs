@@ -171,6 +171,7 @@ fn main() -> Result<()> {
     let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)
         .map_err(candle_core::Error::wrap)?;
     let weights = dir.join("model.safetensors");
+    // SAFETY: the bundle's weights, not written while mapped.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
     let model = BertModel::load(vb.clone(), &config)?;
     let layers = (0..config.num_hidden_layers)

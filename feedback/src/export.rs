@@ -48,6 +48,10 @@ const WICK_COLUMNS: [&str; 6] = [
 ];
 
 fn write_csv(flags: &[Flag], out: &mut impl Write) -> io::Result<()> {
+    // RFC 4180: CRLF line ends, cells quoted only when they must be.
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
     // One column per input and output name, in order of first appearance,
     // so flags from several endpoints still share one header.
     let input_names = names(flags.iter().map(|f| &f.flag.inputs));
@@ -66,7 +70,7 @@ fn write_csv(flags: &[Flag], out: &mut impl Write) -> io::Result<()> {
         .chain(["flag", "username", "timestamp"].map(String::from))
         .chain(WICK_COLUMNS.map(String::from))
         .collect();
-    write_record(out, header.iter().map(String::as_str))?;
+    writer.write_record(&header)?;
     for stored in flags {
         let flag = &stored.flag;
         let cell = |values: &serde_json::Value, name: &str| {
@@ -85,9 +89,9 @@ fn write_csv(flags: &[Flag], out: &mut impl Write) -> io::Result<()> {
             flag.comment.clone().unwrap_or_default(),
             flag.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
         ]);
-        write_record(out, row.iter().map(String::as_str))?;
+        writer.write_record(&row)?;
     }
-    Ok(())
+    writer.flush()
 }
 
 fn names<'a>(objects: impl Iterator<Item = &'a serde_json::Value>) -> Vec<String> {
@@ -108,19 +112,4 @@ fn json_cell(value: &serde_json::Value) -> String {
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-/// One RFC 4180 record: cells with a comma, quote or line break are quoted.
-fn write_record<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
-    for (index, cell) in cells.enumerate() {
-        if index > 0 {
-            out.write_all(b",")?;
-        }
-        if cell.contains([',', '"', '\n', '\r']) {
-            write!(out, "\"{}\"", cell.replace('"', "\"\""))?;
-        } else {
-            out.write_all(cell.as_bytes())?;
-        }
-    }
-    out.write_all(b"\r\n")
 }

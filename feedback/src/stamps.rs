@@ -1,93 +1,44 @@
 //! Row ids and timestamps, made here rather than by the database so the
 //! same SQL runs on SQLite and Postgres.
 //!
-//! Timestamps are UTC RFC 3339 with milliseconds ("2026-11-28T19:51:48.123Z"):
-//! readable in an export, and they sort as text. Ids start with the time
-//! in milliseconds, so they sort by creation too.
+//! Ids are UUID v7 (`uuid`): they start with the time in milliseconds and
+//! keep their creation order within a process, so they sort by creation,
+//! and their random bits keep two replicas writing to one Postgres apart.
+//! Timestamps are UTC RFC 3339 with milliseconds ("2026-11-28T19:51:48.123Z",
+//! written by `time`): readable in an export, and they sort as text.
 
-use std::hash::{BuildHasher, RandomState};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A new row id: 12 hex digits of milliseconds since 1970, 6 of a
-/// per-process counter (so ids made in one millisecond keep their order),
-/// then 10 of a per-process random hash, so two replicas writing to one
-/// Postgres do not collide.
-pub fn new_id(now: SystemTime) -> String {
-    static STATE: OnceLock<RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let millis = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let random = STATE
-        .get_or_init(RandomState::new)
-        .hash_one((count, millis));
-    format!(
-        "{:012x}{:06x}{:010x}",
-        millis & 0xffff_ffff_ffff,
-        count & 0xff_ffff,
-        random & 0xff_ffff_ffff
-    )
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+/// A new row id, later than every id this process made before.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
+
+const TIMESTAMP: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 pub fn format_timestamp(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since.as_secs() as i64;
-    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        since.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
+    OffsetDateTime::from(time)
+        .format(TIMESTAMP)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
 /// `--since`: a UTC date or time ("2026-11-28", "2026-11-28T09:30",
-/// "2026-11-28T09:30:00Z") or an age ("90m", "24h", "7d"). Returns the
-/// lower bound as text that compares with stored timestamps.
+/// "2026-11-28T09:30:00Z") or an age (`humantime`: "90m", "24h", "7d").
+/// Returns the lower bound as text that compares with stored timestamps.
 pub fn parse_since(text: &str, now: SystemTime) -> Result<String, String> {
     let text = text.trim();
-    if let Some(age) = parse_age(text) {
+    if let Ok(age) = humantime::parse_duration(text) {
         return Ok(format_timestamp(now.checked_sub(age).unwrap_or(UNIX_EPOCH)));
     }
     let time = text.replacen(' ', "T", 1);
     let time = time.strip_suffix('Z').unwrap_or(&time);
-    // The shape of "YYYY-MM-DDTHH:MM:SS.fff", cut anywhere after the day.
-    const SHAPE: &str = "dddd-dd-ddTdd:dd:dd.ddd";
-    let fits = time.len() >= 10
-        && time.len() <= SHAPE.len()
-        && time.len() != 11
-        && time.chars().zip(SHAPE.chars()).all(|(c, s)| match s {
-            'd' => c.is_ascii_digit(),
-            other => c == other,
-        })
-        && !matches!(time.len(), 12 | 14 | 15 | 17 | 18 | 20);
-    if fits {
+    if is_date_or_time(time) {
+        // Stored timestamps are this text's prefix form: compare as text.
         Ok(time.to_string())
     } else {
         Err(format!(
@@ -97,20 +48,25 @@ pub fn parse_since(text: &str, now: SystemTime) -> Result<String, String> {
     }
 }
 
-fn parse_age(text: &str) -> Option<Duration> {
-    let unit = match text.chars().last()? {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    let count: u64 = text[..text.len() - 1].parse().ok()?;
-    Some(Duration::from_secs(count.checked_mul(unit)?))
+/// A real calendar date, or date and time to the minute, second or
+/// fraction of a second.
+fn is_date_or_time(text: &str) -> bool {
+    const DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+    const TIMES: [&[BorrowedFormatItem<'static>]; 3] = [
+        format_description!("[year]-[month]-[day]T[hour]:[minute]"),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
+    ];
+    Date::parse(text, DATE).is_ok()
+        || TIMES
+            .iter()
+            .any(|format| PrimitiveDateTime::parse(text, format).is_ok())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -124,14 +80,15 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_sort_by_time() {
-        let now = SystemTime::now();
-        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| new_id(now)).collect();
-        assert_eq!(ids.len(), 10_000);
-        let later = new_id(now + Duration::from_millis(5));
-        assert!(ids.iter().all(|id| id.len() == 28 && *id < later));
-        // Within one millisecond, ids keep the order they were made in.
-        let (first, second) = (new_id(now), new_id(now));
-        assert!(first < second, "{first} then {second}");
+        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 36));
+        // Ids keep the order they were made in, within a millisecond too.
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        std::thread::sleep(Duration::from_millis(5));
+        let later = new_id();
+        assert!(ids.iter().all(|id| *id < later));
     }
 
     #[test]
@@ -153,7 +110,8 @@ mod tests {
             "2026-11",
             "2026-11-28T9",
             "2026-11-28T09:30+01:00",
-            "5w",
+            "2026-02-30",
+            "5x",
         ] {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }

@@ -222,7 +222,7 @@ impl Store {
     /// Stores a flag; returns only once the row is committed.
     pub async fn insert(&self, flag: NewFlag) -> Result<Flag, sqlx::Error> {
         let now = SystemTime::now();
-        let (id, created_at) = (new_id(now), format_timestamp(now));
+        let (id, created_at) = (new_id(), format_timestamp(now));
         let sql = format!(
             "INSERT INTO feedback ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );

@@ -42,17 +42,32 @@ pub fn available() -> bool {
         if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 || !avx512 {
             return false;
         }
-        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-        const XFEATURE_XTILEDATA: libc::c_long = 18;
-        // Safety: a request for a permission; it touches no memory.
-        unsafe {
-            libc::syscall(
-                libc::SYS_arch_prctl,
-                ARCH_REQ_XCOMP_PERM,
-                XFEATURE_XTILEDATA,
-            ) == 0
-        }
+        tile_state_granted()
     })
+}
+
+/// Linux hands AMX tile state to a process only once it asks.
+#[cfg(target_os = "linux")]
+fn tile_state_granted() -> bool {
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // SAFETY: a request for a permission with two integer arguments; it
+    // reads and writes no memory of this process.
+    let granted = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        )
+    };
+    granted == 0
+}
+
+/// Elsewhere (macOS, Windows) Wick does not know how to ask, so it does
+/// not use AMX: the AVX-512 kernels run instead.
+#[cfg(not(target_os = "linux"))]
+fn tile_state_granted() -> bool {
+    false
 }
 
 /// bf16 of x, rounded to nearest even.
@@ -149,7 +164,7 @@ impl Left {
                 for r in 0..16.min(rows.saturating_sub(tile * 16)) {
                     let row = tile * 16 + r;
                     let source = &a[row * stride..row * stride + k];
-                    // Safety: `available()` checked AVX-512F and BW.
+                    // SAFETY: `available()` checked AVX-512F and BW.
                     unsafe { split_row(source, r, hi, lo) };
                 }
             });
@@ -167,6 +182,9 @@ impl Left {
 }
 
 /// Row r of a row tile: its values 32 at a time into each step's tile.
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX-512BW.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn split_row(source: &[f32], r: usize, hi: &mut [u16], lo: &mut [u16]) {
     for (step, values) in source.chunks(BLOCK).enumerate() {
@@ -235,9 +253,11 @@ macro_rules! product {
 }
 
 /// out[rows × blocks] = left · w (+ bias). `rows` and `blocks` count
-/// blocks of 32. Safety: `available()` is true; `out` (row stride w.n) has
-/// room for the left operand's padded rows; no other thread writes these
-/// blocks.
+/// blocks of 32.
+///
+/// # Safety
+/// `available()` is true; `out` (row stride w.n) has room for the left
+/// operand's padded rows; no other thread writes these blocks.
 pub unsafe fn multiply(
     left: &Left,
     w: &Weights,
@@ -254,38 +274,55 @@ pub unsafe fn multiply(
     let (weights_hi, weights_lo) = w.halves.pointers();
     // u16s in one tile column of the weights: depth / 2 rows of 64 B.
     let second = w.depth * 16;
-    unsafe {
-        asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly));
-        for first_step in (0..steps).step_by(STEPS_PER_PASS) {
-            let last_step = (first_step + STEPS_PER_PASS).min(steps);
-            for block in blocks.clone() {
-                // The block's first of two tile columns.
-                let right_hi = weights_hi.add(2 * block * second);
-                let right_lo = weights_lo.add(2 * block * second);
-                for row_block in rows.clone() {
-                    let c = out.add(row_block * BLOCK * w.n + block * BLOCK);
-                    let (c1, c2, c3) = (c.add(16), c.add(16 * w.n), c.add(16 * w.n + 16));
-                    match (first_step, bias) {
-                        (0, Some(bias)) => {
-                            // A zero stride repeats the biases on every row.
-                            let b = bias.as_ptr().add(block * BLOCK);
+    // Pointers are formed with wrapping arithmetic (safe); only the tile
+    // instructions that read and write through them need `unsafe`.
+    // SAFETY: AMX is available (the caller's contract); CONFIG is a valid
+    // palette-1 configuration of tiles 0–7.
+    unsafe { asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly)) };
+    for first_step in (0..steps).step_by(STEPS_PER_PASS) {
+        let last_step = (first_step + STEPS_PER_PASS).min(steps);
+        for block in blocks.clone() {
+            // The block's first of two tile columns.
+            let right_hi = weights_hi.wrapping_add(2 * block * second);
+            let right_lo = weights_lo.wrapping_add(2 * block * second);
+            for row_block in rows.clone() {
+                let c = out.wrapping_add(row_block * BLOCK * w.n + block * BLOCK);
+                let (c1, c2, c3) = (
+                    c.wrapping_add(16),
+                    c.wrapping_add(16 * w.n),
+                    c.wrapping_add(16 * w.n + 16),
+                );
+                match (first_step, bias) {
+                    (0, Some(bias)) => {
+                        // A zero stride repeats the biases on every row.
+                        let b = bias.as_ptr().wrapping_add(block * BLOCK);
+                        // SAFETY: the bias has w.n ≥ (block + 1) · 32
+                        // floats; each load reads 16 of them, 16 times.
+                        unsafe {
                             asm!(
                                 "tileloadd tmm0, [{b} + {zero}]",
                                 "tileloadd tmm1, [{b1} + {zero}]",
                                 "tileloadd tmm2, [{b} + {zero}]",
                                 "tileloadd tmm3, [{b1} + {zero}]",
-                                b = in(reg) b, b1 = in(reg) b.add(16), zero = in(reg) 0usize,
+                                b = in(reg) b, b1 = in(reg) b.wrapping_add(16), zero = in(reg) 0usize,
                                 options(nostack, readonly),
-                            );
-                        }
-                        (0, None) => asm!(
+                            )
+                        };
+                    }
+                    // SAFETY: no memory is touched.
+                    (0, None) => unsafe {
+                        asm!(
                             "tilezero tmm0",
                             "tilezero tmm1",
                             "tilezero tmm2",
                             "tilezero tmm3",
                             options(nostack, nomem),
-                        ),
-                        _ => asm!(
+                        )
+                    },
+                    // SAFETY: the block's 32 × 32 results, written by the
+                    // previous pass, inside `out` (the caller's contract).
+                    _ => unsafe {
+                        asm!(
                             "tileloadd tmm0, [{c} + {s}]",
                             "tileloadd tmm1, [{c1} + {s}]",
                             "tileloadd tmm2, [{c2} + {s}]",
@@ -293,34 +330,44 @@ pub unsafe fn multiply(
                             c = in(reg) c, c1 = in(reg) c1, c2 = in(reg) c2, c3 = in(reg) c3,
                             s = in(reg) out_stride,
                             options(nostack, readonly),
-                        ),
-                    }
-                    // The two row tiles of this block.
-                    let upper = 2 * row_block * steps * TILE;
-                    let lower = upper + steps * TILE;
-                    for step in first_step..last_step {
-                        // Both operands hold one tile per step.
-                        let at = step * TILE;
-                        // Each product reloads all four input tiles: loading
-                        // the next operand into a tile a product has just
-                        // read measured 2× slower than the extra loads (as if
-                        // the load waits for that product to end).
+                        )
+                    },
+                }
+                // The two row tiles of this block.
+                let upper = 2 * row_block * steps * TILE;
+                let lower = upper + steps * TILE;
+                for step in first_step..last_step {
+                    // Both operands hold one tile per step.
+                    let at = step * TILE;
+                    // Each product reloads all four input tiles: loading
+                    // the next operand into a tile a product has just
+                    // read measured 2× slower than the extra loads (as if
+                    // the load waits for that product to end).
+                    // SAFETY: the left halves hold 2 · (rows.end) row tiles
+                    // of `steps` tiles each, the weights 2 · (blocks.end)
+                    // tile columns of `steps` tiles: every tile read lies
+                    // inside them.
+                    unsafe {
                         asm!(
                             product!("a_hi", "a_hi2", "b_hi", "b_hi2"),
                             product!("a_hi", "a_hi2", "b_lo", "b_lo2"),
                             product!("a_lo", "a_lo2", "b_hi", "b_hi2"),
-                            a_hi = in(reg) left_hi.add(upper + at),
-                            a_hi2 = in(reg) left_hi.add(lower + at),
-                            a_lo = in(reg) left_lo.add(upper + at),
-                            a_lo2 = in(reg) left_lo.add(lower + at),
-                            b_hi = in(reg) right_hi.add(at),
-                            b_hi2 = in(reg) right_hi.add(at + second),
-                            b_lo = in(reg) right_lo.add(at),
-                            b_lo2 = in(reg) right_lo.add(at + second),
+                            a_hi = in(reg) left_hi.wrapping_add(upper + at),
+                            a_hi2 = in(reg) left_hi.wrapping_add(lower + at),
+                            a_lo = in(reg) left_lo.wrapping_add(upper + at),
+                            a_lo2 = in(reg) left_lo.wrapping_add(lower + at),
+                            b_hi = in(reg) right_hi.wrapping_add(at),
+                            b_hi2 = in(reg) right_hi.wrapping_add(at + second),
+                            b_lo = in(reg) right_lo.wrapping_add(at),
+                            b_lo2 = in(reg) right_lo.wrapping_add(at + second),
                             s = in(reg) 64usize,
                             options(nostack, readonly),
-                        );
-                    }
+                        )
+                    };
+                }
+                // SAFETY: the block's 32 × 32 results inside `out`, which
+                // only this thread writes (the caller's contract).
+                unsafe {
                     asm!(
                         "tilestored [{c} + {s}], tmm0",
                         "tilestored [{c1} + {s}], tmm1",
@@ -329,10 +376,11 @@ pub unsafe fn multiply(
                         c = in(reg) c, c1 = in(reg) c1, c2 = in(reg) c2, c3 = in(reg) c3,
                         s = in(reg) out_stride,
                         options(nostack),
-                    );
-                }
+                    )
+                };
             }
         }
-        asm!("tilerelease", options(nostack, nomem));
     }
+    // SAFETY: releases the tile state this function configured.
+    unsafe { asm!("tilerelease", options(nostack, nomem)) };
 }

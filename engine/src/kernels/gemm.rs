@@ -158,7 +158,8 @@ pub fn matmul(a: Rows<&[f32]>, w: &Packed, bias: Option<&[f32]>) -> Vec<f32> {
             Output::new(a.rows, a.rows, w.n).fill(|target| {
                 tasks.run(|rows, panels| {
                     let weights = weights.as_slice();
-                    // Safety: tasks write disjoint (rows × panels) blocks.
+                    // SAFETY: `check` passed (AVX-512F, shapes); tasks write
+                    // disjoint (rows × panels) blocks inside the output.
                     unsafe { multiply_block::<false>(&a, w, weights, bias, target, rows, panels) };
                 })
             })
@@ -172,7 +173,7 @@ pub fn matmul(a: Rows<&[f32]>, w: &Packed, bias: Option<&[f32]>) -> Vec<f32> {
             Output::new(a.rows, left.padded_rows(), w.n).fill(|target| {
                 tasks.run(|rows, panels| {
                     let rows = rows.start / amx::BLOCK..rows.end.div_ceil(amx::BLOCK);
-                    // Safety: AMX is available (the tiles exist); tasks
+                    // SAFETY: AMX is available (the tiles exist); tasks
                     // write disjoint blocks of an output with room for the
                     // padded rows.
                     unsafe { amx::multiply(&left, tiles, bias, target.data, rows, panels) };
@@ -238,7 +239,7 @@ pub fn matmul_here(a: Rows<&[f32]>, w: &Packed) -> Vec<f32> {
     check(&a, w, None);
     let panels = w.n.div_ceil(NR);
     Output::new(a.rows, a.rows, w.n).fill(|target| {
-        // Safety: the one writer.
+        // SAFETY: `check` passed (AVX-512F, shapes); the one writer.
         unsafe { multiply_block::<true>(&a, w, weights, None, target, 0..a.rows, 0..panels) };
     })
 }
@@ -278,7 +279,7 @@ impl Output {
             stride: self.columns,
         };
         write(&target);
-        // Safety: every element of rows × columns was written: the tasks
+        // SAFETY: every element of rows × columns was written: the tasks
         // cover all rows and panels, and a kernel's masked stores cover
         // every column below `columns` of its rows.
         unsafe { self.data.set_len(self.rows * self.columns) };
@@ -292,12 +293,14 @@ struct Target {
     stride: usize,
 }
 
-// Safety: tasks write disjoint blocks (see `matmul`).
+// SAFETY: tasks write disjoint blocks (see `matmul`).
 unsafe impl Sync for Target {}
 
-/// Rows × panels of the output; `weights` are `w`'s f32 panels. Safety:
-/// no other thread touches that block of `target`, and it lies inside the
-/// output.
+/// Rows × panels of the output; `weights` are `w`'s f32 panels.
+///
+/// # Safety
+/// No other thread touches that block of `target`, and it lies inside the
+/// output; the CPU has AVX-512F.
 unsafe fn multiply_block<const DIRECT: bool>(
     a: &Rows<&[f32]>,
     w: &Packed,
@@ -307,44 +310,46 @@ unsafe fn multiply_block<const DIRECT: bool>(
     rows: Range<usize>,
     panels: Range<usize>,
 ) {
-    unsafe {
-        let k = w.k;
-        let strip = if DIRECT {
-            None
-        } else {
-            Some(pack_strips(a, rows.clone(), k))
-        };
-        for depth in (0..k).step_by(KC) {
-            let kc = KC.min(k - depth);
-            for panel in panels.clone() {
-                let b = weights[(panel * k + depth) * NR..].as_ptr();
-                let columns = NR.min(w.n - panel * NR);
-                let bias = bias.map(|b| b[panel * NR..].as_ptr());
-                for first in (rows.start..rows.end).step_by(MR) {
-                    let height = MR.min(rows.end - first);
-                    let strip_start = match &strip {
-                        Some(strip) => {
-                            strip.as_slice()[(first - rows.start) * k + depth * height..].as_ptr()
-                        }
-                        None => a.data[first * a.stride + depth..].as_ptr(),
-                    };
-                    let c = target.data.add(first * target.stride + panel * NR);
-                    let step = Step {
-                        depth: kc,
-                        a: strip_start,
-                        a_stride: a.stride,
-                        b,
-                        c,
-                        stride: target.stride,
-                        columns,
-                        start: if depth > 0 {
-                            Start::Accumulate
-                        } else {
-                            bias.map_or(Start::Zero, Start::Bias)
-                        },
-                    };
-                    kernel::<DIRECT>(height, &step);
-                }
+    let k = w.k;
+    let strip = if DIRECT {
+        None
+    } else {
+        Some(pack_strips(a, rows.clone(), k))
+    };
+    for depth in (0..k).step_by(KC) {
+        let kc = KC.min(k - depth);
+        for panel in panels.clone() {
+            let b = weights[(panel * k + depth) * NR..].as_ptr();
+            let columns = NR.min(w.n - panel * NR);
+            let bias = bias.map(|b| b[panel * NR..].as_ptr());
+            for first in (rows.start..rows.end).step_by(MR) {
+                let height = MR.min(rows.end - first);
+                let strip_start = match &strip {
+                    Some(strip) => {
+                        strip.as_slice()[(first - rows.start) * k + depth * height..].as_ptr()
+                    }
+                    None => a.data[first * a.stride + depth..].as_ptr(),
+                };
+                let c = target.data.wrapping_add(first * target.stride + panel * NR);
+                let step = Step {
+                    depth: kc,
+                    a: strip_start,
+                    a_stride: a.stride,
+                    b,
+                    c,
+                    stride: target.stride,
+                    columns,
+                    start: if depth > 0 {
+                        Start::Accumulate
+                    } else {
+                        bias.map_or(Start::Zero, Start::Bias)
+                    },
+                };
+                // SAFETY: the strip has `height` rows of k from `first`,
+                // the panel slice kc × NR from `depth`, and the caller
+                // gives this thread the output block those rows and this
+                // panel write.
+                unsafe { kernel::<DIRECT>(height, &step) };
             }
         }
     }
@@ -360,7 +365,8 @@ fn pack_strips(a: &Rows<&[f32]>, rows: Range<usize>, k: usize) -> Aligned<f32> {
         let base = (first - rows.start) * k;
         let out = &mut out[base..base + height * k];
         if height == MR {
-            // Safety: rows first..first + MR of `a` hold k floats each.
+            // SAFETY: rows first..first + MR of `a` hold k floats each
+            // (`check` bounds the operand).
             unsafe { pack_full_strip(a, first, k, out) };
             continue;
         }
@@ -375,14 +381,16 @@ fn pack_strips(a: &Rows<&[f32]>, rows: Range<usize>, k: usize) -> Aligned<f32> {
 }
 
 /// `pack_strips` for a strip of `MR` rows, read `MR` at a time and
-/// written in order: the hot case, kept free of bounds checks. Safety:
-/// rows first..first + MR of `a` hold at least k floats each.
+/// written in order: the hot case, kept free of bounds checks.
+///
+/// # Safety
+/// Rows first..first + MR of `a` hold at least k floats each.
 unsafe fn pack_full_strip(a: &Rows<&[f32]>, first: usize, k: usize, out: &mut [f32]) {
     let rows: [*const f32; MR] =
-        std::array::from_fn(|i| unsafe { a.data.as_ptr().add((first + i) * a.stride) });
+        std::array::from_fn(|i| a.data.as_ptr().wrapping_add((first + i) * a.stride));
     for (d, column) in out.chunks_exact_mut(MR).take(k).enumerate() {
         for (value, row) in column.iter_mut().zip(rows) {
-            // Safety: d < k, inside each row.
+            // SAFETY: d < k, inside each row (the caller's contract).
             *value = unsafe { *row.add(d) };
         }
     }
@@ -408,9 +416,13 @@ struct Step {
     start: Start,
 }
 
-/// Safety: `step` points at a strip of `height` × depth floats, a panel
-/// slice of depth × NR, and an output block of `height` rows.
+/// # Safety
+/// `step` points at a strip of `height` × depth floats, a panel slice of
+/// depth × NR, and an output block of `height` rows that only this thread
+/// writes; the CPU has AVX-512F.
 unsafe fn kernel<const DIRECT: bool>(height: usize, step: &Step) {
+    // SAFETY: every arm is `kernel_rows` of this height, whose contract is
+    // the caller's.
     unsafe {
         match height {
             1 => kernel_rows::<1, DIRECT>(step),
@@ -429,56 +441,65 @@ unsafe fn kernel<const DIRECT: bool>(height: usize, step: &Step) {
     }
 }
 
+/// # Safety
+/// As `kernel`, for a strip of `R` rows.
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_rows<const R: usize, const DIRECT: bool>(step: &Step) {
-    unsafe {
-        // Lanes of the output to touch, for a last panel narrower than NR.
-        let mask = |skip: usize| -> __mmask16 {
-            match step.columns.saturating_sub(skip) {
-                0 => 0,
-                n if n >= 16 => 0xffff,
-                n => (1u16 << n) - 1,
-            }
-        };
-        let (m0, m1) = (mask(0), mask(16));
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        match step.start {
-            Start::Zero => {}
-            Start::Bias(bias) => {
-                let b0 = _mm512_maskz_loadu_ps(m0, bias);
-                let b1 = _mm512_maskz_loadu_ps(m1, bias.add(16));
-                for row in acc.iter_mut() {
-                    *row = [b0, b1];
-                }
-            }
-            Start::Accumulate => {
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let c = step.c.add(i * step.stride);
-                    *row = [
-                        _mm512_maskz_loadu_ps(m0, c),
-                        _mm512_maskz_loadu_ps(m1, c.add(16)),
-                    ];
-                }
-            }
+    // Lanes of the output to touch, for a last panel narrower than NR.
+    let mask = |skip: usize| -> __mmask16 {
+        match step.columns.saturating_sub(skip) {
+            0 => 0,
+            n if n >= 16 => 0xffff,
+            n => (1u16 << n) - 1,
         }
-        // Element (i, k) of the strip: packed k-major, or rows in place.
-        let (row_step, depth_step) = if DIRECT { (step.a_stride, 1) } else { (1, R) };
-        let (mut a, mut b) = (step.a, step.b);
-        for _ in 0..step.depth {
-            let b0 = _mm512_load_ps(b);
-            let b1 = _mm512_load_ps(b.add(16));
+    };
+    let (m0, m1) = (mask(0), mask(16));
+    // A masked load of one row of the block (32 lanes at most, `columns`
+    // of them real).
+    let load = |at: *const f32| {
+        // SAFETY: `at` is a row of the bias or of the output block, which
+        // holds at least `columns` floats (the caller's contract); masked
+        // lanes are not touched.
+        unsafe {
+            [
+                _mm512_maskz_loadu_ps(m0, at),
+                _mm512_maskz_loadu_ps(m1, at.wrapping_add(16)),
+            ]
+        }
+    };
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    match step.start {
+        Start::Zero => {}
+        Start::Bias(bias) => acc = [load(bias); R],
+        Start::Accumulate => {
             for (i, row) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*a.add(i * row_step));
-                row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+                *row = load(step.c.wrapping_add(i * step.stride));
             }
-            a = a.add(depth_step);
-            b = b.add(NR);
         }
-        for (i, row) in acc.iter().enumerate() {
-            let c = step.c.add(i * step.stride);
+    }
+    // Element (i, k) of the strip: packed k-major, or rows in place.
+    let (row_step, depth_step) = if DIRECT { (step.a_stride, 1) } else { (1, R) };
+    let (mut a, mut b) = (step.a, step.b);
+    for _ in 0..step.depth {
+        // SAFETY: b is a 64-byte aligned row of NR floats of the panel
+        // slice, which has `depth` rows.
+        let (b0, b1) = unsafe { (_mm512_load_ps(b), _mm512_load_ps(b.add(16))) };
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: element (i, current depth) of the strip of R rows.
+            let x = _mm512_set1_ps(unsafe { *a.add(i * row_step) });
+            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+        }
+        a = a.wrapping_add(depth_step);
+        b = b.wrapping_add(NR);
+    }
+    for (i, row) in acc.iter().enumerate() {
+        let c = step.c.wrapping_add(i * step.stride);
+        // SAFETY: row i of the output block, which only this thread writes;
+        // masked lanes are not touched.
+        unsafe {
             _mm512_mask_storeu_ps(c, m0, row[0]);
-            _mm512_mask_storeu_ps(c.add(16), m1, row[1]);
+            _mm512_mask_storeu_ps(c.wrapping_add(16), m1, row[1]);
         }
     }
 }

@@ -52,7 +52,7 @@ impl Embedder {
         let tokenizer = Tokenizer::from_file(bundle.required_file("tokenizer.json")?)
             .map_err(|e| fail(format!("tokenizer.json: {e}")))?;
         let weights = bundle.required_file("model.safetensors")?;
-        // Safety: the file was just hashed against wick.toml and is not
+        // SAFETY: the file was just hashed against wick.toml and is not
         // written while served; mmap avoids a second copy in memory.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
         let encoder = Encoder::load(vb, &config).map_err(|e| fail(format!("weights: {e}")))?;

@@ -293,6 +293,7 @@ fn the_encoder_matches_candle_transformers_bert_model() {
     write_tiny_model(dir.path());
     let config = tiny_config();
     let weights = dir.path().join("model.safetensors");
+    // SAFETY: the test's own file, not written while mapped.
     let vb = unsafe {
         VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu).unwrap()
     };
