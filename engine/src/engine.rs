@@ -212,15 +212,13 @@ impl Engine {
                 endpoint: endpoint.to_string(),
                 known: endpoint_names(found.info.endpoints.iter()),
             })?;
-        let mut record = Record {
-            metrics: self.metrics.clone(),
-            model: found.info.name.clone(),
-            version: found.info.version.clone(),
-            endpoint: endpoint.to_string(),
-            started: Instant::now(),
-            recorded: false,
-        };
-        let deadline = record.started + found.timeout;
+        let mut record = Record::start(
+            self.metrics.clone(),
+            &found.info.name,
+            &found.info.version,
+            endpoint,
+        );
+        let deadline = Instant::now() + found.timeout;
         let fields = found.info.endpoints[number].inputs.clone();
         let scheduler = found.scheduler.clone();
         // Checking and preparing are CPU work that grows with the input

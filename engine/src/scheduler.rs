@@ -151,10 +151,11 @@ impl<T: Task> Submit for Scheduler<T> {
             Error::Inference(format!("the task has no endpoint number {endpoint}"))
         })?;
         // A full queue refuses before any preparing is spent on it.
-        if self.depth() >= self.shared.max_queue {
+        let queued = self.depth();
+        if queued >= self.shared.max_queue {
             return Err(Error::Overloaded {
                 model: self.shared.model.clone(),
-                queued: self.depth(),
+                queued,
             });
         }
         let items = inputs

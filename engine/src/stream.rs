@@ -97,14 +97,6 @@ impl PredictionStream {
         }
     }
 
-    pub fn model(&self) -> &str {
-        &self.record.model
-    }
-
-    pub fn version(&self) -> &str {
-        &self.record.version
-    }
-
     /// The next update; `None` after the final answer or an error.
     pub async fn next(&mut self) -> Option<Result<Update>> {
         if self.done {
@@ -151,15 +143,32 @@ impl PredictionStream {
 /// Counts one request once: by its outcome, or as cancelled when dropped
 /// unrecorded.
 pub(crate) struct Record {
-    pub(crate) metrics: std::sync::Arc<Metrics>,
-    pub(crate) model: String,
-    pub(crate) version: String,
-    pub(crate) endpoint: String,
-    pub(crate) started: Instant,
-    pub(crate) recorded: bool,
+    metrics: std::sync::Arc<Metrics>,
+    model: String,
+    version: String,
+    endpoint: String,
+    started: Instant,
+    recorded: bool,
 }
 
 impl Record {
+    /// A request to `endpoint` of `model`@`version`, starting now.
+    pub(crate) fn start(
+        metrics: std::sync::Arc<Metrics>,
+        model: &str,
+        version: &str,
+        endpoint: &str,
+    ) -> Record {
+        Record {
+            metrics,
+            model: model.to_string(),
+            version: version.to_string(),
+            endpoint: endpoint.to_string(),
+            started: Instant::now(),
+            recorded: false,
+        }
+    }
+
     pub(crate) fn outcome(&mut self, code: ErrorCode) {
         self.count(code.as_str());
     }
