@@ -322,7 +322,11 @@ fn collect_inputs(fields: &[Field], values: &[RwSignal<serde_json::Value>]) -> J
             let empty = match (&field.kind, &value) {
                 (_, serde_json::Value::Null) => true,
                 (
-                    Kind::Text { .. } | Kind::Dropdown { .. } | Kind::Radio { .. },
+                    Kind::Text { .. }
+                    | Kind::Dropdown { .. }
+                    | Kind::Radio { .. }
+                    | Kind::Image { .. }
+                    | Kind::Audio { .. },
                     serde_json::Value::String(s),
                 ) => s.trim().is_empty() && field.required,
                 (Kind::Tags { .. }, serde_json::Value::Array(items)) => {

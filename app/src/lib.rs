@@ -6,6 +6,8 @@
 //! reach the engine through Leptos context), and with `hydrate` to wasm32,
 //! where it knows only the serde types of `wick-types`.
 
+#[cfg(feature = "ssr")]
+pub mod admin;
 mod api_page;
 mod demo;
 mod flag;

@@ -1,8 +1,8 @@
-//! One view per output kind: label bars, a score, text, collapsible JSON,
-//! and an embedding summary with a sparkline.
+//! One view per output kind: label bars, a score, text, an image or audio
+//! player, collapsible JSON, and an embedding summary with a sparkline.
 
 use leptos::prelude::*;
-use wick_types::{Field, Kind};
+use wick_types::{Field, Kind, MediaKind};
 
 #[component]
 pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoView {
@@ -13,6 +13,12 @@ pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoVi
             Kind::Label { top_k } => label_view(&value, *top_k),
             Kind::Score => view! { <p class="score">{value.as_f64().map(|s| format!("{s:.4}")).unwrap_or_default()}</p> }.into_any(),
             Kind::Embedding { .. } => embedding_view(&value),
+            Kind::Image { .. } | Kind::Audio { .. } => {
+                match (field.kind.media(), value.as_str()) {
+                    (Some((media, _)), Some(url)) => media_view(media, url.to_string()),
+                    _ => view! { <p class="placeholder">"—"</p> }.into_any(),
+                }
+            }
             Kind::Text { .. } => view! { <pre class="text">{value.as_str().map(String::from).unwrap_or_else(|| value.to_string())}</pre> }.into_any(),
             _ => view! {
                 <details open>
@@ -28,6 +34,14 @@ pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoVi
             <h3 class="output-label">{field.label.clone()}</h3>
             {body}
         </div>
+    }
+}
+
+/// An image or a player for an audio clip, from its `data:` URL.
+pub fn media_view(media: MediaKind, url: String) -> AnyView {
+    match media {
+        MediaKind::Image => view! { <img class="media" src=url alt="Image"/> }.into_any(),
+        MediaKind::Audio => view! { <audio class="media" controls src=url></audio> }.into_any(),
     }
 }
 

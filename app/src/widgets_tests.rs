@@ -90,6 +90,14 @@ fn each_input_kind_renders_its_widget_with_a_tied_label() {
             },
             vec!["type=\"text\"", "comma-separated"],
         ),
+        (
+            Kind::Image { max_bytes: None },
+            vec!["type=\"file\"", "accept=\"image/*\""],
+        ),
+        (
+            Kind::Audio { max_bytes: None },
+            vec!["type=\"file\"", "accept=\"audio/*\""],
+        ),
     ];
     for (kind, expected) in cases {
         let html = render_input(kind.clone());
@@ -127,6 +135,17 @@ fn each_output_kind_renders_its_view() {
     let embedding = render_output(Kind::Embedding { dim: 2 }, serde_json::json!([0.6, 0.8]));
     assert!(embedding.contains("class=\"sparkline\""), "{embedding}");
     assert!(embedding.contains("1.0000"), "norm missing: {embedding}");
+    let url = "data:image/png;base64,iVBORw==";
+    let image = render_output(Kind::Image { max_bytes: None }, serde_json::json!(url));
+    assert!(image.contains(&format!("<img src=\"{url}\"")), "{image}");
+    let audio = render_output(
+        Kind::Audio { max_bytes: None },
+        serde_json::json!("data:audio/wav;base64,UklGRg=="),
+    );
+    assert!(
+        audio.contains("<audio") && audio.contains("controls"),
+        "{audio}"
+    );
     let json = render_output(Kind::Json, serde_json::json!({"k": [1, 2]}));
     assert!(
         json.contains("<details") && json.contains("class=\"json\""),

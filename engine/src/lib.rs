@@ -9,7 +9,7 @@
 //! - `engine`: the loaded models and the one prediction path.
 //! - `stream`: how partial and final outputs travel back to a caller.
 //! - `scheduler`: per model version, the bounded queue, batcher and worker.
-//! - `metrics`: request, batch and queue metrics in Prometheus text.
+//! - `metrics`: request, batch and queue metrics in OpenMetrics text.
 //!
 //! Imports go one way: tasks → models → kernels, and the engine, scheduler
 //! and registry know a task only through the `Task` trait. The server turns

@@ -1,13 +1,21 @@
-//! Serving metrics in the Prometheus text format (version 0.0.4): request
-//! counts and latency per model, version, endpoint and outcome (`ok` or
-//! the failure's code, as the API reports it); batch sizes,
-//! inference time and dropped requests per model version; queue depth and
-//! process memory read when scraped. Kept here, not in the server, so every
-//! adapter's requests are counted the same way.
+//! Serving metrics, exposed in the OpenMetrics text format by
+//! `prometheus-client`: request counts and latency per model, version,
+//! endpoint and outcome (`ok` or the failure's code, as the API reports it);
+//! batch sizes, inference time and dropped requests per model version; queue
+//! depth and process memory read when scraped. Kept here, not in the server,
+//! so every adapter's requests are counted the same way.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The content type of `Metrics::render`'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds, in seconds, for latency and inference time.
 const SECONDS: [f64; 14] = [
@@ -16,228 +24,181 @@ const SECONDS: [f64; 14] = [
 /// Upper bounds for batch sizes.
 const SIZES: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-#[derive(Clone, Debug, Default)]
-struct Histogram {
-    /// Count per bucket (not cumulative); the last is +Inf.
-    buckets: Vec<u64>,
-    sum: f64,
-    count: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    model: String,
+    version: String,
 }
 
-impl Histogram {
-    fn observe(&mut self, bounds: &[f64], value: f64) {
-        if self.buckets.is_empty() {
-            self.buckets = vec![0; bounds.len() + 1];
-        }
-        let index = bounds
-            .iter()
-            .position(|bound| value <= *bound)
-            .unwrap_or(bounds.len());
-        self.buckets[index] += 1;
-        self.sum += value;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
-        let mut cumulative = 0;
-        for (index, count) in self.buckets.iter().enumerate() {
-            cumulative += count;
-            let le = bounds
-                .get(index)
-                .map_or("+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    model: String,
+    version: String,
+    endpoint: String,
 }
 
-/// (model, version, endpoint, outcome)
-type RequestKey = (String, String, String, String);
-/// (model, version, endpoint)
-type EndpointKey = (String, String, String);
-/// (model, version)
-type VersionKey = (String, String);
-
-#[derive(Default)]
-struct Series {
-    requests: BTreeMap<RequestKey, u64>,
-    latency: BTreeMap<EndpointKey, Histogram>,
-    batch_size: BTreeMap<VersionKey, Histogram>,
-    inference: BTreeMap<VersionKey, Histogram>,
-    /// (model, version, reason)
-    dropped: BTreeMap<(String, String, &'static str), u64>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    model: String,
+    version: String,
+    endpoint: String,
+    outcome: String,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DroppedLabels {
+    model: String,
+    version: String,
+    reason: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(SECONDS)
+}
+
+fn size_histogram() -> Histogram {
+    Histogram::new(SIZES)
+}
+
 pub struct Metrics {
-    series: Mutex<Series>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<EndpointLabels, Histogram>,
+    batch_size: Family<VersionLabels, Histogram>,
+    inference: Family<VersionLabels, Histogram>,
+    dropped: Family<DroppedLabels, Counter>,
+    queue_depth: Family<VersionLabels, Gauge>,
+    resident_memory: Gauge,
+    /// One scrape at a time: the gauges read at scrape time are cleared and
+    /// set again, and two scrapes must not interleave that.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = Family::default();
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let batch_size = Family::new_with_constructor(size_histogram as fn() -> Histogram);
+        let inference = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let dropped = Family::default();
+        let queue_depth = Family::default();
+        let resident_memory = Gauge::default();
+        let mut registry = Registry::default();
+        // Counters get their `_total` suffix from the encoder.
+        registry.register(
+            "wick_requests",
+            "Requests answered, by outcome: ok or the failure's code",
+            requests.clone(),
+        );
+        registry.register(
+            "wick_request_duration_seconds",
+            "Time from a request reaching the engine to its answer, queueing included",
+            latency.clone(),
+        );
+        registry.register(
+            "wick_batch_size",
+            "Requests per forward pass",
+            batch_size.clone(),
+        );
+        registry.register(
+            "wick_inference_duration_seconds",
+            "Time of one forward pass",
+            inference.clone(),
+        );
+        registry.register(
+            "wick_requests_dropped",
+            "Queued requests that never ran: client gone (cancelled) or past the deadline",
+            dropped.clone(),
+        );
+        registry.register(
+            "wick_queue_depth",
+            "Requests waiting for a worker",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident set size",
+            resident_memory.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            batch_size,
+            inference,
+            dropped,
+            queue_depth,
+            resident_memory,
+            scrape: Mutex::new(()),
+        }
+    }
+}
+
+fn version_labels(model: &str, version: &str) -> VersionLabels {
+    VersionLabels {
+        model: model.to_string(),
+        version: version.to_string(),
+    }
 }
 
 impl Metrics {
-    fn with<R>(&self, f: impl FnOnce(&mut Series) -> R) -> R {
-        // A panic while holding the lock leaves plain numbers behind: keep
-        // counting rather than poison every later request.
-        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut series)
-    }
-
     /// One finished request: `ok`, or the code of its failure.
     pub fn request(&self, model: &str, version: &str, endpoint: &str, outcome: &str, seconds: f64) {
-        let (model, version, endpoint) =
-            (model.to_string(), version.to_string(), endpoint.to_string());
-        self.with(|s| {
-            s.latency
-                .entry((model.clone(), version.clone(), endpoint.clone()))
-                .or_default()
-                .observe(&SECONDS, seconds);
-            *s.requests
-                .entry((model, version, endpoint, outcome.to_string()))
-                .or_default() += 1;
-        });
+        let labels = EndpointLabels {
+            model: model.to_string(),
+            version: version.to_string(),
+            endpoint: endpoint.to_string(),
+        };
+        self.latency.get_or_create(&labels).observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                model: labels.model,
+                version: labels.version,
+                endpoint: labels.endpoint,
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// One forward pass of `size` requests that took `seconds`.
     pub fn batch(&self, model: &str, version: &str, size: usize, seconds: f64) {
-        self.with(|s| {
-            let key = (model.to_string(), version.to_string());
-            s.batch_size
-                .entry(key.clone())
-                .or_default()
-                .observe(&SIZES, size as f64);
-            s.inference
-                .entry(key)
-                .or_default()
-                .observe(&SECONDS, seconds);
-        });
+        let labels = version_labels(model, version);
+        self.batch_size.get_or_create(&labels).observe(size as f64);
+        self.inference.get_or_create(&labels).observe(seconds);
     }
 
     /// A queued request that never ran: its client went away
     /// (`cancelled`) or it waited past its deadline (`deadline`).
     pub fn dropped(&self, model: &str, version: &str, reason: &'static str) {
-        self.with(|s| {
-            *s.dropped
-                .entry((model.to_string(), version.to_string(), reason))
-                .or_default() += 1;
-        });
+        self.dropped
+            .get_or_create(&DroppedLabels {
+                model: model.to_string(),
+                version: version.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
-    /// The exposition text; `queues` are (model, version, depth) now.
+    /// The exposition text (`CONTENT_TYPE`); `queues` are (model, version,
+    /// depth) now.
     pub fn render(&self, queues: &[(String, String, usize)]) -> String {
-        let mut out = String::new();
-        self.with(|s| {
-            header(
-                &mut out,
-                "wick_requests_total",
-                "counter",
-                "Requests answered, by outcome: ok or the failure's code.",
-            );
-            for ((model, version, endpoint, outcome), count) in &s.requests {
-                let _ = writeln!(
-                    out,
-                    "wick_requests_total{{{},outcome=\"{}\"}} {count}",
-                    endpoint_labels(model, version, endpoint),
-                    escape(outcome)
-                );
-            }
-            header(
-                &mut out,
-                "wick_request_duration_seconds",
-                "histogram",
-                "Time from a request reaching the engine to its answer, queueing included.",
-            );
-            for ((model, version, endpoint), histogram) in &s.latency {
-                histogram.render(
-                    &mut out,
-                    "wick_request_duration_seconds",
-                    &endpoint_labels(model, version, endpoint),
-                    &SECONDS,
-                );
-            }
-            for (name, help, histograms, bounds) in [
-                (
-                    "wick_batch_size",
-                    "Requests per forward pass.",
-                    &s.batch_size,
-                    &SIZES[..],
-                ),
-                (
-                    "wick_inference_duration_seconds",
-                    "Time of one forward pass.",
-                    &s.inference,
-                    &SECONDS[..],
-                ),
-            ] {
-                header(&mut out, name, "histogram", help);
-                for ((model, version), histogram) in histograms {
-                    histogram.render(&mut out, name, &version_labels(model, version), bounds);
-                }
-            }
-            header(
-                &mut out,
-                "wick_requests_dropped_total",
-                "counter",
-                "Queued requests that never ran: client gone (cancelled) or past the deadline.",
-            );
-            for ((model, version, reason), count) in &s.dropped {
-                let _ = writeln!(
-                    out,
-                    "wick_requests_dropped_total{{{},reason=\"{reason}\"}} {count}",
-                    version_labels(model, version)
-                );
-            }
-        });
-        header(
-            &mut out,
-            "wick_queue_depth",
-            "gauge",
-            "Requests waiting for a worker.",
-        );
+        let _one_scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the versions loaded now have a queue.
+        self.queue_depth.clear();
         for (model, version, depth) in queues {
-            let _ = writeln!(
-                out,
-                "wick_queue_depth{{{}}} {depth}",
-                version_labels(model, version)
-            );
+            self.queue_depth
+                .get_or_create(&version_labels(model, version))
+                .set(i64::try_from(*depth).unwrap_or(i64::MAX));
         }
         if let Some(rss) = resident_bytes("self") {
-            header(
-                &mut out,
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident set size.",
-            );
-            let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+            self.resident_memory
+                .set(i64::try_from(rss).unwrap_or(i64::MAX));
         }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn version_labels(model: &str, version: &str) -> String {
-    format!(
-        "model=\"{}\",version=\"{}\"",
-        escape(model),
-        escape(version)
-    )
-}
-
-fn endpoint_labels(model: &str, version: &str, endpoint: &str) -> String {
-    format!(
-        "{},endpoint=\"{}\"",
-        version_labels(model, version),
-        escape(endpoint)
-    )
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// Resident memory of a process (`"self"` or a pid), from
@@ -270,15 +231,19 @@ mod tests {
         for line in [
             "wick_requests_total{model=\"m\",version=\"1\",endpoint=\"embed\",outcome=\"ok\"} 2",
             "wick_requests_total{model=\"m\",version=\"1\",endpoint=\"embed\",outcome=\"overloaded\"} 1",
-            "wick_request_duration_seconds_bucket{model=\"m\",version=\"1\",endpoint=\"embed\",le=\"0.005\"} 2",
-            "wick_request_duration_seconds_bucket{model=\"m\",version=\"1\",endpoint=\"embed\",le=\"+Inf\"} 3",
+            "wick_request_duration_seconds_bucket{le=\"0.005\",model=\"m\",version=\"1\",endpoint=\"embed\"} 2",
+            "wick_request_duration_seconds_bucket{le=\"+Inf\",model=\"m\",version=\"1\",endpoint=\"embed\"} 3",
             "wick_request_duration_seconds_count{model=\"m\",version=\"1\",endpoint=\"embed\"} 3",
-            "wick_batch_size_bucket{model=\"m\",version=\"1\",le=\"2\"} 0",
-            "wick_batch_size_bucket{model=\"m\",version=\"1\",le=\"4\"} 1",
+            "wick_batch_size_bucket{le=\"2.0\",model=\"m\",version=\"1\"} 0",
+            "wick_batch_size_bucket{le=\"4.0\",model=\"m\",version=\"1\"} 1",
             "wick_requests_dropped_total{model=\"m\",version=\"1\",reason=\"cancelled\"} 1",
             "wick_queue_depth{model=\"m\",version=\"1\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // Only the queues passed to this scrape are shown.
+        let text = metrics.render(&[]);
+        assert!(!text.contains("wick_queue_depth{"), "{text}");
     }
 }

@@ -204,13 +204,10 @@ async fn ready(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
     Json(json!({"status": "ready", "models": models}))
 }
 
-/// Prometheus scrape target.
+/// Prometheus scrape target (OpenMetrics text).
 async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, wick_engine::metrics::CONTENT_TYPE)],
         engine.metrics_text(),
     )
 }

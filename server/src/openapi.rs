@@ -217,3 +217,47 @@ fn error_schema() -> Value {
         "required": ["error"]
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use wick_types::{Endpoint, Field, Kind};
+
+    use super::*;
+
+    #[test]
+    fn an_image_input_is_documented_as_a_data_url_not_a_text() {
+        let model = ModelInfo {
+            name: "vision".into(),
+            version: "1".into(),
+            task: "image-classification".into(),
+            title: String::new(),
+            description: String::new(),
+            article: String::new(),
+            endpoints: vec![Endpoint {
+                name: "classify".into(),
+                description: String::new(),
+                inputs: vec![Field::new(
+                    "image",
+                    Kind::Image {
+                        max_bytes: Some(1 << 20),
+                    },
+                )],
+                outputs: vec![Field::new("label", Kind::Label { top_k: Some(5) })],
+            }],
+            examples: Vec::new(),
+            flagging_options: Vec::new(),
+        };
+        let document = build([&model]);
+        let image =
+            &document["components"]["schemas"]["vision.classify.Inputs"]["properties"]["image"];
+        assert_eq!(image["type"], json!("string"));
+        assert_eq!(image["contentMediaType"], json!("image/*"));
+        assert!(
+            image["pattern"]
+                .as_str()
+                .unwrap()
+                .starts_with("^data:image/"),
+            "{image}"
+        );
+    }
+}

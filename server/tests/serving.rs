@@ -13,7 +13,7 @@ use common::{Server, minilm_dir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// `name{labels}` → value, from the Prometheus text format; every sample
+/// `name{labels}` → value, from the OpenMetrics text format; every sample
 /// line must parse.
 fn scrape(text: &str) -> HashMap<String, f64> {
     text.lines()
@@ -37,7 +37,10 @@ async fn metrics(server: &Server) -> HashMap<String, f64> {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    assert!(
+        kind.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{kind}"
+    );
     scrape(&response.text().await.unwrap())
 }
 
@@ -156,7 +159,7 @@ async fn batched_answers_equal_one_by_one_answers_and_metrics_move() {
         "concurrent requests shared passes ({passes} passes)"
     );
     assert_eq!(moved(INFERENCE_COUNT), passes);
-    let bucket_inf = "wick_batch_size_bucket{model=\"minilm\",version=\"1.0.0\",le=\"+Inf\"}";
+    let bucket_inf = "wick_batch_size_bucket{le=\"+Inf\",model=\"minilm\",version=\"1.0.0\"}";
     assert_eq!(value(&after, bucket_inf), value(&after, BATCH_COUNT));
     assert!(value(&after, "process_resident_memory_bytes") > 50e6);
     assert!(after.contains_key("wick_queue_depth{model=\"minilm\",version=\"1.0.0\"}"));

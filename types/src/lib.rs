@@ -1,6 +1,6 @@
 //! The vocabulary every part of Wick shares: what a model endpoint takes and
 //! gives (`Signature`, `Field`, `Kind`), the values that flow through it
-//! (`Value`), and the bodies of the JSON API.
+//! (`Value`, with binary `Media`), and the bodies of the JSON API.
 //!
 //! This crate is serde-only on purpose: the WASM UI depends on it, so it must
 //! never pull in Candle, tokio or anything that does not compile to wasm32.
@@ -10,6 +10,7 @@
 
 mod api;
 mod error_code;
+mod media;
 mod schema;
 mod signature;
 mod validate;
@@ -17,6 +18,7 @@ mod value;
 
 pub use api::*;
 pub use error_code::*;
+pub use media::*;
 pub use schema::*;
 pub use signature::*;
 pub use validate::*;

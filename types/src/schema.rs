@@ -56,6 +56,23 @@ pub fn kind_schema(kind: &Kind) -> Value {
         }),
         Kind::Score => json!({"type": "number"}),
         Kind::Json => json!({}),
+        Kind::Image { max_bytes } | Kind::Audio { max_bytes } => {
+            let top = if matches!(kind, Kind::Image { .. }) {
+                "image"
+            } else {
+                "audio"
+            };
+            let limit = max_bytes
+                .map(|max| format!(" of at most {max} bytes"))
+                .unwrap_or_default();
+            json!({
+                "type": "string",
+                "format": "uri",
+                "pattern": format!("^data:{top}/[^;,]+(;[^;,]+)*;base64,"),
+                "contentMediaType": format!("{top}/*"),
+                "description": format!("A {top} file{limit} as a base64 data: URL (RFC 2397), e.g. data:{top}/…;base64,…"),
+            })
+        }
         Kind::Embedding { dim } => {
             json!({"type": "array", "items": {"type": "number"}, "minItems": dim, "maxItems": dim})
         }
@@ -72,7 +89,13 @@ pub fn fields_schema(fields: &[Field], closed: bool) -> Value {
             if let Value::Object(map) = &mut schema {
                 map.insert("title".into(), field.label.clone().into());
                 if !field.description.is_empty() {
-                    map.insert("description".into(), field.description.clone().into());
+                    // A field's own words come first; a kind's (how media is
+                    // sent) follow rather than being replaced.
+                    let description = match map.get("description").and_then(Value::as_str) {
+                        Some(wire) => format!("{} {wire}", field.description),
+                        None => field.description.clone(),
+                    };
+                    map.insert("description".into(), description.into());
                 }
                 if let Some(default) = &field.default
                     && let Ok(default) = serde_json::to_value(default)
@@ -124,5 +147,24 @@ mod tests {
         assert_eq!(schema["additionalProperties"], json!(false));
         assert_eq!(schema["properties"]["text"]["maxLength"], json!(10));
         assert_eq!(schema["properties"]["flag"]["type"], json!("boolean"));
+    }
+
+    #[test]
+    fn media_is_a_data_url_string_of_its_type() {
+        let schema = kind_schema(&Kind::Image {
+            max_bytes: Some(1000),
+        });
+        assert_eq!(schema["type"], json!("string"));
+        assert_eq!(schema["contentMediaType"], json!("image/*"));
+        let pattern = schema["pattern"].as_str().unwrap();
+        assert!(pattern.starts_with("^data:image/"), "{pattern}");
+        assert!(
+            schema["description"]
+                .as_str()
+                .unwrap()
+                .contains("1000 bytes")
+        );
+        let audio = kind_schema(&Kind::Audio { max_bytes: None });
+        assert_eq!(audio["contentMediaType"], json!("audio/*"));
     }
 }

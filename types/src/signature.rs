@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Value;
+use crate::{MediaKind, Value};
 
 /// What one endpoint of a model takes and gives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +113,15 @@ pub enum Kind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_chars: Option<usize>,
     },
+    // Inputs or outputs: a file, sent as a base64 `data:` URL (`Media`).
+    Image {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_bytes: Option<usize>,
+    },
+    Audio {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_bytes: Option<usize>,
+    },
     // Outputs.
     Label {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +149,17 @@ impl Kind {
             Kind::Label { .. } => "a label",
             Kind::Json => "any JSON value",
             Kind::Embedding { .. } => "a list of numbers",
+            Kind::Image { .. } => "an image as a data: URL",
+            Kind::Audio { .. } => "an audio clip as a data: URL",
+        }
+    }
+
+    /// The media type and size limit of an `Image` or `Audio` field.
+    pub fn media(&self) -> Option<(MediaKind, Option<usize>)> {
+        match self {
+            Kind::Image { max_bytes } => Some((MediaKind::Image, *max_bytes)),
+            Kind::Audio { max_bytes } => Some((MediaKind::Audio, *max_bytes)),
+            _ => None,
         }
     }
 }

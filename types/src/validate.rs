@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Field, Kind, Value, Values};
+use crate::{Field, Kind, Media, Value, Values};
 
 /// Why an input was refused; always names the field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,6 +176,13 @@ fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, Field
             Ok(Value::Strings(strings))
         }
         Kind::Json => Ok(Value::Json(raw.clone())),
+        Kind::Image { .. } | Kind::Audio { .. } => {
+            let url = raw.as_str().ok_or_else(wrong_type)?;
+            let (kind, max_bytes) = field.kind.media().ok_or_else(wrong_type)?;
+            Media::from_data_url(url, kind, max_bytes)
+                .map(Value::Media)
+                .map_err(|message| refuse(name, message))
+        }
         Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => {
             Err(refuse(name, "is an output kind and cannot be an input"))
         }
@@ -304,6 +311,52 @@ mod tests {
             assert_eq!(error.field, field, "{body}");
             assert!(error.message.contains(message), "{body}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn media_is_decided_by_the_field_kind_never_by_the_string() {
+        let fields = [
+            Field::new("image", Kind::Image { max_bytes: None }),
+            Field::new(
+                "caption",
+                Kind::Text {
+                    lines: 1,
+                    placeholder: None,
+                    max_chars: None,
+                },
+            ),
+        ];
+        let url = "data:image/png;base64,iVBORw==";
+        let values = validate_inputs(
+            &fields,
+            json!({"image": url, "caption": url}).as_object().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            values["image"],
+            Value::Media(Media::new("image/png", vec![0x89, b'P', b'N', b'G']))
+        );
+        assert_eq!(values["caption"], Value::Text(url.into()));
+
+        let error = validate_inputs(
+            &fields,
+            json!({"image": "a cat", "caption": ""})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(error.field, "image");
+        assert!(error.message.contains("data: URL"), "{}", error.message);
+        let error = validate_inputs(
+            &fields,
+            json!({"image": 3, "caption": ""}).as_object().unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            error.message.contains("expected an image"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

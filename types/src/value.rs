@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Media;
+
 /// One input or output value. It serializes as plain JSON (a string, a
 /// number, a list...), so API clients never see the Rust enum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +18,11 @@ pub enum Value {
     Vector(Vec<f32>),
     Label(Label),
     Json(serde_json::Value),
+    /// An image or audio clip. On the wire it is a `data:` URL string, so it
+    /// is never read back by itself (a string is a `Text`): the validator
+    /// makes it from a field whose kind is `Image` or `Audio`.
+    #[serde(skip_deserializing)]
+    Media(Media),
 }
 
 impl Value {
@@ -29,6 +36,13 @@ impl Value {
     pub fn as_strings(&self) -> Option<&[String]> {
         match self {
             Value::Strings(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_media(&self) -> Option<&Media> {
+        match self {
+            Value::Media(media) => Some(media),
             _ => None,
         }
     }

@@ -1,0 +1,197 @@
+//! The feedback review page (`/admin/feedback`) and its sign-in form, as
+//! Leptos views rendered on the server. They are not hydrated: the page is
+//! read-only, its actions are plain forms and links, so it costs the WASM
+//! nothing. Access (token, cookie) is the server's; this draws what it is
+//! handed.
+
+use leptos::prelude::*;
+use wick_feedback::{Flag, OptionCount};
+
+/// How much of a flag's inputs or outputs a table cell shows.
+const CELL_CHARS: usize = 300;
+
+/// What the review page shows.
+pub enum AdminView {
+    /// No token is configured: the page is off.
+    Off,
+    /// The sign-in form, with why the last try failed.
+    SignIn { problem: Option<String> },
+    /// The review: counts per option, the newest flags, a CSV link.
+    Review {
+        counts: Vec<OptionCount>,
+        newest: Vec<Flag>,
+    },
+    /// The store could not be read.
+    Unavailable,
+}
+
+/// The whole HTML document for `view`.
+pub fn admin_document(view: AdminView) -> String {
+    let title = match view {
+        AdminView::SignIn { .. } => "Sign in",
+        _ => "Feedback",
+    };
+    let owner = Owner::new();
+    let html = owner.with(|| {
+        let body = match view {
+            AdminView::Off => view! {
+                <p>"The review page is off. Start " <code>"wick serve"</code> " with "
+                    <code>"WICK_ADMIN_TOKEN"</code> " set to turn it on."</p>
+            }
+            .into_any(),
+            AdminView::SignIn { problem } => view! { <SignIn problem/> }.into_any(),
+            AdminView::Review { counts, newest } => view! { <Review counts newest/> }.into_any(),
+            AdminView::Unavailable => view! {
+                <p class="error" role="alert">
+                    "The feedback store cannot be read right now; see the server log."
+                </p>
+            }
+            .into_any(),
+        };
+        view! {
+            <html lang="en">
+                <head>
+                    <meta charset="utf-8"/>
+                    <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                    <title>{format!("{title} · Wick")}</title>
+                    <link rel="stylesheet" href="/pkg/wick.css"/>
+                    <link rel="icon" href="/favicon.svg"/>
+                </head>
+                <body>
+                    <main class="admin"><h1>{title}</h1>{body}</main>
+                </body>
+            </html>
+        }
+        .to_html()
+    });
+    format!("<!DOCTYPE html>{html}")
+}
+
+#[component]
+fn SignIn(problem: Option<String>) -> impl IntoView {
+    view! {
+        <form class="panel login" method="post" action="/admin/login">
+            <label for="admin-token">"Admin token"</label>
+            <input id="admin-token" name="token" type="password" data-testid="admin-token"
+                autocomplete="current-password" required/>
+            {problem.map(|problem| view! {
+                <p class="error" role="alert" data-testid="error">{problem}</p>
+            })}
+            <button type="submit" class="primary" data-testid="admin-login">"Sign in"</button>
+        </form>
+    }
+}
+
+#[component]
+fn Review(counts: Vec<OptionCount>, newest: Vec<Flag>) -> impl IntoView {
+    view! {
+        <div class="admin-actions">
+            <a href="/admin/feedback.csv" data-testid="admin-csv" download>"Download CSV"</a>
+            <form method="post" action="/admin/logout">
+                <button type="submit" class="secondary">"Sign out"</button>
+            </form>
+        </div>
+        <Counts counts/>
+        <h2>"Newest flags"</h2>
+        <Rows flags=newest/>
+    }
+}
+
+#[component]
+fn Counts(counts: Vec<OptionCount>) -> impl IntoView {
+    if counts.is_empty() {
+        return view! { <p data-testid="admin-empty">"Nothing has been flagged yet."</p> }
+            .into_any();
+    }
+    view! {
+        <h2>"Flags per option"</h2>
+        <table data-testid="admin-counts">
+            <thead><tr>
+                <th scope="col">"Model"</th><th scope="col">"Version"</th>
+                <th scope="col">"Option"</th><th scope="col">"Flags"</th>
+            </tr></thead>
+            <tbody>
+                {counts.into_iter().map(|count| view! {
+                    <tr>
+                        <td>{count.model}</td><td>{count.version}</td><td>{count.option}</td>
+                        <td class="number">{count.count}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn Rows(flags: Vec<Flag>) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table data-testid="admin-rows">
+                <thead><tr>
+                    <th scope="col">"Time (UTC)"</th><th scope="col">"Model"</th>
+                    <th scope="col">"Endpoint"</th><th scope="col">"Option"</th>
+                    <th scope="col">"Comment"</th><th scope="col">"Inputs"</th>
+                    <th scope="col">"Outputs"</th>
+                </tr></thead>
+                <tbody>
+                    {flags.into_iter().map(|stored| {
+                        let flag = stored.flag;
+                        view! {
+                            <tr data-id=stored.id>
+                                <td>{stored.created_at}</td>
+                                <td>{format!("{}@{}", flag.model, flag.version)}</td>
+                                <td>{flag.endpoint}</td>
+                                <td>{flag.option}</td>
+                                <td>{flag.comment.unwrap_or_default()}</td>
+                                <td><code>{shorten(&flag.inputs.to_string())}</code></td>
+                                <td><code>{shorten(&flag.outputs.to_string())}</code></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(CELL_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_flags_is_escaped_and_the_sign_in_form_names_its_problem() {
+        let html = admin_document(AdminView::SignIn {
+            problem: Some("<b>wrong</b>".into()),
+        });
+        assert!(
+            html.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+            "{html}"
+        );
+        assert!(html.contains("<title>Sign in · Wick</title>"), "{html}");
+        assert!(html.contains("data-testid=\"admin-token\""), "{html}");
+        assert!(html.contains("&lt;b&gt;wrong&lt;/b&gt;"), "{html}");
+        assert!(!html.contains("<b>wrong"), "{html}");
+
+        let empty = admin_document(AdminView::Review {
+            counts: Vec::new(),
+            newest: Vec::new(),
+        });
+        assert!(empty.contains("data-testid=\"admin-empty\""), "{empty}");
+        assert!(empty.contains("href=\"/admin/feedback.csv\""), "{empty}");
+    }
+
+    #[test]
+    fn long_cells_are_cut() {
+        assert_eq!(shorten("short"), "short");
+        let long = "é".repeat(CELL_CHARS + 5);
+        assert_eq!(shorten(&long).chars().count(), CELL_CHARS + 1);
+    }
+}

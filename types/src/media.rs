@@ -1,0 +1,179 @@
+//! Binary values (images, audio clips) and their one wire form: a base64
+//! `data:` URL (RFC 2397), as browsers make with `FileReader.readAsDataURL`
+//! and as Gradio's clients send.
+//!
+//! A string is taken for media only where the signature says the field is
+//! an image or an audio clip (`validate_inputs`), never by looking at it:
+//! a text that happens to start with `data:` stays a text.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::{Serialize, Serializer};
+
+/// The bytes of one file and what they are (`image/png`, `audio/wav`...).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Media {
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Which top-level media type a field takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Audio,
+}
+
+impl MediaKind {
+    /// The MIME top-level type: `image` or `audio`.
+    pub fn top_level(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+        }
+    }
+
+    /// For messages: "an image", "an audio clip".
+    pub fn describe(self) -> &'static str {
+        match self {
+            MediaKind::Image => "an image",
+            MediaKind::Audio => "an audio clip",
+        }
+    }
+}
+
+impl Media {
+    pub fn new(mime: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Media {
+            mime: mime.into(),
+            bytes,
+        }
+    }
+
+    /// Reads a `data:` URL of `kind` (`data:image/png;base64,...`), refusing
+    /// another media type, a missing type and bytes past `max_bytes`.
+    pub fn from_data_url(
+        url: &str,
+        kind: MediaKind,
+        max_bytes: Option<usize>,
+    ) -> Result<Media, String> {
+        let expected = kind.top_level();
+        let example = format!("data:{expected}/…;base64,…");
+        if !url.starts_with("data:") {
+            return Err(format!("expected a data: URL ({example})"));
+        }
+        // The payload's base64 length bounds the bytes, so an oversized file
+        // is refused before anything is decoded.
+        if let Some(max) = max_bytes
+            && url.len() / 4 * 3 > max + 1024
+        {
+            return Err(too_large(url.len() / 4 * 3, max));
+        }
+        let parsed = data_url::DataUrl::process(url)
+            .map_err(|error| format!("is not a valid data: URL ({error:?})"))?;
+        let mime = parsed.mime_type();
+        if mime.type_ != expected {
+            return Err(format!(
+                "expected {} but got {}/{} ({example})",
+                kind.describe(),
+                mime.type_,
+                mime.subtype
+            ));
+        }
+        let mime = format!("{}/{}", mime.type_, mime.subtype);
+        let (bytes, _fragment) = parsed
+            .decode_to_vec()
+            .map_err(|_| "has a payload that is not valid base64".to_string())?;
+        if let Some(max) = max_bytes
+            && bytes.len() > max
+        {
+            return Err(too_large(bytes.len(), max));
+        }
+        if bytes.is_empty() {
+            return Err("is an empty file".into());
+        }
+        Ok(Media { mime, bytes })
+    }
+
+    /// The wire form: `data:<mime>;base64,<payload>`.
+    pub fn to_data_url(&self) -> String {
+        format!(
+            "data:{};base64,{}",
+            self.mime,
+            base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+        )
+    }
+}
+
+fn too_large(bytes: usize, max: usize) -> String {
+    format!("is {bytes} bytes; the limit is {max}")
+}
+
+impl Serialize for Media {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_data_url())
+    }
+}
+
+/// Media prints as its type and size: a log line or a panic message must
+/// never carry a megabyte of base64.
+impl fmt::Debug for Media {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Media({}, {} bytes)", self.mime, self.bytes.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_a_data_url() {
+        let media = Media::new("image/png", vec![0x89, b'P', b'N', b'G', 0, 255]);
+        let url = media.to_data_url();
+        assert_eq!(url, "data:image/png;base64,iVBORwD/");
+        assert_eq!(
+            Media::from_data_url(&url, MediaKind::Image, None).unwrap(),
+            media
+        );
+        assert_eq!(
+            serde_json::to_value(&media).unwrap(),
+            serde_json::json!(url)
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_media_of_the_kind() {
+        let cases = [
+            ("hello", MediaKind::Image, "expected a data: URL"),
+            (
+                "data:audio/wav;base64,UklGRg==",
+                MediaKind::Image,
+                "expected an image but got audio/wav",
+            ),
+            (
+                "data:text/plain;base64,aGk=",
+                MediaKind::Audio,
+                "expected an audio clip",
+            ),
+            ("data:image/png;base64,", MediaKind::Image, "empty"),
+            (
+                "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==",
+                MediaKind::Image,
+                "limit is 4",
+            ),
+        ];
+        for (url, kind, message) in cases {
+            let error = Media::from_data_url(url, kind, Some(4)).unwrap_err();
+            assert!(error.contains(message), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn refuses_an_oversized_payload() {
+        let url = format!("data:image/png;base64,{}", "A".repeat(1 << 20));
+        let error = Media::from_data_url(&url, MediaKind::Image, Some(1000)).unwrap_err();
+        assert!(error.contains("limit is 1000"), "{error}");
+    }
+}
