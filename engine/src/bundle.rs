@@ -87,6 +87,12 @@ pub struct Serving {
     /// Longest a request may take, queueing included, before it is
     /// answered 503 (and dropped from the queue if it has not run).
     pub request_timeout_ms: u64,
+    /// Most sets of inputs in one request; more are refused (413) before
+    /// any work, so one body cannot hold the worker for long.
+    pub max_inputs_per_request: usize,
+    /// Most characters of text in one request, summed over its inputs;
+    /// more are refused (413) before any work.
+    pub max_input_chars: usize,
     /// `cpu`, `cuda` (needs a build with `--features cuda`) or `auto`.
     pub device: String,
 }
@@ -98,6 +104,8 @@ impl Default for Serving {
             max_batch_delay_ms: 5,
             max_queue: 256,
             request_timeout_ms: 30_000,
+            max_inputs_per_request: 64,
+            max_input_chars: 200_000,
             device: "cpu".to_string(),
         }
     }

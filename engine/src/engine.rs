@@ -39,6 +39,8 @@ struct Model {
     info: ModelInfo,
     scheduler: Arc<dyn Submit>,
     timeout: Duration,
+    max_inputs: usize,
+    max_chars: usize,
 }
 
 /// What a prediction returns: one set of outputs per set of inputs.
@@ -126,6 +128,8 @@ impl Engine {
             },
             scheduler: scheduler.into(),
             timeout: Duration::from_millis(manifest.serving.request_timeout_ms),
+            max_inputs: manifest.serving.max_inputs_per_request,
+            max_chars: manifest.serving.max_input_chars,
         });
         Ok(())
     }
@@ -218,8 +222,12 @@ impl Engine {
             &found.info.version,
             endpoint,
         );
-        let deadline = Instant::now() + found.timeout;
         let fields = found.info.endpoints[number].inputs.clone();
+        if let Err(error) = found.check_size(&fields, &inputs) {
+            record.outcome(error.code());
+            return Err(error);
+        }
+        let deadline = Instant::now() + found.timeout;
         let scheduler = found.scheduler.clone();
         // Checking and preparing are CPU work that grows with the input
         // (tokenizing, and next decoding images and resampling audio): on
@@ -237,6 +245,50 @@ impl Engine {
                 Err(error)
             }
         }
+    }
+}
+
+impl Model {
+    /// Refuses a request with too many sets of inputs or too much text
+    /// before anything is checked or queued: it costs one walk over what
+    /// was already parsed. Media fields are bounded by their own
+    /// `max_bytes` and the body limit instead.
+    fn check_size(&self, fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<()> {
+        if inputs.len() > self.max_inputs {
+            return Err(Error::TooManyInputs {
+                count: inputs.len(),
+                max: self.max_inputs,
+            });
+        }
+        let is_media = |name: &str| {
+            fields
+                .iter()
+                .any(|field| field.name == name && field.kind.media().is_some())
+        };
+        let chars: usize = inputs
+            .iter()
+            .flat_map(|json| json.iter())
+            .filter(|(name, _)| !is_media(name))
+            .map(|(_, value)| text_chars(value))
+            .sum();
+        if chars > self.max_chars {
+            return Err(Error::InputTooLarge {
+                count: chars,
+                max: self.max_chars,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Characters of text in a JSON value (strings, also inside lists and
+/// objects).
+fn text_chars(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::String(text) => text.chars().count(),
+        serde_json::Value::Array(items) => items.iter().map(text_chars).sum(),
+        serde_json::Value::Object(map) => map.values().map(text_chars).sum(),
+        _ => 0,
     }
 }
 

@@ -73,6 +73,16 @@ pub enum Error {
     #[error("a request needs at least one set of inputs")]
     EmptyBatch,
 
+    #[error(
+        "a request takes at most {max} sets of inputs; this one has {count} (max_inputs_per_request)"
+    )]
+    TooManyInputs { count: usize, max: usize },
+
+    #[error(
+        "a request takes at most {max} characters of text; this one has {count} (max_input_chars)"
+    )]
+    InputTooLarge { count: usize, max: usize },
+
     #[error("inference failed: {0}")]
     Inference(String),
 
@@ -81,6 +91,9 @@ pub enum Error {
 
     #[error("the request did not finish within its deadline (request_timeout_ms)")]
     Timeout,
+
+    #[error("the caller went away before the answer")]
+    Cancelled,
 
     #[error("the model is not serving: {0}")]
     Unavailable(String),
@@ -95,9 +108,11 @@ impl Error {
             Error::UnknownVersion { .. } => ErrorCode::VersionNotFound,
             Error::UnknownEndpoint { .. } => ErrorCode::EndpointNotFound,
             Error::InvalidInput(_) | Error::EmptyBatch => ErrorCode::InvalidInput,
+            Error::TooManyInputs { .. } | Error::InputTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Error::Inference(_) => ErrorCode::InferenceFailed,
             Error::Overloaded { .. } => ErrorCode::Overloaded,
             Error::Timeout => ErrorCode::Timeout,
+            Error::Cancelled => ErrorCode::Cancelled,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Io { .. }
             | Error::Manifest { .. }
@@ -113,7 +128,9 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Error::InvalidInput(error) => Some(&error.field),
-            Error::EmptyBatch => Some("inputs"),
+            Error::EmptyBatch | Error::TooManyInputs { .. } | Error::InputTooLarge { .. } => {
+                Some("inputs")
+            }
             _ => None,
         }
     }

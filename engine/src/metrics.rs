@@ -107,7 +107,7 @@ impl Default for Metrics {
         );
         registry.register(
             "wick_requests_dropped",
-            "Queued requests that never ran: client gone (cancelled) or past the deadline",
+            "Requests whose (remaining) work was skipped: client gone (cancelled) or past the deadline",
             dropped.clone(),
         );
         registry.register(

@@ -235,15 +235,11 @@ impl<T: Task> Shared<T> {
         let now = Instant::now();
         let mut live = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if job.events.is_closed() {
-                self.metrics
-                    .dropped(&self.model, &self.version, "cancelled");
-                tracing::debug!(model = %self.model, "dropped a request whose client went away");
-            } else if now > job.deadline {
-                self.metrics.dropped(&self.model, &self.version, "deadline");
-                let _ = job.events.send(Event::Done(Err(Error::Timeout)));
-            } else {
-                live.push(job);
+            match self.abandoned(&job, now) {
+                Some(error) => {
+                    let _ = job.events.send(Event::Done(Err(error)));
+                }
+                None => live.push(job),
             }
         }
         let mut endpoints: Vec<T::Endpoint> = Vec::new();
@@ -254,7 +250,7 @@ impl<T: Task> Shared<T> {
         }
         let mut outputs: Vec<Vec<Option<Values>>> =
             live.iter().map(|job| vec![None; job.items.len()]).collect();
-        let mut failures: Vec<Option<String>> = vec![None; live.len()];
+        let mut failures: Vec<Option<Error>> = live.iter().map(|_| None).collect();
         for endpoint in endpoints {
             // Every input of this endpoint, shortest first.
             let mut entries: Vec<Entry<T::Request>> = Vec::new();
@@ -273,11 +269,23 @@ impl<T: Task> Shared<T> {
             }
             entries.sort_by_key(|entry| entry.size);
             for pass in passes(entries, self.max_batch_size) {
+                // A big client batch runs in several passes: between them,
+                // the rest of a request that timed out or whose client left
+                // is skipped, so it cannot hold the worker.
+                let now = Instant::now();
                 let mut places = Vec::with_capacity(pass.len());
                 let mut items = Vec::with_capacity(pass.len());
                 for entry in pass {
-                    places.push((entry.job, entry.position));
-                    items.push(entry.item);
+                    if failures[entry.job].is_none() {
+                        failures[entry.job] = self.abandoned(&live[entry.job], now);
+                    }
+                    if failures[entry.job].is_none() {
+                        places.push((entry.job, entry.position));
+                        items.push(entry.item);
+                    }
+                }
+                if items.is_empty() {
+                    continue;
                 }
                 match self.forward(endpoint, &items) {
                     Ok(answers) => {
@@ -287,7 +295,7 @@ impl<T: Task> Shared<T> {
                     }
                     Err(message) => {
                         for (job, _) in places {
-                            failures[job].get_or_insert_with(|| message.clone());
+                            failures[job].get_or_insert_with(|| Error::Inference(message.clone()));
                         }
                     }
                 }
@@ -295,7 +303,7 @@ impl<T: Task> Shared<T> {
         }
         for ((job, answers), failure) in live.into_iter().zip(outputs).zip(failures) {
             let result = match failure {
-                Some(message) => Err(Error::Inference(message)),
+                Some(error) => Err(error),
                 None => answers
                     .into_iter()
                     .collect::<Option<Vec<Values>>>()
@@ -303,6 +311,25 @@ impl<T: Task> Shared<T> {
             };
             let _ = job.events.send(Event::Done(result));
         }
+    }
+
+    /// Why `job` must not run (on): past its deadline (answered 503, counted
+    /// as `deadline` even when its caller already gave up on it for that
+    /// reason) or its client gone (`cancelled`). Counted once per job.
+    fn abandoned(&self, job: &Job<T>, now: Instant) -> Option<Error> {
+        let reason = if now > job.deadline {
+            "deadline"
+        } else if job.events.is_closed() {
+            "cancelled"
+        } else {
+            return None;
+        };
+        self.metrics.dropped(&self.model, &self.version, reason);
+        tracing::debug!(model = %self.model, reason, "dropped a request");
+        Some(match reason {
+            "deadline" => Error::Timeout,
+            _ => Error::Cancelled,
+        })
     }
 
     /// One forward pass; a panic or an error fails only this pass.

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use wick_types::{
-    ErrorCode, FieldError, FlagRequest, MAX_COMMENT_CHARS, ModelInfo, validate_inputs,
-    validate_outputs,
+    ErrorCode, FieldError, FlagRequest, MAX_COMMENT_CHARS, MAX_FLAG_BYTES, ModelInfo,
+    validate_inputs, validate_outputs,
 };
 
 use crate::store::NewFlag;
@@ -65,6 +65,13 @@ const REQUIRED: [&str; 4] = ["endpoint", "inputs", "outputs", "option"];
 /// field at fault: every adapter (the API, the UI's Flag button) sends the
 /// object it was given, unchanged.
 pub fn parse_flag(object: serde_json::Map<String, Value>) -> Result<FlagRequest, FlagError> {
+    let size = serde_json::to_vec(&object).map_or(usize::MAX, |json| json.len());
+    if size > MAX_FLAG_BYTES {
+        return Err(invalid(
+            "body",
+            format!("the flag is {size} bytes as JSON; the limit is {MAX_FLAG_BYTES}"),
+        ));
+    }
     for (key, value) in &object {
         let (expected, fits) = match key.as_str() {
             "endpoint" | "option" => ("a string", value.is_string()),

@@ -22,7 +22,7 @@ use serde_json::json;
 use wick_engine::{Engine, JsonObject, Prediction, PredictionStream, Update};
 use wick_types::{ErrorCode, ModelInfo, ModelList, OneOrMany, PredictResponse};
 
-use crate::api_error::{ApiError, json_object};
+use crate::api_error::{ApiError, json_object, require_json};
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -63,6 +63,7 @@ async fn predict(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    require_json(&headers)?;
     let body = body.map_err(ApiError::from_body)?;
     let request = parse_predict_body(&body)?;
     let version = request.version.as_deref();

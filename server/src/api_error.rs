@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wick_engine::{Error, JsonObject};
 use wick_feedback::FlagError;
@@ -26,9 +26,11 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::VersionNotFound
         | ErrorCode::EndpointNotFound
         | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MalformedJson | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Timeout | ErrorCode::Unavailable | ErrorCode::FeedbackUnavailable => {
@@ -99,6 +101,36 @@ impl ApiError {
 
 /// Parses a body that must be a JSON object: malformed JSON is a 400, any
 /// other JSON a 422 naming `field`.
+///
+/// Checked first: refuses a body not declared `application/json` (415).
+/// Besides saying what is wrong, this keeps other web sites from making a
+/// visitor's browser post here: a form or `text/plain` needs no CORS
+/// preflight, a JSON body does.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Ok(());
+    }
+    let shown = if declared.is_empty() {
+        "none"
+    } else {
+        declared
+    };
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!("send the body as Content-Type: application/json (got {shown})"),
+    ))
+}
+
 pub fn json_object(body: &[u8], field: &str, shape: &str) -> Result<JsonObject, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(

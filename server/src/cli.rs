@@ -137,6 +137,15 @@ pub struct ServeArgs {
     /// through its sign-in form); the page is off without one.
     #[arg(long, env = "WICK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A site that may show the pages in a frame (its origin, e.g.
+    /// https://huggingface.co); repeat or comma-separate. Only this origin
+    /// by default.
+    #[arg(long, env = "WICK_ALLOW_EMBED", value_delimiter = ',')]
+    pub allow_embed: Vec<String>,
+    /// An origin whose pages may call the API from a browser (CORS); repeat
+    /// or comma-separate. None by default.
+    #[arg(long, env = "WICK_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
 }
 
 /// Overrides of every bundle's `[serving]` settings.
@@ -157,6 +166,12 @@ pub struct ServingArgs {
     /// Longest a request may take, queueing included, before a 503, in ms.
     #[arg(long)]
     pub request_timeout_ms: Option<u64>,
+    /// Most sets of inputs in one request; more are refused with 413.
+    #[arg(long)]
+    pub max_inputs_per_request: Option<usize>,
+    /// Most characters of text in one request; more are refused with 413.
+    #[arg(long)]
+    pub max_input_chars: Option<usize>,
 }
 
 impl ServingArgs {
@@ -175,6 +190,12 @@ impl ServingArgs {
         }
         if let Some(timeout) = self.request_timeout_ms {
             serving.request_timeout_ms = timeout;
+        }
+        if let Some(max) = self.max_inputs_per_request {
+            serving.max_inputs_per_request = max;
+        }
+        if let Some(max) = self.max_input_chars {
+            serving.max_input_chars = max;
         }
     }
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use wick_engine::Engine;
 use wick_feedback::Store;
 use wick_types::FlagResponse;
 
-use crate::api_error::{ApiError, json_object};
+use crate::api_error::{ApiError, json_object, require_json};
 
 #[derive(Clone)]
 struct Feedback {
@@ -30,8 +30,10 @@ pub fn router(engine: Arc<Engine>, store: Arc<Store>) -> Router {
 async fn flag(
     State(feedback): State<Feedback>,
     Path(model): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<FlagResponse>), ApiError> {
+    require_json(&headers)?;
     let body = body.map_err(ApiError::from_body)?;
     let info = feedback
         .engine

@@ -9,15 +9,19 @@ pub mod cli;
 pub mod commands;
 mod feedback_api;
 mod openapi;
+mod security;
 mod site;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use wick_engine::Engine;
 use wick_feedback::Store;
 
+pub use security::Security;
 pub use site::has_assets;
 
 /// Every route Wick serves, over one engine and one feedback store.
@@ -26,11 +30,37 @@ pub fn router(
     store: Arc<Store>,
     admin_token: Option<&str>,
     max_body_bytes: usize,
+    security: Security,
 ) -> Router {
-    Router::new()
+    let security = Arc::new(security);
+    let routes = Router::new()
         .merge(api::router(engine.clone()))
         .merge(feedback_api::router(engine.clone(), store.clone()))
         .merge(admin::router(store.clone(), admin_token))
-        .merge(site::router(engine, store))
+        .merge(site::router(engine, store, security.clone()))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            security.clone(),
+            security::guard,
+        ));
+    if security.cors_origins.is_empty() {
+        return routes;
+    }
+    let origins: Vec<HeaderValue> = security
+        .cors_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    // Outermost, so a preflight is answered before anything else looks.
+    routes.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                HeaderName::from_static("last-event-id"),
+            ]),
+    )
 }

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use app::{App, shell};
 use axum::Router;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use leptos::prelude::{LeptosOptions, provide_context};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos::nonce::{provide_nonce, use_nonce};
+use leptos::prelude::{LeptosOptions, provide_context, use_context};
+use leptos_axum::{LeptosRoutes, ResponseOptions, generate_route_list};
 use wick_engine::Engine;
 use wick_feedback::Store;
+
+use crate::security::{Security, content_security_policy};
 
 include!(concat!(env!("OUT_DIR"), "/site_files.rs"));
 
@@ -20,7 +23,7 @@ pub fn has_assets() -> bool {
     FILES.iter().any(|(path, _)| path.ends_with(".wasm"))
 }
 
-pub fn router(engine: Arc<Engine>, store: Arc<Store>) -> Router {
+pub fn router(engine: Arc<Engine>, store: Arc<Store>, security: Arc<Security>) -> Router {
     let options = LeptosOptions::builder()
         .output_name("wick")
         .site_pkg_dir("pkg")
@@ -33,6 +36,17 @@ pub fn router(engine: Arc<Engine>, store: Arc<Store>) -> Router {
             move || {
                 provide_context(engine.clone());
                 provide_context(store.clone());
+                // A fresh nonce per page: Leptos puts it on its inline
+                // scripts, the policy allows just those.
+                provide_nonce();
+                if let (Some(response), Some(nonce)) =
+                    (use_context::<ResponseOptions>(), use_nonce())
+                {
+                    let policy = content_security_policy(Some(&nonce), &security.allow_embed);
+                    if let Ok(value) = HeaderValue::from_str(&policy) {
+                        response.insert_header(header::CONTENT_SECURITY_POLICY, value);
+                    }
+                }
             },
             {
                 let options = options.clone();

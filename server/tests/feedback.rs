@@ -183,8 +183,26 @@ async fn flags_are_checked_then_stored(backend: &Backend) {
         (status, &answer["error"]["code"]),
         (StatusCode::NOT_FOUND, &json!("model_not_found"))
     );
-    let malformed = client.post(url()).body("{").send().await.unwrap();
+    let malformed = client
+        .post(url())
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    // Not declared JSON: refused whatever the body, so no other site's
+    // page can post flags through a visitor's browser without a preflight.
+    let plain = client
+        .post(url())
+        .header("content-type", "text/plain")
+        .body(embed_flag("refused").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let plain: serde_json::Value = plain.json().await.unwrap();
+    assert_eq!(plain["error"]["code"], "unsupported_media_type");
 
     let rows = backend.exported_rows();
     assert!(

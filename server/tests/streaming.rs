@@ -100,7 +100,13 @@ async fn serve_toy() -> Toy {
     let data = tempfile::tempdir().unwrap();
     let config = StoreConfig::resolve(Some(data.path()), None).unwrap();
     let store = Arc::new(Store::open(&config).await.unwrap());
-    let router = wick_server::router(Arc::new(engine), store, None, 1 << 20);
+    let router = wick_server::router(
+        Arc::new(engine),
+        store,
+        None,
+        1 << 20,
+        wick_server::Security::default(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });

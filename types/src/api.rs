@@ -85,6 +85,9 @@ pub struct ErrorDetail {
 /// The longest flag comment kept, in characters (the API refuses longer
 /// ones; the UI's comment box stops there).
 pub const MAX_COMMENT_CHARS: usize = 2000;
+/// Most bytes of one flag as JSON (inputs, outputs, comment and all): one
+/// request cannot grow the feedback store by more.
+pub const MAX_FLAG_BYTES: usize = 64 * 1024;
 
 /// `POST /api/models/{model}/feedback`, and the UI's Flag button: a
 /// prediction someone flagged, tied to the model version that made it.

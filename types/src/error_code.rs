@@ -16,6 +16,8 @@ pub enum ErrorCode {
     EndpointNotFound,
     /// No such route.
     NotFound,
+    /// Refused for who is asking (another site's page).
+    Forbidden,
     /// The route does not take this method.
     MethodNotAllowed,
     /// The body is not JSON.
@@ -24,6 +26,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The body is larger than the server accepts.
     PayloadTooLarge,
+    /// The body is not of a media type the route takes (JSON).
+    UnsupportedMediaType,
     /// Inputs (or a flag) that do not fit the signature.
     InvalidInput,
     /// The model's queue is full.
@@ -49,10 +53,12 @@ impl ErrorCode {
             ErrorCode::VersionNotFound => "version_not_found",
             ErrorCode::EndpointNotFound => "endpoint_not_found",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::MalformedJson => "malformed_json",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Timeout => "timeout",

@@ -57,8 +57,15 @@ pub fn validate_inputs(
     Ok(values)
 }
 
-/// Checks a prediction's outputs, as sent back with a flag: every output of
-/// the signature is present, no other, each of its kind's JSON shape.
+/// Most characters of a label (and of each label's name in its confidences)
+/// accepted back with a flag.
+pub const MAX_LABEL_CHARS: usize = 500;
+/// Most confidences of a label accepted back, where the kind sets no top_k.
+pub const MAX_CONFIDENCES: usize = 1000;
+
+/// Checks a prediction's outputs, as sent back with a flag, as strictly as
+/// inputs: every output of the signature is present, no other, each of
+/// exactly its kind's JSON shape (no extra keys, bounded lengths).
 pub fn validate_outputs(
     fields: &[Field],
     json: &serde_json::Map<String, serde_json::Value>,
@@ -68,21 +75,96 @@ pub fn validate_outputs(
         let raw = json
             .get(&field.name)
             .ok_or_else(|| refuse(&field.name, "is required"))?;
-        let fits = match &field.kind {
-            Kind::Label { .. } => raw.get("label").is_some_and(|label| label.is_string()),
-            Kind::Score => raw.is_number(),
-            Kind::Embedding { dim } => raw.as_array().is_some_and(|items| {
-                items.len() == *dim && items.iter().all(|item| item.is_number())
-            }),
-            Kind::Json => true,
-            _ => validate_value(field, raw).is_ok(),
-        };
-        if !fits {
-            return Err(refuse(
-                &field.name,
+        let name = field.name.as_str();
+        let wrong_type = || {
+            refuse(
+                name,
                 format!("expected {}, got {}", field.kind.expected(), json_type(raw)),
+            )
+        };
+        match &field.kind {
+            Kind::Label { top_k } => check_label(name, raw, top_k.unwrap_or(MAX_CONFIDENCES))?,
+            Kind::Score if raw.is_number() => {}
+            Kind::Score => return Err(wrong_type()),
+            Kind::Embedding { dim } => {
+                let items = raw.as_array().ok_or_else(wrong_type)?;
+                if items.len() != *dim {
+                    return Err(refuse(
+                        name,
+                        format!("expected {dim} numbers, got {}", items.len()),
+                    ));
+                }
+                if let Some(index) = items.iter().position(|item| !item.is_number()) {
+                    return Err(refuse(name, format!("item {index} is not a number")));
+                }
+            }
+            Kind::Json => {}
+            _ => {
+                validate_value(field, raw)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A label object: `label` and `confidences` (each `label`, `confidence`)
+/// and nothing else, with bounded lengths.
+fn check_label(
+    name: &str,
+    raw: &serde_json::Value,
+    max_confidences: usize,
+) -> Result<(), FieldError> {
+    let object = raw.as_object().ok_or_else(|| {
+        refuse(
+            name,
+            format!("expected a label object, got {}", json_type(raw)),
+        )
+    })?;
+    let short_text = |value: Option<&serde_json::Value>, what: &str| -> Result<(), FieldError> {
+        let text = value
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| refuse(name, format!("{what} must be a string")))?;
+        let count = text.chars().count();
+        if count > MAX_LABEL_CHARS {
+            return Err(refuse(
+                name,
+                format!("{what} is {count} characters long; the limit is {MAX_LABEL_CHARS}"),
             ));
         }
+        Ok(())
+    };
+    if let Some(key) = object.keys().find(|k| *k != "label" && *k != "confidences") {
+        return Err(refuse(
+            name,
+            format!("unknown key `{key}`; a label has label and confidences"),
+        ));
+    }
+    short_text(object.get("label"), "`label`")?;
+    let confidences = object
+        .get("confidences")
+        .and_then(|c| c.as_array())
+        .ok_or_else(|| refuse(name, "`confidences` must be a list"))?;
+    if confidences.len() > max_confidences {
+        return Err(refuse(
+            name,
+            format!(
+                "has {} confidences; at most {max_confidences}",
+                confidences.len()
+            ),
+        ));
+    }
+    for (index, item) in confidences.iter().enumerate() {
+        let what = format!("`confidences[{index}]`");
+        let entry = item
+            .as_object()
+            .ok_or_else(|| refuse(name, format!("{what} must be an object")))?;
+        if entry.len() != 2 || !entry.get("confidence").is_some_and(|c| c.is_number()) {
+            return Err(refuse(
+                name,
+                format!("{what} must be exactly {{\"label\": string, \"confidence\": number}}"),
+            ));
+        }
+        short_text(entry.get("label"), &format!("{what}.label"))?;
     }
     Ok(())
 }
@@ -367,9 +449,37 @@ mod tests {
         ];
         let check = |body: serde_json::Value| validate_outputs(&outputs, body.as_object().unwrap());
         assert!(check(json!({"label": {"label": "a", "confidences": []}, "score": 0.5})).is_ok());
+        let ok = json!({"label": {"label": "a", "confidences": [{"label": "a", "confidence": 0.9}]}, "score": 0.5});
+        assert!(check(ok).is_ok());
+        for (label, message) in [
+            (
+                json!({"label": "a", "confidences": [], "extra": 1}),
+                "unknown key `extra`",
+            ),
+            (
+                json!({"label": "x".repeat(MAX_LABEL_CHARS + 1), "confidences": []}),
+                "limit is 500",
+            ),
+            (
+                json!({"label": "a", "confidences": [{"label": "a", "confidence": 1, "x": 0}]}),
+                "exactly",
+            ),
+            (
+                json!({"label": "a", "confidences": [{"label": 3, "confidence": 1}]}),
+                "must be a string",
+            ),
+        ] {
+            let error = check(json!({"label": label, "score": 0.5})).unwrap_err();
+            assert_eq!(error.field, "label");
+            assert!(error.message.contains(message), "{}", error.message);
+        }
+        let embedding = [Field::new("e", Kind::Embedding { dim: 2 })];
+        let error =
+            validate_outputs(&embedding, json!({"e": [1, 2, 3]}).as_object().unwrap()).unwrap_err();
+        assert_eq!(error.message, "expected 2 numbers, got 3");
         assert_eq!(check(json!({"score": 0.5})).unwrap_err().field, "label");
         assert_eq!(
-            check(json!({"label": {"label": "a"}, "score": "x"}))
+            check(json!({"label": {"label": "a", "confidences": []}, "score": "x"}))
                 .unwrap_err()
                 .field,
             "score"

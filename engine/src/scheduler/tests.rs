@@ -287,3 +287,50 @@ async fn a_stream_carries_partial_outputs_and_stops_when_its_caller_leaves() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(task.emitted.load(Ordering::SeqCst), emitted, "it stopped");
 }
+
+#[tokio::test]
+async fn a_big_request_past_its_deadline_stops_between_passes() {
+    // Ten inputs, two per pass, 40 ms a pass: 200 ms of work against a
+    // 100 ms deadline.
+    let task = echo(40);
+    let scheduler = scheduler(task.clone(), 2, 64);
+    let big = (0..10).map(|n| item(n as f64, 1)).collect();
+    let reply = scheduler
+        .enqueue(Only, big, Instant::now() + Duration::from_millis(100))
+        .unwrap();
+    assert!(matches!(answer(reply).await, Err(Error::Timeout)));
+    // The worker is free for the next request at once, not after the
+    // abandoned passes.
+    let started = Instant::now();
+    let next = scheduler
+        .enqueue(Only, vec![item(0.0, 1)], later())
+        .unwrap();
+    answer(next).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    let ran = task.runs.load(Ordering::SeqCst);
+    assert!(
+        ran <= 7,
+        "{ran} inputs ran: the leftover passes were not skipped"
+    );
+    let text = scheduler.shared.metrics.render(&[]);
+    assert!(text.contains("reason=\"deadline\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_big_request_whose_client_left_stops_between_passes() {
+    let task = echo(30);
+    let scheduler = scheduler(task.clone(), 2, 64);
+    let big = (0..10).map(|n| item(n as f64, 1)).collect();
+    let reply = scheduler.enqueue(Only, big, later()).unwrap();
+    tokio::time::sleep(Duration::from_millis(45)).await;
+    drop(reply);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ran = task.runs.load(Ordering::SeqCst);
+    assert!(ran <= 6, "{ran} inputs ran after the client left");
+    let text = scheduler.shared.metrics.render(&[]);
+    assert!(text.contains("reason=\"cancelled\"} 1"), "{text}");
+}

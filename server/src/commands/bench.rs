@@ -504,6 +504,14 @@ fn serving_flags(serving: &ServingArgs) -> Vec<String> {
         "request-timeout-ms",
         serving.request_timeout_ms.map(|v| v.to_string()),
     );
+    add(
+        "max-inputs-per-request",
+        serving.max_inputs_per_request.map(|v| v.to_string()),
+    );
+    add(
+        "max-input-chars",
+        serving.max_input_chars.map(|v| v.to_string()),
+    );
     flags
 }
 

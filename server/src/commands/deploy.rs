@@ -190,7 +190,8 @@ WORKDIR /home/user/app
 COPY --chown=1000:1000 bundles/ /home/user/app/bundles/
 ENV HOME=/home/user \
     WICK_HOST=0.0.0.0 \
-    WICK_PORT=7860
+    WICK_PORT=7860 \
+    WICK_ALLOW_EMBED=https://huggingface.co
 EXPOSE 7860
 # Feedback goes to /data when the Space has persistent storage, else to
 # ./wick-data. Every bundle file's SHA-256 is checked at start.

@@ -37,6 +37,10 @@ async fn serve(
         store.clone(),
         args.admin_token.as_deref(),
         args.max_body_bytes,
+        crate::Security {
+            allow_embed: args.allow_embed.clone(),
+            cors_origins: args.cors_origin.clone(),
+        },
     );
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
