@@ -4,8 +4,10 @@
 //! the engine's errors, the feedback store's and the server's own.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use wick_engine::{Error, JsonObject};
 use wick_feedback::FlagError;
@@ -99,13 +101,38 @@ impl ApiError {
     }
 }
 
-/// Parses a body that must be a JSON object: malformed JSON is a 400, any
-/// other JSON a 422 naming `field`.
-///
-/// Checked first: refuses a body not declared `application/json` (415).
-/// Besides saying what is wrong, this keeps other web sites from making a
-/// visitor's browser post here: a form or `text/plain` needs no CORS
-/// preflight, a JSON body does.
+/// A body whose declared `Content-Length` is over the limit is refused
+/// before a byte of it is read, so `Expect: 100-continue` gets a 413, not
+/// a `100 Continue`.
+pub async fn refuse_declared_oversize(max_bytes: usize, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_bytes as u64 => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is {length} bytes; the limit is {max_bytes} (--max-body-bytes)"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// A route that exists but does not take this method: 405 with the JSON
+/// error body (axum's own answer has no body).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+/// Refuses a body not declared `application/json` (415), before it is
+/// read. Besides saying what is wrong, this keeps other web sites from
+/// making a visitor's browser post here: a form or `text/plain` needs no
+/// CORS preflight, a JSON body does.
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_TYPE)
@@ -131,6 +158,8 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
+/// Parses a body that must be a JSON object: malformed JSON is a 400, any
+/// other JSON a 422 naming `field`.
 pub fn json_object(body: &[u8], field: &str, shape: &str) -> Result<JsonObject, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(

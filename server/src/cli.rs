@@ -129,6 +129,21 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Seconds a connection has to send its request headers; also how long
+    /// an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body has to arrive in full.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Most connections open at once; more are closed on arrival. Lowered
+    /// to what the open-files limit allows.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Seconds open requests get to finish after SIGTERM before the
+    /// process exits anyway.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
     #[command(flatten)]
     pub serving: ServingArgs,
     #[command(flatten)]

@@ -8,28 +8,39 @@ mod api_error;
 pub mod cli;
 pub mod commands;
 mod feedback_api;
+pub mod listen;
 mod openapi;
 mod security;
 mod site;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use wick_engine::Engine;
 use wick_feedback::Store;
 
 pub use security::Security;
 pub use site::has_assets;
 
+/// How much of a request body is read, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    /// Longest the whole body may take to arrive.
+    pub timeout: Duration,
+}
+
 /// Every route Wick serves, over one engine and one feedback store.
 pub fn router(
     engine: Arc<Engine>,
     store: Arc<Store>,
     admin_token: Option<&str>,
-    max_body_bytes: usize,
+    body: BodyLimits,
     security: Security,
 ) -> Router {
     let security = Arc::new(security);
@@ -38,7 +49,12 @@ pub fn router(
         .merge(feedback_api::router(engine.clone(), store.clone()))
         .merge(admin::router(store.clone(), admin_token))
         .merge(site::router(engine, store, security.clone()))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .method_not_allowed_fallback(api_error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body.max_bytes))
+        .layer(RequestBodyTimeoutLayer::new(body.timeout))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            api_error::refuse_declared_oversize(body.max_bytes, request, next)
+        }))
         .layer(axum::middleware::from_fn_with_state(
             security.clone(),
             security::guard,

@@ -147,3 +147,137 @@ async fn pages_carry_security_headers_and_other_sites_cannot_write() {
         .unwrap();
     assert_eq!(form.status(), StatusCode::FORBIDDEN);
 }
+
+/// Opens a TCP connection to the server (with a bounded wait).
+async fn connect(server: &Server) -> tokio::net::TcpStream {
+    let address = server.base.trim_start_matches("http://").to_string();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .expect("connect within 5 s")
+    .expect("connect")
+}
+
+/// Whether the server closed `stream` (a read ends or fails) within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 1024];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or similar answer before the close.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_cannot_starve_new_clients() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(&[&minilm_dir()], &["--header-timeout-secs", "2"]);
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(connect(&server).await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = connect(&server).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // A new client is served while all of those hang.
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let health = client
+        .get(server.url("/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .expect("/healthz answers beside 2,200 hanging connections");
+    assert_eq!(health.status(), StatusCode::OK);
+    println!(
+        "/healthz beside 2,200 hanging connections: {:?}",
+        started.elapsed()
+    );
+    let (status, _, _) = post(
+        &server,
+        "/api/models/minilm/embed",
+        json!({"inputs": {"text": "still served"}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The header timeout closes them all, idle and slow alike.
+    let mut closed = 0;
+    for stream in slow.iter_mut().chain(idle.iter_mut().take(200)) {
+        if closed_within(stream, Duration::from_secs(4)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 400, "connections outlived the 2 s header timeout");
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_process_within_the_grace_period_despite_a_half_sent_request() {
+    use tokio::io::AsyncWriteExt;
+    let mut server = Server::start(
+        &[&minilm_dir()],
+        &["--shutdown-grace-secs", "2", "--body-timeout-secs", "60"],
+    );
+    let mut half = connect(&server).await;
+    half.write_all(
+        b"POST /api/models/minilm/embed HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"inputs\":",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let took = server
+        .terminate_within(Duration::from_secs(6))
+        .expect("the process exits after SIGTERM");
+    assert!(
+        took < Duration::from_secs(4),
+        "took {took:?} with a 2 s grace"
+    );
+}
+
+#[tokio::test]
+async fn an_over_limit_body_is_refused_before_100_continue() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&[&minilm_dir()], &["--max-body-bytes", "1000"]);
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(
+            b"POST /api/models/minilm/embed HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/json\r\nContent-Length: 5000000\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer without sending the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+
+    // And a route that exists but not for this method answers JSON.
+    let wrong = reqwest::Client::new()
+        .get(server.url("/api/models/minilm/feedback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+}

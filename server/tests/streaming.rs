@@ -104,7 +104,10 @@ async fn serve_toy() -> Toy {
         Arc::new(engine),
         store,
         None,
-        1 << 20,
+        wick_server::BodyLimits {
+            max_bytes: 1 << 20,
+            timeout: std::time::Duration::from_secs(30),
+        },
         wick_server::Security::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,7 +2,7 @@
 //! probes on one port until SIGINT or SIGTERM.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -36,7 +36,10 @@ async fn serve(
         engine.clone(),
         store.clone(),
         args.admin_token.as_deref(),
-        args.max_body_bytes,
+        crate::BodyLimits {
+            max_bytes: args.max_body_bytes,
+            timeout: Duration::from_secs(args.body_timeout_secs),
+        },
         crate::Security {
             allow_embed: args.allow_embed.clone(),
             cors_origins: args.cors_origin.clone(),
@@ -55,12 +58,14 @@ async fn serve(
         startup_ms = started.elapsed().as_millis() as u64,
         "Wick is serving at http://{address}"
     );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped with an error");
+    let limits = crate::listen::ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        max_connections: crate::listen::connection_cap(args.max_connections),
+        grace: Duration::from_secs(args.shutdown_grace_secs),
+    };
+    crate::listen::serve(listener, app, limits, shutdown_signal()).await;
     store.close().await;
-    served
+    Ok(())
 }
 
 async fn shutdown_signal() {

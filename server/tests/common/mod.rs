@@ -115,6 +115,22 @@ impl Server {
             .expect("VmRSS of the running server in /proc/PID/status")
     }
 
+    /// SIGTERM, as an orchestrator stops a pod; then how long the process
+    /// took to exit, if it did within `limit`.
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        while started.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no graceful shutdown, as in a crash or an OOM kill.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
