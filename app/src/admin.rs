@@ -1,5 +1,6 @@
-//! The feedback review page (`/admin/feedback`) and its sign-in form, as
-//! Leptos views rendered on the server. They are not hydrated: the page is
+//! The pages drawn on the server only: the feedback review page
+//! (`/admin/feedback`) with its sign-in form, and the demo's sign-in page
+//! (`/login`, under `--auth`), as Leptos views rendered on the server. They are not hydrated: the page is
 //! read-only, its actions are plain forms and links, so it costs the WASM
 //! nothing. Access (token, cookie) is the server's; this draws what it is
 //! handed.
@@ -11,7 +12,7 @@ use wick_feedback::{Flag, OptionCount};
 const CELL_CHARS: usize = 300;
 
 /// What the review page shows.
-pub enum AdminView {
+pub enum ServerPage {
     /// No token is configured: the page is off.
     Off,
     /// The sign-in form, with why the last try failed.
@@ -23,30 +24,38 @@ pub enum AdminView {
     },
     /// The store could not be read.
     Unavailable,
+    /// The demo's sign-in (`--auth`); `next` is where to go after.
+    DemoSignIn {
+        problem: Option<String>,
+        next: String,
+    },
 }
 
 /// The whole HTML document for `view`.
-pub fn admin_document(view: AdminView) -> String {
+pub fn server_page(view: ServerPage) -> String {
     let title = match view {
-        AdminView::SignIn { .. } => "Sign in",
+        ServerPage::SignIn { .. } | ServerPage::DemoSignIn { .. } => "Sign in",
         _ => "Feedback",
     };
     let owner = Owner::new();
     let html = owner.with(|| {
         let body = match view {
-            AdminView::Off => view! {
+            ServerPage::Off => view! {
                 <p>"The review page is off. Start " <code>"wick serve"</code> " with "
                     <code>"WICK_ADMIN_TOKEN"</code> " set to turn it on."</p>
             }
             .into_any(),
-            AdminView::SignIn { problem } => view! { <SignIn problem/> }.into_any(),
-            AdminView::Review { counts, newest } => view! { <Review counts newest/> }.into_any(),
-            AdminView::Unavailable => view! {
+            ServerPage::SignIn { problem } => view! { <SignIn problem/> }.into_any(),
+            ServerPage::Review { counts, newest } => view! { <Review counts newest/> }.into_any(),
+            ServerPage::Unavailable => view! {
                 <p class="error" role="alert">
                     "The feedback store cannot be read right now; see the server log."
                 </p>
             }
             .into_any(),
+            ServerPage::DemoSignIn { problem, next } => {
+                view! { <DemoSignIn problem next/> }.into_any()
+            }
         };
         view! {
             <html lang="en">
@@ -78,6 +87,26 @@ fn SignIn(problem: Option<String>) -> impl IntoView {
                 <p class="error" role="alert" data-testid="error">{problem}</p>
             })}
             <button type="submit" class="primary" data-testid="admin-login">"Sign in"</button>
+        </form>
+    }
+}
+
+#[component]
+fn DemoSignIn(problem: Option<String>, next: String) -> impl IntoView {
+    view! {
+        <form class="panel login" method="post" action="/login">
+            <p class="hint">"This demo asks you to sign in."</p>
+            <label for="login-username">"Username"</label>
+            <input id="login-username" name="username" type="text" data-testid="login-username"
+                autocomplete="username" required/>
+            <label for="login-password">"Password"</label>
+            <input id="login-password" name="password" type="password" data-testid="login-password"
+                autocomplete="current-password" required/>
+            <input type="hidden" name="next" value=next/>
+            {problem.map(|problem| view! {
+                <p class="error" role="alert" data-testid="error">{problem}</p>
+            })}
+            <button type="submit" class="primary" data-testid="login-submit">"Sign in"</button>
         </form>
     }
 }
@@ -168,7 +197,7 @@ mod tests {
 
     #[test]
     fn text_from_flags_is_escaped_and_the_sign_in_form_names_its_problem() {
-        let html = admin_document(AdminView::SignIn {
+        let html = server_page(ServerPage::SignIn {
             problem: Some("<b>wrong</b>".into()),
         });
         assert!(
@@ -180,7 +209,7 @@ mod tests {
         assert!(html.contains("&lt;b&gt;wrong&lt;/b&gt;"), "{html}");
         assert!(!html.contains("<b>wrong"), "{html}");
 
-        let empty = admin_document(AdminView::Review {
+        let empty = server_page(ServerPage::Review {
             counts: Vec::new(),
             newest: Vec::new(),
         });

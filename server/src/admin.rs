@@ -8,15 +8,17 @@
 
 use std::sync::Arc;
 
-use app::admin::{AdminView, admin_document};
+use app::admin::{ServerPage, server_page};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wick_feedback::{Filter, Format, Store, write_export};
+
+use crate::listen::client_address;
+use crate::sessions::{Sessions, cookie, over_https, same_secret, set_cookie};
 
 const COOKIE: &str = "wick_admin";
 const NEWEST_ROWS: u32 = 100;
@@ -24,36 +26,23 @@ const NEWEST_ROWS: u32 = 100;
 #[derive(Clone)]
 struct Admin {
     store: Arc<Store>,
-    /// SHA-256 of the token; `None` turns the pages off.
-    token: Option<[u8; 32]>,
+    /// `None` turns the pages off.
+    token: Option<String>,
+    sessions: Arc<Sessions>,
 }
 
 pub fn router(store: Arc<Store>, token: Option<&str>) -> Router {
-    let token = token.filter(|t| !t.is_empty()).map(digest);
+    let token = token.filter(|t| !t.is_empty()).map(String::from);
     Router::new()
         .route("/admin/feedback", get(page))
         .route("/admin/feedback.csv", get(csv))
         .route("/admin/login", post(login))
         .route("/admin/logout", post(logout))
-        .with_state(Admin { store, token })
-}
-
-fn digest(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
-
-/// The cookie holds a hash derived from the token, never the token.
-fn session_value(token: &[u8; 32]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"wick-admin-session:");
-    hasher.update(token);
-    format!("{:x}", hasher.finalize())
-}
-
-/// Compares without stopping at the first difference, so timing does not
-/// reveal how much of a guess was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .with_state(Admin {
+            store,
+            token,
+            sessions: Arc::default(),
+        })
 }
 
 enum Access {
@@ -70,16 +59,9 @@ fn access(admin: &Admin, headers: &HeaderMap) -> Access {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same(&digest(given.trim()), token));
-    let session = session_value(token);
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == COOKIE && same(value.as_bytes(), session.as_bytes()));
-    if bearer || cookie {
+        .is_some_and(|given| same_secret(given.trim(), token));
+    let session = cookie(headers, COOKIE).is_some_and(|id| admin.sessions.user(id).is_some());
+    if bearer || session {
         Access::Granted
     } else {
         Access::Denied
@@ -94,7 +76,7 @@ async fn page(State(admin): State<Admin>, headers: HeaderMap) -> Response {
             Ok(view) => document(StatusCode::OK, view),
             Err(error) => {
                 tracing::error!("the review page cannot read feedback: {error}");
-                document(StatusCode::SERVICE_UNAVAILABLE, AdminView::Unavailable)
+                document(StatusCode::SERVICE_UNAVAILABLE, ServerPage::Unavailable)
             }
         },
     }
@@ -146,42 +128,53 @@ struct Login {
     token: String,
 }
 
-async fn login(State(admin): State<Admin>, Form(login): Form<Login>) -> Response {
+async fn login(
+    State(admin): State<Admin>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    Form(login): Form<Login>,
+) -> Response {
     let Some(token) = &admin.token else {
         return off();
     };
-    if !same(&digest(login.token.trim()), token) {
+    let client = client_address(&extensions);
+    if !admin.sessions.may_try(client) {
+        return login_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many wrong tokens from here; wait a minute."),
+        );
+    }
+    if !same_secret(login.token.trim(), token) {
+        admin.sessions.failed(client);
         return login_form(StatusCode::UNAUTHORIZED, Some("That token is not right."));
     }
-    let cookie = format!(
-        "{COOKIE}={}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=86400",
-        session_value(token)
-    );
-    with_cookie(cookie)
+    let id = admin.sessions.start("admin");
+    with_cookie(&id, over_https(&headers))
 }
 
-async fn logout() -> Response {
-    with_cookie(format!(
-        "{COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"
-    ))
+async fn logout(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie(&headers, COOKIE) {
+        admin.sessions.end(id);
+    }
+    with_cookie("", over_https(&headers))
 }
 
-fn with_cookie(cookie: String) -> Response {
+fn with_cookie(id: &str, secure: bool) -> Response {
     let mut response = Redirect::to("/admin/feedback").into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
+    if let Some(value) = set_cookie(COOKIE, id, "/admin", secure) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
 }
 
 fn off() -> Response {
-    document(StatusCode::NOT_FOUND, AdminView::Off)
+    document(StatusCode::NOT_FOUND, ServerPage::Off)
 }
 
 fn login_form(status: StatusCode, problem: Option<&str>) -> Response {
     let mut response = document(
         status,
-        AdminView::SignIn {
+        ServerPage::SignIn {
             problem: problem.map(String::from),
         },
     );
@@ -192,11 +185,11 @@ fn login_form(status: StatusCode, problem: Option<&str>) -> Response {
     response
 }
 
-fn document(status: StatusCode, view: AdminView) -> Response {
-    (status, Html(admin_document(view))).into_response()
+fn document(status: StatusCode, view: ServerPage) -> Response {
+    (status, Html(server_page(view))).into_response()
 }
 
-async fn review(store: &Store) -> anyhow::Result<AdminView> {
+async fn review(store: &Store) -> anyhow::Result<ServerPage> {
     let counts = store.counts().await?;
     let newest = store
         .list(&Filter {
@@ -204,5 +197,5 @@ async fn review(store: &Store) -> anyhow::Result<AdminView> {
             ..Filter::default()
         })
         .await?;
-    Ok(AdminView::Review { counts, newest })
+    Ok(ServerPage::Review { counts, newest })
 }

@@ -28,6 +28,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::VersionNotFound
         | ErrorCode::EndpointNotFound
         | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MalformedJson | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,

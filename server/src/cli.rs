@@ -152,6 +152,20 @@ pub struct ServeArgs {
     /// through its sign-in form); the page is off without one.
     #[arg(long, env = "WICK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A `user:password` who may use the demo; repeat or comma-separate
+    /// (`WICK_AUTH`, e.g. a Space secret). With none (and no token) the demo
+    /// is open to anyone with the URL.
+    #[arg(long, env = "WICK_AUTH", value_delimiter = ',', hide_env_values = true)]
+    pub auth: Vec<String>,
+    /// A bearer token API clients may send instead of signing in; repeat or
+    /// comma-separate.
+    #[arg(
+        long,
+        env = "WICK_AUTH_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub auth_token: Vec<String>,
     /// A site that may show the pages in a frame (its origin, e.g.
     /// https://huggingface.co); repeat or comma-separate. Only this origin
     /// by default.

@@ -5,12 +5,14 @@
 mod admin;
 mod api;
 mod api_error;
+mod auth;
 pub mod cli;
 pub mod commands;
 mod feedback_api;
 pub mod listen;
 mod openapi;
 mod security;
+mod sessions;
 mod site;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use wick_engine::Engine;
 use wick_feedback::Store;
 
+pub use auth::Credentials;
 pub use security::Security;
 pub use site::has_assets;
 
@@ -44,7 +47,16 @@ pub fn router(
     security: Security,
 ) -> Router {
     let security = Arc::new(security);
-    let routes = Router::new()
+    // One sign-in state for the login routes and the check in front of all.
+    let auth = security
+        .auth
+        .is_on()
+        .then(|| auth::Auth::new(security.auth.clone()));
+    let mut routes = Router::new();
+    if let Some(auth) = &auth {
+        routes = routes.merge(auth::router(auth.clone()));
+    }
+    let routes = routes
         .merge(api::router(engine.clone()))
         .merge(feedback_api::router(engine.clone(), store.clone()))
         .merge(admin::router(store.clone(), admin_token))
@@ -54,11 +66,15 @@ pub fn router(
         .layer(RequestBodyTimeoutLayer::new(body.timeout))
         .layer(axum::middleware::from_fn(move |request, next| {
             api_error::refuse_declared_oversize(body.max_bytes, request, next)
-        }))
-        .layer(axum::middleware::from_fn_with_state(
-            security.clone(),
-            security::guard,
-        ));
+        }));
+    let routes = match auth {
+        Some(auth) => routes.layer(axum::middleware::from_fn_with_state(auth, auth::require)),
+        None => routes,
+    };
+    let routes = routes.layer(axum::middleware::from_fn_with_state(
+        security.clone(),
+        security::guard,
+    ));
     if security.cors_origins.is_empty() {
         return routes;
     }

@@ -29,6 +29,8 @@ pub struct Security {
     pub allow_embed: Vec<String>,
     /// Origins whose pages may call the API from a browser (CORS).
     pub cors_origins: Vec<String>,
+    /// Who may use the demo (`--auth`, `--auth-token`); open when empty.
+    pub auth: crate::auth::Credentials,
 }
 
 /// The policy of an HTML page; `nonce` is the one its inline scripts carry.

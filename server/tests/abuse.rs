@@ -281,3 +281,116 @@ async fn an_over_limit_body_is_refused_before_100_continue() {
     let body: Value = wrong.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
 }
+
+#[tokio::test]
+async fn with_auth_nothing_answers_without_a_session_or_token() {
+    let server = Server::start(
+        &[&minilm_dir()],
+        &["--auth", "ann:s3cret-pw", "--auth-token", "api-token"],
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, cookie: Option<&str>| {
+        let mut request = client.get(server.url(path)).header("accept", "text/html");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie.to_string());
+        }
+        request.send()
+    };
+    let page = get("/", None).await.unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.headers()["location"], "/login?next=/");
+    let api = client.get(server.url("/api/models")).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    let (status, _, _) = post(
+        &server,
+        "/api/models/minilm/embed",
+        json!({"inputs": {"text": "a"}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get("/healthz", None).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let login_page = get("/login", None).await.unwrap();
+    assert_eq!(login_page.status(), StatusCode::OK);
+    assert!(
+        login_page
+            .text()
+            .await
+            .unwrap()
+            .contains("data-testid=\"login-password\"")
+    );
+
+    let with_token = client
+        .get(server.url("/api/models"))
+        .bearer_auth("api-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+
+    let sign_in = |password: &'static str| {
+        client
+            .post(server.url("/login"))
+            .header("x-forwarded-proto", "https")
+            .form(&[
+                ("username", "ann"),
+                ("password", password),
+                ("next", "/api"),
+            ])
+            .send()
+    };
+    assert_eq!(
+        sign_in("wrong").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let signed_in = sign_in("s3cret-pw").await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()["location"], "/api");
+    let set_cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("; Secure"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    assert_eq!(
+        get("/", Some(&cookie)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("/api/models", Some(&cookie)).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // A cross-site login form is refused before the password is looked at.
+    let forged = client
+        .post(server.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "ann"), ("password", "s3cret-pw")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let out = client
+        .post(server.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        get("/api/models", Some(&cookie)).await.unwrap().status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie stops working after logout"
+    );
+}

@@ -555,4 +555,52 @@ async fn the_review_page_needs_the_admin_token() {
         "{body}"
     );
     assert!(body.contains("<b>review me</b>"));
+
+    // Every sign-in is a new random session; signing out revokes it, and
+    // behind HTTPS the cookie is Secure.
+    let again = client
+        .post(server.url("/admin/login"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", "s3cret")])
+        .send()
+        .await
+        .unwrap();
+    let again = again.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(again.contains("; Secure"), "{again}");
+    let again = again.split(';').next().unwrap().to_string();
+    assert_ne!(again, cookie, "a session id is never reused");
+    let out = client
+        .post(server.url("/admin/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(None, Some(&cookie), "/admin/feedback")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the old cookie stops working after logout"
+    );
+    assert_eq!(
+        get(None, Some(&again), "/admin/feedback")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // Guessing is cut short: ten wrong tokens a minute from one address.
+    let mut limited = false;
+    for _ in 0..12 {
+        let guess = client
+            .post(server.url("/admin/login"))
+            .form(&[("token", "guess")])
+            .send()
+            .await
+            .unwrap();
+        limited |= guess.status() == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(limited, "twelve wrong tokens in a row were all tried");
 }

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     EndpointNotFound,
     /// No such route.
     NotFound,
+    /// The demo needs a sign-in (`--auth`) and the request has none.
+    Unauthorized,
     /// Refused for who is asking (another site's page).
     Forbidden,
     /// The route does not take this method.
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::VersionNotFound => "version_not_found",
             ErrorCode::EndpointNotFound => "endpoint_not_found",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::MalformedJson => "malformed_json",

@@ -43,6 +43,8 @@ async fn serve(
         crate::Security {
             allow_embed: args.allow_embed.clone(),
             cors_origins: args.cors_origin.clone(),
+            auth: crate::Credentials::parse(&args.auth, &args.auth_token)
+                .map_err(anyhow::Error::msg)?,
         },
     );
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
