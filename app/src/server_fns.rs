@@ -58,11 +58,20 @@ pub enum FlagOutcome {
     Refused(ErrorDetail),
 }
 
+/// The address the API page's snippets call (`wick serve --public-url`).
+#[derive(Clone, Debug)]
+pub struct PublicUrl(pub String);
+
 #[server(prefix = "/_wick", endpoint = "site")]
 pub async fn load_site() -> Result<Site, ServerFnError> {
     let engine = engine()?;
-    let base_url = use_context::<http::request::Parts>()
-        .map(|parts| public_base_url(&parts.headers))
+    // The configured address first; else the one the browser used, from
+    // headers checked to be a plain host (never echoed as sent).
+    let base_url = use_context::<PublicUrl>()
+        .map(|url| url.0)
+        .or_else(|| {
+            use_context::<http::request::Parts>().map(|parts| public_base_url(&parts.headers))
+        })
         .unwrap_or_else(|| "http://localhost:7860".to_string());
     let models = engine
         .models()

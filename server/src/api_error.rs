@@ -121,6 +121,41 @@ pub async fn refuse_declared_oversize(max_bytes: usize, request: Request, next: 
     }
 }
 
+/// The UI's server functions (`/_wick/...`) answer a body they cannot read
+/// with a 500 in Leptos' own text encoding: here it becomes the API's JSON
+/// error, 400 when the arguments could not be read (the client's fault),
+/// 500 otherwise. Their typed outcomes (200) pass untouched.
+pub async fn server_fn_errors(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/_wick/") {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let client_fault = ["Args", "Deserializ", "deserializ", "Request"]
+        .iter()
+        .any(|mark| text.contains(mark));
+    let code = if client_fault {
+        ErrorCode::BadRequest
+    } else {
+        ErrorCode::Internal
+    };
+    let message = text
+        .split_once('|')
+        .map_or(text.as_str(), |(_, m)| m)
+        .trim();
+    ApiError::new(
+        code,
+        format!("the server function could not run: {message}"),
+    )
+    .into_response()
+}
+
 /// A route that exists but does not take this method: 405 with the JSON
 /// error body (axum's own answer has no body).
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

@@ -166,6 +166,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub auth_token: Vec<String>,
+    /// The address clients reach this server at (e.g.
+    /// https://me-demo.hf.space), used in the API page's snippets; without
+    /// it they use the host the browser sent, if it is a plain host name.
+    #[arg(long, env = "WICK_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// A site that may show the pages in a frame (its origin, e.g.
     /// https://huggingface.co); repeat or comma-separate. Only this origin
     /// by default.

@@ -64,6 +64,7 @@ pub fn router(
         .method_not_allowed_fallback(api_error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body.max_bytes))
         .layer(RequestBodyTimeoutLayer::new(body.timeout))
+        .layer(axum::middleware::from_fn(api_error::server_fn_errors))
         .layer(axum::middleware::from_fn(move |request, next| {
             api_error::refuse_declared_oversize(body.max_bytes, request, next)
         }));

@@ -48,17 +48,18 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
                 format!("{prefix}.Inputs"),
                 fields_schema(&endpoint.inputs, true),
             );
-            schemas.insert(
-                format!("{prefix}.Outputs"),
-                fields_schema(&endpoint.outputs, false),
-            );
+            // Every output, and no other: what a prediction returns and
+            // what a flag must send back.
+            let mut outputs = fields_schema(&endpoint.outputs, false);
+            outputs["additionalProperties"] = Value::Bool(false);
+            schemas.insert(format!("{prefix}.Outputs"), outputs);
             let inputs_ref = json!({"$ref": format!("#/components/schemas/{prefix}.Inputs")});
             let outputs_ref = json!({"$ref": format!("#/components/schemas/{prefix}.Outputs")});
             let request = json!({
                 "type": "object",
                 "properties": {
                     "inputs": {"oneOf": [inputs_ref, {"type": "array", "items": inputs_ref, "minItems": 1}]},
-                    "version": {"type": "string", "description": "Pin the model version"}
+                    "version": {"type": ["string", "null"], "description": "Pin the model version"}
                 },
                 "required": ["inputs"],
                 "additionalProperties": false
@@ -75,10 +76,18 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
             });
             let mut responses = error_responses(&[
                 ("400", "The body is not JSON"),
+                ("401", "The demo needs a sign-in (--auth) and none was sent"),
+                ("403", "Sent from another site's page"),
                 ("404", "No such model, endpoint or version"),
-                ("413", "The body is too large"),
+                (
+                    "413",
+                    "The body, the number of inputs or the text is too large",
+                ),
+                ("415", "The body is not declared application/json"),
                 ("422", "An input is missing, unknown or of the wrong type"),
+                ("429", "The model's queue is full; retry shortly"),
                 ("500", "Inference failed"),
+                ("503", "The request did not finish within its deadline"),
             ]);
             responses.insert(
                 "200".into(),
@@ -135,25 +144,40 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
 
 /// `POST /api/models/{model}/feedback`: flag one prediction of the model.
 fn flag_path(model: &ModelInfo) -> Value {
-    let endpoints: Vec<&str> = model.endpoints.iter().map(|e| e.name.as_str()).collect();
+    // One shape per endpoint: its inputs and outputs are checked against
+    // that endpoint's signature, as the server does.
+    let shapes: Vec<Value> = model
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            let prefix = format!("#/components/schemas/{}.{}", model.name, endpoint.name);
+            json!({
+                "type": "object",
+                "properties": {
+                    "endpoint": {"const": endpoint.name},
+                    "inputs": {"$ref": format!("{prefix}.Inputs"), "description": "The inputs of the flagged prediction"},
+                    "outputs": {"$ref": format!("{prefix}.Outputs"), "description": "Its outputs, as the endpoint returned them"},
+                    "option": {"type": "string", "enum": model.flagging_options},
+                    "comment": {"type": ["string", "null"], "maxLength": wick_types::MAX_COMMENT_CHARS},
+                    "duration_ms": {"type": ["number", "null"], "minimum": 0},
+                    "version": {"type": ["string", "null"], "description": "The version that made the prediction"}
+                },
+                "required": ["endpoint", "inputs", "outputs", "option"],
+                "additionalProperties": false
+            })
+        })
+        .collect();
     let request = json!({
-        "type": "object",
-        "properties": {
-            "endpoint": {"type": "string", "enum": endpoints},
-            "inputs": {"type": "object", "description": "The inputs of the flagged prediction"},
-            "outputs": {"type": "object", "description": "Its outputs, as the endpoint returned them"},
-            "option": {"type": "string", "enum": model.flagging_options},
-            "comment": {"type": "string", "maxLength": wick_types::MAX_COMMENT_CHARS},
-            "duration_ms": {"type": "number", "minimum": 0},
-            "version": {"type": "string", "description": "The version that made the prediction"}
-        },
-        "required": ["endpoint", "inputs", "outputs", "option"],
-        "additionalProperties": false
+        "oneOf": shapes,
+        "description": format!("At most {} bytes of JSON", wick_types::MAX_FLAG_BYTES)
     });
     let mut responses = error_responses(&[
         ("400", "The body is not JSON"),
+        ("401", "The demo needs a sign-in (--auth) and none was sent"),
+        ("403", "Sent from another site's page"),
         ("404", "No such model or version"),
         ("413", "The body is too large"),
+        ("415", "The body is not declared application/json"),
         (
             "422",
             "A field is missing, unknown or does not fit the endpoint's signature",

@@ -31,6 +31,9 @@ pub struct Security {
     pub cors_origins: Vec<String>,
     /// Who may use the demo (`--auth`, `--auth-token`); open when empty.
     pub auth: crate::auth::Credentials,
+    /// The address the API page's snippets use (`--public-url`), rather
+    /// than one read from the request's headers.
+    pub public_url: Option<String>,
 }
 
 /// The policy of an HTML page; `nonce` is the one its inline scripts carry.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use app::{App, shell};
+use app::{App, PublicUrl, shell};
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,9 @@ pub fn router(engine: Arc<Engine>, store: Arc<Store>, security: Arc<Security>) -
             move || {
                 provide_context(engine.clone());
                 provide_context(store.clone());
+                if let Some(url) = &security.public_url {
+                    provide_context(PublicUrl(url.trim_end_matches('/').to_string()));
+                }
                 // A fresh nonce per page: Leptos puts it on its inline
                 // scripts, the policy allows just those.
                 provide_nonce();

@@ -394,3 +394,54 @@ async fn with_auth_nothing_answers_without_a_session_or_token() {
         "the old cookie stops working after logout"
     );
 }
+
+#[tokio::test]
+async fn the_ui_server_functions_answer_bad_bodies_with_a_json_4xx() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let client = reqwest::Client::new();
+    for body in ["{", "[]", r#"{"model": 3}"#, r#"{"model": "minilm"}"#] {
+        let response = client
+            .post(server.url("/_wick/predict"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(status.is_client_error(), "{body}: {status}");
+        assert!(kind.starts_with("application/json"), "{body}: {kind}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "bad_request", "{body}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn api_snippets_use_the_public_url_or_a_plain_host_never_a_raw_header() {
+    let configured = Server::start(&[&minilm_dir()], &["--public-url", "https://demo.example/"]);
+    let page = reqwest::get(configured.url("/m/minilm/api"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("https://demo.example/api/models/minilm/embed"),
+        "{page}"
+    );
+
+    let open = Server::start(&[&minilm_dir()], &[]);
+    let page = reqwest::Client::new()
+        .get(open.url("/m/minilm/api"))
+        .header("x-forwarded-host", "evil.example/\"><script>")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("evil.example"), "a raw header was echoed");
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Field, Kind};
+use crate::{Field, Kind, MAX_CONFIDENCES, MAX_LABEL_CHARS};
 
 /// The schema of one value of `kind`.
 pub fn kind_schema(kind: &Kind) -> Value {
@@ -39,20 +39,26 @@ pub fn kind_schema(kind: &Kind) -> Value {
             );
             with_optional(schema, "maxItems", max_items.map(Value::from))
         }
-        Kind::Label { .. } => json!({
+        Kind::Label { top_k } => json!({
             "type": "object",
             "properties": {
-                "label": {"type": "string"},
+                "label": {"type": "string", "maxLength": MAX_LABEL_CHARS},
                 "confidences": {
                     "type": "array",
+                    "maxItems": top_k.unwrap_or(MAX_CONFIDENCES),
                     "items": {
                         "type": "object",
-                        "properties": {"label": {"type": "string"}, "confidence": {"type": "number"}},
-                        "required": ["label", "confidence"]
+                        "properties": {
+                            "label": {"type": "string", "maxLength": MAX_LABEL_CHARS},
+                            "confidence": {"type": "number"}
+                        },
+                        "required": ["label", "confidence"],
+                        "additionalProperties": false
                     }
                 }
             },
-            "required": ["label", "confidences"]
+            "required": ["label", "confidences"],
+            "additionalProperties": false
         }),
         Kind::Score => json!({"type": "number"}),
         Kind::Json => json!({}),

@@ -43,6 +43,7 @@ async fn serve(
         crate::Security {
             allow_embed: args.allow_embed.clone(),
             cors_origins: args.cors_origin.clone(),
+            public_url: args.public_url.clone(),
             auth: crate::Credentials::parse(&args.auth, &args.auth_token)
                 .map_err(anyhow::Error::msg)?,
         },
