@@ -171,6 +171,10 @@ pub struct ServeArgs {
     /// it they use the host the browser sent, if it is a plain host name.
     #[arg(long, env = "WICK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Flags one client address may send per minute through the API; more
+    /// get 429.
+    #[arg(long, default_value_t = 60)]
+    pub max_flags_per_minute: u32,
     /// A site that may show the pages in a frame (its origin, e.g.
     /// https://huggingface.co); repeat or comma-separate. Only this origin
     /// by default.

@@ -58,7 +58,11 @@ pub fn router(
     }
     let routes = routes
         .merge(api::router(engine.clone()))
-        .merge(feedback_api::router(engine.clone(), store.clone()))
+        .merge(feedback_api::router(
+            engine.clone(),
+            store.clone(),
+            security.flags_per_minute,
+        ))
         .merge(admin::router(store.clone(), admin_token))
         .merge(site::router(engine, store, security.clone()))
         .method_not_allowed_fallback(api_error::method_not_allowed)

@@ -182,6 +182,7 @@ fn flag_path(model: &ModelInfo) -> Value {
             "422",
             "A field is missing, unknown or does not fit the endpoint's signature",
         ),
+        ("429", "Too many flags a minute from this address"),
         (
             "503",
             "The feedback store is unavailable; nothing was saved",

@@ -22,8 +22,8 @@ use wick_types::ErrorCode;
 
 use crate::api_error::ApiError;
 
-/// What the operator allowed beyond this origin.
-#[derive(Clone, Debug, Default)]
+/// What the operator allowed beyond this origin, and the limits on abuse.
+#[derive(Clone, Debug)]
 pub struct Security {
     /// Hosts (or origins) that may show the pages in a frame.
     pub allow_embed: Vec<String>,
@@ -34,6 +34,20 @@ pub struct Security {
     /// The address the API page's snippets use (`--public-url`), rather
     /// than one read from the request's headers.
     pub public_url: Option<String>,
+    /// Flags one client address may send per minute.
+    pub flags_per_minute: u32,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            allow_embed: Vec::new(),
+            cors_origins: Vec::new(),
+            auth: crate::auth::Credentials::default(),
+            public_url: None,
+            flags_per_minute: 60,
+        }
+    }
 }
 
 /// The policy of an HTML page; `nonce` is the one its inline scripts carry.

@@ -2,7 +2,8 @@
 //! session is a random id kept in memory on the server (so logging out
 //! revokes it at once, and a restart signs everyone out), sent as an
 //! `HttpOnly`, `SameSite=Lax` cookie that is `Secure` when the client came
-//! over HTTPS. Sign-in attempts are rate-limited per client address.
+//! over HTTPS. Sign-in attempts are rate-limited per client address
+//! (`PerClient`, which also limits flags).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,10 +21,70 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Sessions kept at most; the oldest go first past it.
 const MAX_SESSIONS: usize = 10_000;
 
-#[derive(Default)]
 pub struct Sessions {
     open: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    failures: PerClient,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            open: Mutex::default(),
+            failures: PerClient::new(FAILURES_PER_WINDOW, WINDOW),
+        }
+    }
+}
+
+/// At most `limit` events per client address per `window` (a fixed
+/// window: simple, and enough to stop guessing and flooding).
+pub struct PerClient {
+    limit: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl PerClient {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        PerClient {
+            limit,
+            window,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Whether `client` is under its limit now (without counting).
+    pub fn allows(&self, client: Option<IpAddr>) -> bool {
+        let Some(client) = client else { return true };
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get(&client) {
+            Some((since, count)) => since.elapsed() > self.window || *count < self.limit,
+            None => true,
+        }
+    }
+
+    /// Counts one event of `client`.
+    pub fn count(&self, client: Option<IpAddr>) {
+        let Some(client) = client else { return };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > MAX_SESSIONS {
+            let window = self.window;
+            seen.retain(|_, (since, _)| since.elapsed() <= window);
+        }
+        let entry = seen.entry(client).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() > self.window {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+
+    /// Counts one event and says whether it was within the limit.
+    pub fn take(&self, client: Option<IpAddr>) -> bool {
+        let allowed = self.allows(client);
+        if allowed {
+            self.count(client);
+        }
+        allowed
+    }
 }
 
 struct Session {
@@ -80,26 +141,12 @@ impl Sessions {
 
     /// Whether `client` may try to sign in now.
     pub fn may_try(&self, client: Option<IpAddr>) -> bool {
-        let Some(client) = client else { return true };
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match failures.get(&client) {
-            Some((since, count)) => since.elapsed() > WINDOW || *count < FAILURES_PER_WINDOW,
-            None => true,
-        }
+        self.failures.allows(client)
     }
 
     /// Counts a failed sign-in of `client`.
     pub fn failed(&self, client: Option<IpAddr>) {
-        let Some(client) = client else { return };
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() > MAX_SESSIONS {
-            failures.retain(|_, (since, _)| since.elapsed() <= WINDOW);
-        }
-        let entry = failures.entry(client).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() > WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
+        self.failures.count(client);
     }
 }
 

@@ -445,3 +445,24 @@ async fn api_snippets_use_the_public_url_or_a_plain_host_never_a_raw_header() {
         .unwrap();
     assert!(!page.contains("evil.example"), "a raw header was echoed");
 }
+
+#[tokio::test]
+async fn flags_from_one_address_are_limited_per_minute() {
+    let server = Server::start(&[&minilm_dir()], &["--max-flags-per-minute", "3"]);
+    let flag = json!({
+        "endpoint": "embed",
+        "inputs": {"text": "a"},
+        "outputs": {"embedding": vec![0.0; 384]},
+        "option": "Other"
+    })
+    .to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (status, body, _) = post(&server, "/api/models/minilm/feedback", flag.clone()).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(body["error"]["code"], "overloaded", "{body}");
+        }
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+}

@@ -163,3 +163,29 @@ async fn every_snippet_on_the_api_page_runs_against_the_server() {
         }
     }
 }
+
+/// Schemathesis (pinned in scripts/test) with every check, a bounded and
+/// deterministic number of cases: the server must never answer 5xx and
+/// must accept what the document allows and answer what it promises.
+#[tokio::test]
+async fn schemathesis_finds_no_mismatch_between_the_document_and_the_server() {
+    // Flags are limited per address; every generated one must reach the
+    // checks behind the limit.
+    let server = Server::start(&[&minilm_dir()], &["--max-flags-per-minute", "1000000"]);
+    let python = python();
+    let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
+    let output = Command::new(&schemathesis)
+        .args(["run", &server.url("/openapi.json")])
+        .args(["--checks", "all", "--max-examples", "50"])
+        .args(["--generation-deterministic", "--request-timeout", "30"])
+        .args(["--no-color"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", schemathesis.display()));
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "schemathesis found mismatches:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

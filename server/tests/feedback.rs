@@ -41,7 +41,10 @@ impl Backend {
     }
 
     fn serve(&self) -> Server {
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        // The durability burst floods from one address, past the default
+        // per-client flag limit.
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        args.extend(["--max-flags-per-minute", "1000000"]);
         Server::start(&[&minilm_dir()], &args)
     }
 

@@ -44,6 +44,7 @@ async fn serve(
             allow_embed: args.allow_embed.clone(),
             cors_origins: args.cors_origin.clone(),
             public_url: args.public_url.clone(),
+            flags_per_minute: args.max_flags_per_minute,
             auth: crate::Credentials::parse(&args.auth, &args.auth_token)
                 .map_err(anyhow::Error::msg)?,
         },
