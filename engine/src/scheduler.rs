@@ -6,7 +6,10 @@
 //! channel their answer goes back on (`stream`). The worker
 //! takes what is queued — at once when it was idle; while it was busy,
 //! requests gather, and once free it holds the batch open at most
-//! `max_batch_delay_ms` for it to fill. A batch is split by endpoint and,
+//! `max_batch_delay_ms` for it to fill. Each batch takes a fair share of
+//! every waiting request (`take_fairly`): what is left of a big request
+//! waits behind the others, so a small one is answered within a pass or
+//! two, not after all of a big one's. A batch is split by endpoint and,
 //! sorted by size, into forward passes of similar length, so short texts are
 //! not padded to long ones. A full queue refuses at once (429); a request
 //! whose client went away or whose deadline passed is dropped unrun; a
@@ -69,12 +72,48 @@ struct Queue<T: Task> {
     last_finished: Instant,
 }
 
+/// A request, or the part of it not yet run: a big request is taken a share
+/// at a time, its rest queued behind the others, so small requests are not
+/// stuck behind every pass of a big one. Its parts share `answers`.
 struct Job<T: Task> {
     endpoint: T::Endpoint,
-    items: Vec<Prepared<T::Request>>,
+    /// Inputs not yet run, with their place in the request.
+    items: Vec<(usize, Prepared<T::Request>)>,
     enqueued: Instant,
     deadline: Instant,
     events: Events,
+    answers: Arc<Mutex<Answers>>,
+}
+
+/// What a request's passes have answered so far.
+struct Answers {
+    outputs: Vec<Option<Values>>,
+    /// Inputs still to answer.
+    left: usize,
+    /// Already answered with an error (or dropped): its other parts skip.
+    settled: bool,
+}
+
+impl<T: Task> Job<T> {
+    /// The first `count` inputs, and the rest as a job of its own.
+    fn split(mut self, count: usize) -> (Job<T>, Option<Job<T>>) {
+        if count >= self.items.len() {
+            return (self, None);
+        }
+        let rest = Job {
+            endpoint: self.endpoint,
+            items: self.items.split_off(count),
+            enqueued: self.enqueued,
+            deadline: self.deadline,
+            events: self.events.clone(),
+            answers: self.answers.clone(),
+        };
+        (self, Some(rest))
+    }
+
+    fn answers(&self) -> MutexGuard<'_, Answers> {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl<T: Task> Scheduler<T> {
@@ -132,12 +171,18 @@ impl<T: Task> Scheduler<T> {
                 queued: queue.jobs.len(),
             });
         }
+        let answers = Arc::new(Mutex::new(Answers {
+            outputs: vec![None; items.len()],
+            left: items.len(),
+            settled: false,
+        }));
         queue.jobs.push_back(Job {
             endpoint,
-            items,
+            items: items.into_iter().enumerate().collect(),
             enqueued: Instant::now(),
             deadline,
             events,
+            answers,
         });
         drop(queue);
         self.shared.wake.notify_one();
@@ -219,37 +264,22 @@ impl<T: Task> Shared<T> {
                     .unwrap_or_else(|e| e.into_inner().0);
             }
         }
-        let mut taken = Vec::new();
-        let mut count = 0;
-        while let Some(job) = queue.jobs.front() {
-            if !taken.is_empty() && count + job.items.len() > self.max_batch_size {
-                break;
-            }
-            count += job.items.len();
-            taken.extend(queue.jobs.pop_front());
-        }
-        Some(taken)
+        Some(take_fairly(&mut queue.jobs, self.max_batch_size))
     }
 
     fn run(&self, jobs: Vec<Job<T>>) {
         let now = Instant::now();
-        let mut live = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match self.abandoned(&job, now) {
-                Some(error) => {
-                    let _ = job.events.send(Event::Done(Err(error)));
-                }
-                None => live.push(job),
-            }
-        }
+        let mut live: Vec<Job<T>> = jobs
+            .into_iter()
+            .filter(|job| !self.settled(job, now))
+            .collect();
         let mut endpoints: Vec<T::Endpoint> = Vec::new();
         for job in &live {
             if !endpoints.contains(&job.endpoint) {
                 endpoints.push(job.endpoint);
             }
         }
-        let mut outputs: Vec<Vec<Option<Values>>> =
-            live.iter().map(|job| vec![None; job.items.len()]).collect();
+        let mut answered: Vec<Vec<(usize, Values)>> = live.iter().map(|_| Vec::new()).collect();
         let mut failures: Vec<Option<Error>> = live.iter().map(|_| None).collect();
         for endpoint in endpoints {
             // Every input of this endpoint, shortest first.
@@ -257,7 +287,7 @@ impl<T: Task> Shared<T> {
             for (index, job) in live.iter_mut().enumerate() {
                 if job.endpoint == endpoint {
                     let events = job.events.clone();
-                    entries.extend(std::mem::take(&mut job.items).into_iter().enumerate().map(
+                    entries.extend(std::mem::take(&mut job.items).into_iter().map(
                         |(position, prepared)| Entry {
                             job: index,
                             position,
@@ -276,10 +306,7 @@ impl<T: Task> Shared<T> {
                 let mut places = Vec::with_capacity(pass.len());
                 let mut items = Vec::with_capacity(pass.len());
                 for entry in pass {
-                    if failures[entry.job].is_none() {
-                        failures[entry.job] = self.abandoned(&live[entry.job], now);
-                    }
-                    if failures[entry.job].is_none() {
+                    if failures[entry.job].is_none() && !self.settled(&live[entry.job], now) {
                         places.push((entry.job, entry.position));
                         items.push(entry.item);
                     }
@@ -290,7 +317,7 @@ impl<T: Task> Shared<T> {
                 match self.forward(endpoint, &items) {
                     Ok(answers) => {
                         for ((job, position), answer) in places.into_iter().zip(answers) {
-                            outputs[job][position] = Some(answer);
+                            answered[job].push((position, answer));
                         }
                     }
                     Err(message) => {
@@ -301,15 +328,25 @@ impl<T: Task> Shared<T> {
                 }
             }
         }
-        for ((job, answers), failure) in live.into_iter().zip(outputs).zip(failures) {
-            let result = match failure {
-                Some(error) => Err(error),
-                None => answers
-                    .into_iter()
-                    .collect::<Option<Vec<Values>>>()
-                    .ok_or_else(|| Error::Inference("an input got no answer".into())),
-            };
-            let _ = job.events.send(Event::Done(result));
+        for ((job, answered), failure) in live.iter().zip(answered).zip(failures) {
+            settle(job, answered, failure);
+        }
+    }
+
+    /// Whether `job`'s request is answered already (an earlier part failed
+    /// or was dropped) or must be dropped now — answering it then, once.
+    fn settled(&self, job: &Job<T>, now: Instant) -> bool {
+        let mut answers = job.answers();
+        if answers.settled {
+            return true;
+        }
+        match self.abandoned(job, now) {
+            Some(error) => {
+                answers.settled = true;
+                let _ = job.events.send(Event::Done(Err(error)));
+                true
+            }
+            None => false,
         }
     }
 
@@ -401,6 +438,63 @@ fn passes<R>(entries: Vec<Entry<R>>, max: usize) -> Vec<Vec<Entry<R>>> {
         }
     }
     passes
+}
+
+/// Takes at most `max` inputs from `jobs` for the next batch: first a fair
+/// share of each waiting request, then more of them in order to fill the
+/// batch. What is left of a request goes behind the others.
+fn take_fairly<T: Task>(jobs: &mut VecDeque<Job<T>>, max: usize) -> Vec<Job<T>> {
+    let share = (max / jobs.len().max(1)).max(1);
+    let mut taken = Vec::new();
+    let mut rests = Vec::new();
+    let mut count = 0;
+    while count < max {
+        let Some(job) = jobs.pop_front() else { break };
+        let (part, rest) = job.split(share.min(max - count));
+        count += part.items.len();
+        taken.push(part);
+        rests.extend(rest);
+    }
+    jobs.extend(rests);
+    while count < max {
+        let Some(job) = jobs.pop_front() else { break };
+        let (part, rest) = job.split(max - count);
+        count += part.items.len();
+        taken.push(part);
+        if let Some(rest) = rest {
+            jobs.push_front(rest);
+        }
+    }
+    taken
+}
+
+/// Records a part's answers; the request is answered when its last input is,
+/// or at once on a failure.
+fn settle<T: Task>(job: &Job<T>, answered: Vec<(usize, Values)>, failure: Option<Error>) {
+    let mut answers = job.answers();
+    if answers.settled {
+        return;
+    }
+    if let Some(error) = failure {
+        answers.settled = true;
+        let _ = job.events.send(Event::Done(Err(error)));
+        return;
+    }
+    for (position, values) in answered {
+        if let Some(slot) = answers.outputs.get_mut(position)
+            && slot.replace(values).is_none()
+        {
+            answers.left -= 1;
+        }
+    }
+    if answers.left == 0 {
+        answers.settled = true;
+        let outputs = std::mem::take(&mut answers.outputs)
+            .into_iter()
+            .collect::<Option<Vec<Values>>>()
+            .ok_or_else(|| Error::Inference("an input got no answer".into()));
+        let _ = job.events.send(Event::Done(outputs));
+    }
 }
 
 #[cfg(test)]

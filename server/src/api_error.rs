@@ -112,11 +112,19 @@ pub async fn refuse_declared_oversize(max_bytes: usize, request: Request, next: 
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     match declared {
-        Some(length) if length > max_bytes as u64 => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body is {length} bytes; the limit is {max_bytes} (--max-body-bytes)"),
-        )
-        .into_response(),
+        Some(length) if length > max_bytes as u64 => {
+            let mut response = ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body is {length} bytes; the limit is {max_bytes} (--max-body-bytes)"),
+            )
+            .into_response();
+            // The unread body makes the connection unusable for another
+            // request: say so, or a client may reuse it and fail.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
         _ => next.run(request).await,
     }
 }

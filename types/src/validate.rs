@@ -76,12 +76,7 @@ pub fn validate_outputs(
             .get(&field.name)
             .ok_or_else(|| refuse(&field.name, "is required"))?;
         let name = field.name.as_str();
-        let wrong_type = || {
-            refuse(
-                name,
-                format!("expected {}, got {}", field.kind.expected(), json_type(raw)),
-            )
-        };
+        let wrong_type = || wrong_type(field, raw);
         match &field.kind {
             Kind::Label { top_k } => check_label(name, raw, top_k.unwrap_or(MAX_CONFIDENCES))?,
             Kind::Score if raw.is_number() => {}
@@ -187,14 +182,17 @@ fn refuse_unknown(
     }
 }
 
+/// "expected a string, got a number", naming the field.
+fn wrong_type(field: &Field, raw: &serde_json::Value) -> FieldError {
+    refuse(
+        &field.name,
+        format!("expected {}, got {}", field.kind.expected(), json_type(raw)),
+    )
+}
+
 fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, FieldError> {
     let name = field.name.as_str();
-    let wrong_type = || {
-        refuse(
-            name,
-            format!("expected {}, got {}", field.kind.expected(), json_type(raw)),
-        )
-    };
+    let wrong_type = || wrong_type(field, raw);
     match &field.kind {
         Kind::Text { max_chars, .. } => {
             let text = raw.as_str().ok_or_else(wrong_type)?;

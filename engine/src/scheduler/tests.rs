@@ -334,3 +334,32 @@ async fn a_big_request_whose_client_left_stops_between_passes() {
     let text = scheduler.shared.metrics.render(&[]);
     assert!(text.contains("reason=\"cancelled\"} 1"), "{text}");
 }
+
+#[tokio::test]
+async fn a_small_request_is_not_stuck_behind_the_passes_of_a_big_one() {
+    // Two inputs a pass, 40 ms each: the big request alone needs 5 passes.
+    let task = echo(40);
+    let scheduler = scheduler(task.clone(), 2, 64);
+    let big = scheduler
+        .enqueue(Only, (0..10).map(|n| item(n as f64, 1)).collect(), later())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = Instant::now();
+    let small = scheduler
+        .enqueue(Only, vec![item(99.0, 1)], later())
+        .unwrap();
+    let small = answer(small).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(small[0]["n"], Value::Number(99.0));
+    assert!(
+        waited < Duration::from_millis(120),
+        "the small request waited {waited:?}, behind the big one's passes"
+    );
+    // The big one still gets every answer, in its own order.
+    let answers = answer(big).await.unwrap();
+    let numbers: Vec<f64> = answers
+        .iter()
+        .map(|a| a["n"].as_number().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..10).map(f64::from).collect::<Vec<_>>());
+}
