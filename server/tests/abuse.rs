@@ -466,3 +466,27 @@ async fn flags_from_one_address_are_limited_per_minute() {
     }
     assert_eq!(statuses, [201, 201, 201, 429, 429]);
 }
+
+#[tokio::test]
+async fn a_keep_alive_connection_left_idle_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&[&minilm_dir()], &["--header-timeout-secs", "2"]);
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = stream.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(6)).await,
+        "an idle keep-alive connection stayed open"
+    );
+    let idle = started.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1500),
+        "closed too soon: {idle:?}"
+    );
+}
