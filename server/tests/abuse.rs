@@ -34,7 +34,14 @@ async fn a_request_of_too_many_inputs_or_too_much_text_is_refused_before_any_wor
     // 100,000 one-letter texts: 1.5 MB, under the body limit.
     let many = json!({"inputs": vec![json!({"text": "a"}); 100_000]}).to_string();
     assert!(many.len() < 2 * 1024 * 1024);
-    let (status, body, took) = post(&server, embed, many).await;
+    // The best of three: the refusal's own cost, not the noise of the
+    // other tests sharing these two cores.
+    let mut took = Duration::MAX;
+    for _ in 0..2 {
+        took = took.min(post(&server, embed, many.clone()).await.2);
+    }
+    let (status, body, last) = post(&server, embed, many).await;
+    let took = took.min(last);
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
     assert_eq!(body["error"]["field"], "inputs", "{body}");
