@@ -18,7 +18,7 @@ use serde::Deserialize;
 use wick_feedback::{Filter, Format, Store, write_export};
 
 use crate::listen::client_address;
-use crate::sessions::{Sessions, cookie, over_https, same_secret, set_cookie};
+use crate::sessions::{Sessions, bearer, cookie, over_https, same_secret, set_cookie};
 
 const COOKIE: &str = "wick_admin";
 const NEWEST_ROWS: u32 = 100;
@@ -55,11 +55,7 @@ fn access(admin: &Admin, headers: &HeaderMap) -> Access {
     let Some(token) = &admin.token else {
         return Access::Off;
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same_secret(given.trim(), token));
+    let bearer = bearer(headers).is_some_and(|given| same_secret(given, token));
     let session = cookie(headers, COOKIE).is_some_and(|id| admin.sessions.user(id).is_some());
     if bearer || session {
         Access::Granted

@@ -21,7 +21,7 @@ use app::admin::{ServerPage, server_page};
 
 use crate::api_error::ApiError;
 use crate::listen::client_address;
-use crate::sessions::{Sessions, cookie, over_https, same_secret, set_cookie};
+use crate::sessions::{Sessions, bearer, cookie, over_https, same_secret, set_cookie};
 
 const COOKIE: &str = "wick_session";
 
@@ -132,11 +132,7 @@ pub async fn require(State(auth): State<Arc<Auth>>, request: Request, next: Next
 }
 
 fn signed_in(auth: &Auth, headers: &HeaderMap) -> bool {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| auth.credentials.token_fits(token.trim()));
+    let bearer = bearer(headers).is_some_and(|token| auth.credentials.token_fits(token));
     bearer || cookie(headers, COOKIE).is_some_and(|id| auth.sessions.user(id).is_some())
 }
 
