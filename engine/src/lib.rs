@@ -4,6 +4,7 @@
 //! - `source`: where `wick bundle` takes a model from (folder or hub).
 //! - `task`: the `Task` trait every served model implements.
 //! - `tasks`: the tasks Wick ships, one folder each, and their list.
+//! - `images`: decoding and preprocessing images for vision tasks.
 //! - `models`: the networks (Candle modules and fast CPU builds of them).
 //! - `kernels`: SIMD/AMX code with no model knowledge.
 //! - `engine`: the loaded models and the one prediction path.
@@ -19,6 +20,7 @@
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod images;
 pub mod kernels;
 pub mod metrics;
 pub mod models;

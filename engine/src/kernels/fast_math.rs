@@ -1,7 +1,8 @@
-//! CPU kernels for the element-wise steps of a BERT forward pass (see
-//! `examples/profile_bert.rs`): GELU (exact, erf-based), the attention
+//! CPU kernels for element-wise steps: of a BERT forward pass (see
+//! `examples/profile_bert.rs`) GELU (exact, erf-based), the attention
 //! softmax (with its scale, and the padding mask for the Candle build) and
-//! layer norm. Candle's own versions call a scalar `exp`/`erf` per element;
+//! layer norm; of a convolutional network, clamping (ReLU6) and residual
+//! sums. Candle's own versions call a scalar `exp`/`erf` per element;
 //! these are written as plain loops over slices with a polynomial `exp`,
 //! which the compiler vectorizes — built for AVX-512, for AVX2 + FMA and
 //! for the baseline, the widest the CPU has chosen at run time. Sums and
@@ -93,34 +94,22 @@ impl CustomOp2 for MaskedSoftmax {
     }
 }
 
-/// Defines `fn $name`, compiled three times — for AVX-512, for AVX2 + FMA
-/// and for the baseline — running the widest build this CPU has.
-macro_rules! widest {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-        $(#[$doc])*
-        $vis fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                /// # Safety
-                /// The CPU has AVX-512F, AVX2 and FMA.
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) $body
-                /// # Safety
-                /// The CPU has AVX2 and FMA.
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $body
-                if std::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features `avx512` was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has the features `avx2` was compiled for.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $body
+widest! {
+    /// Every value clamped to [low, high], in place (ReLU6: [0, 6]).
+    pub fn clamp_all(data: &mut [f32], low: f32, high: f32) {
+        for x in data.iter_mut() {
+            *x = x.max(low).min(high);
         }
-    };
+    }
+}
+
+widest! {
+    /// data[i] += other[i], in place.
+    pub fn add_all(data: &mut [f32], other: &[f32]) {
+        for (x, y) in data.iter_mut().zip(other) {
+            *x += *y;
+        }
+    }
 }
 
 widest! {

@@ -3,3 +3,4 @@
 //! task's job, in `tasks`).
 
 pub mod bert;
+pub mod efficientnet_lite;

@@ -3,13 +3,14 @@
 //! on a network from `models`. Adding one: a folder here and a line in
 //! `TASKS`; no web code.
 
+pub mod image_classification;
 pub mod sentence_embedding;
 
 use crate::error::{Error, Result};
 use crate::task::TaskKind;
 
 /// Every task Wick ships.
-pub const TASKS: &[TaskKind] = &[sentence_embedding::KIND];
+pub const TASKS: &[TaskKind] = &[sentence_embedding::KIND, image_classification::KIND];
 
 /// The task a bundle names, or an error listing the known ones.
 pub fn task_kind(name: &str) -> Result<&'static TaskKind> {

@@ -1,0 +1,62 @@
+//! An image-classification bundle's `[settings]`.
+
+use serde::Deserialize;
+
+pub const DEFAULT_TOP_K: usize = 5;
+
+/// `[settings]` of an image-classification bundle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Labels returned per image, most likely first (all of them when the
+    /// model has fewer).
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Largest file accepted per image, in bytes (the API answers 422
+    /// past it; the body limit applies to the whole request).
+    #[serde(default = "default_max_bytes")]
+    pub max_image_bytes: usize,
+    /// Most pixels an image may have (width × height, read from its header
+    /// before decoding): a small file can claim a huge image.
+    #[serde(default = "default_max_pixels")]
+    pub max_image_pixels: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            top_k: DEFAULT_TOP_K,
+            max_image_bytes: default_max_bytes(),
+            max_image_pixels: default_max_pixels(),
+        }
+    }
+}
+
+impl Settings {
+    /// Settings that cannot serve are refused at load; `top_k` is capped
+    /// at the model's labels.
+    pub fn check(&mut self, labels: usize) -> Result<(), String> {
+        if self.top_k == 0 {
+            return Err("[settings] top_k must be at least 1".into());
+        }
+        self.top_k = self.top_k.min(labels);
+        if self.max_image_bytes == 0 || self.max_image_pixels == 0 {
+            return Err("[settings] max_image_bytes and max_image_pixels must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_top_k() -> usize {
+    DEFAULT_TOP_K
+}
+
+/// 20 MB: a full-resolution phone photo.
+fn default_max_bytes() -> usize {
+    20 << 20
+}
+
+/// 50 megapixels (a 200 MB RGBA decode at most).
+fn default_max_pixels() -> u64 {
+    50_000_000
+}
