@@ -8,11 +8,13 @@
 //! which batches them with other requests on the model's worker thread.
 //! Every request is counted in the engine's metrics, by outcome.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use wick_types::{Endpoint, Example, FieldError, ModelInfo, Values, validate_inputs};
+use wick_types::{Endpoint, Example, Field, FieldError, ModelInfo, Values, validate_inputs};
 
 use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Result};
@@ -41,6 +43,15 @@ struct Model {
     timeout: Duration,
     max_inputs: usize,
     max_chars: usize,
+    /// Files that examples name (an example photo), by their bundle path.
+    example_files: BTreeMap<String, ExampleFile>,
+}
+
+/// A bundle file an example names, served for the UI's thumbnails.
+#[derive(Clone, Debug)]
+pub struct ExampleFile {
+    pub path: PathBuf,
+    pub media_type: &'static str,
 }
 
 /// What a prediction returns: one set of outputs per set of inputs.
@@ -66,12 +77,22 @@ impl Engine {
             message,
         })?;
         let task = (kind.load)(bundle, &device)?;
-        self.add_model(manifest, task)
+        self.add_model_from(manifest, task, Some(&bundle.dir))
     }
 
     /// Serves a task you built yourself (your own Candle model) under the
-    /// name, version, UI text and settings of `manifest`.
+    /// name, version, UI text and settings of `manifest`. Examples with
+    /// images or audio name files of a bundle folder: use `Engine::load`.
     pub fn add_model(&mut self, manifest: &Manifest, task: Arc<dyn AnyTask>) -> Result<()> {
+        self.add_model_from(manifest, task, None)
+    }
+
+    fn add_model_from(
+        &mut self,
+        manifest: &Manifest,
+        task: Arc<dyn AnyTask>,
+        dir: Option<&Path>,
+    ) -> Result<()> {
         let fail = |message: String| Error::Load {
             model: manifest.name.clone(),
             message,
@@ -82,6 +103,7 @@ impl Engine {
         let endpoints = task.signatures();
         check_endpoint_names(&endpoints).map_err(fail)?;
         let mut examples = Vec::new();
+        let mut example_files = BTreeMap::new();
         for (endpoint_name, rows) in &manifest.examples {
             let endpoint = endpoints
                 .iter()
@@ -91,10 +113,14 @@ impl Engine {
                     message: format!("[examples] names `{endpoint_name}`, which is no endpoint"),
                 })?;
             for (row, inputs) in rows.iter().enumerate() {
-                validate_inputs(&endpoint.inputs, inputs).map_err(|e| Error::Load {
-                    model: manifest.name.clone(),
-                    message: format!("example {row} of `{endpoint_name}`: {e}"),
-                })?;
+                let files =
+                    check_example(&endpoint.inputs, inputs, manifest, dir).map_err(|message| {
+                        Error::Load {
+                            model: manifest.name.clone(),
+                            message: format!("example {row} of `{endpoint_name}`: {message}"),
+                        }
+                    })?;
+                example_files.extend(files);
                 examples.push(Example {
                     endpoint: endpoint_name.clone(),
                     inputs: inputs.clone(),
@@ -130,8 +156,14 @@ impl Engine {
             timeout: Duration::from_millis(manifest.serving.request_timeout_ms),
             max_inputs: manifest.serving.max_inputs_per_request,
             max_chars: manifest.serving.max_input_chars,
+            example_files,
         });
         Ok(())
+    }
+
+    /// A file an example of `model` names (`examples/cat.png`), if any.
+    pub fn example_file(&self, model: &str, path: &str) -> Option<&ExampleFile> {
+        self.find(model).ok()?.example_files.get(path)
     }
 
     /// The loaded models, in the order they were loaded.
@@ -292,6 +324,66 @@ fn text_chars(value: &serde_json::Value) -> usize {
     }
 }
 
+/// Checks one example of an endpoint. An image or audio input names a file
+/// of the bundle (`image = "examples/cat.png"`), listed and so hashed in
+/// wick.toml; the other inputs must fit the signature. Returns the files.
+fn check_example(
+    fields: &[Field],
+    inputs: &JsonObject,
+    manifest: &Manifest,
+    dir: Option<&Path>,
+) -> std::result::Result<Vec<(String, ExampleFile)>, String> {
+    let mut plain = Vec::new();
+    let mut rest = inputs.clone();
+    let mut files = Vec::new();
+    for field in fields {
+        let Some((media, _)) = field.kind.media() else {
+            plain.push(field.clone());
+            continue;
+        };
+        let path = match rest.remove(&field.name) {
+            None | Some(serde_json::Value::Null) if !field.required => continue,
+            Some(serde_json::Value::String(path)) => path,
+            _ => {
+                return Err(format!(
+                    "input `{}` must name a file of the bundle, e.g. \"examples/sample.{}\"",
+                    field.name,
+                    if media == wick_types::MediaKind::Image {
+                        "png"
+                    } else {
+                        "wav"
+                    }
+                ));
+            }
+        };
+        if !manifest.files.contains_key(&path) {
+            return Err(format!(
+                "input `{}` names {path}, which wick.toml does not list under [files]",
+                field.name
+            ));
+        }
+        let dir = dir.ok_or("examples with files need a bundle folder (Engine::load)")?;
+        let media_type = wick_types::media_type_of_name(&path)
+            .filter(|mime| mime.starts_with(media.top_level()))
+            .ok_or_else(|| {
+                format!(
+                    "input `{}` names {path}, which is not {} by its extension",
+                    field.name,
+                    media.describe()
+                )
+            })?;
+        files.push((
+            path.clone(),
+            ExampleFile {
+                path: dir.join(&path),
+                media_type,
+            },
+        ));
+    }
+    validate_inputs(&plain, &rest).map_err(|e| e.to_string())?;
+    Ok(files)
+}
+
 /// Turns each set of JSON inputs into typed values, or says which field
 /// of which set is wrong.
 fn validate(fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<Vec<Values>> {
@@ -398,6 +490,80 @@ mod tests {
             "name = \"{name}\"\nversion = \"1\"\ntask = \"toy\"\n[files]\n"
         ))
         .unwrap()
+    }
+
+    /// A task with one image input.
+    struct Looks;
+
+    impl Task for Looks {
+        type Endpoint = ();
+        type Request = ();
+
+        fn endpoints(&self) -> Vec<((), Endpoint)> {
+            vec![(
+                (),
+                Endpoint {
+                    name: "look".into(),
+                    description: String::new(),
+                    inputs: vec![Field::new("image", Kind::Image { max_bytes: None })],
+                    outputs: vec![Field::new("score", Kind::Score)],
+                },
+            )]
+        }
+
+        fn prepare(&self, _: (), _: Values) -> Result<Prepared<()>> {
+            Ok(Prepared::new((), 1))
+        }
+
+        fn run(&self, _: (), batch: &[Item<()>]) -> Result<Vec<Values>> {
+            Ok(batch.iter().map(|_| Values::new()).collect())
+        }
+    }
+
+    #[test]
+    fn image_examples_name_listed_bundle_files_of_their_media_type() {
+        let with_example = |image: &str, listed: &str| -> Manifest {
+            toml::from_str(&format!(
+                "name = \"m\"\nversion = \"1\"\ntask = \"toy\"\n\
+                 [[examples.look]]\nimage = \"{image}\"\n\
+                 [files]\n\"{listed}\" = \"{}\"\n",
+                "a".repeat(64)
+            ))
+            .unwrap()
+        };
+        let dir = Path::new("/bundles/m");
+        let mut engine = Engine::new();
+        let manifest = with_example("examples/cat.png", "examples/cat.png");
+        engine
+            .add_model_from(&manifest, Arc::new(Looks), Some(dir))
+            .unwrap();
+        let file = engine.example_file("m", "examples/cat.png").unwrap();
+        assert_eq!(file.path, dir.join("examples/cat.png"));
+        assert_eq!(file.media_type, "image/png");
+        assert!(engine.example_file("m", "model.safetensors").is_none());
+        let refused = [
+            (
+                with_example("examples/cat.png", "other.png"),
+                Some(dir),
+                "does not list",
+            ),
+            (
+                with_example("notes.txt", "notes.txt"),
+                Some(dir),
+                "not an image",
+            ),
+            (
+                with_example("examples/cat.png", "examples/cat.png"),
+                None,
+                "bundle folder",
+            ),
+        ];
+        for (manifest, dir, message) in refused {
+            let error = Engine::new()
+                .add_model_from(&manifest, Arc::new(Looks), dir)
+                .unwrap_err();
+            assert!(error.to_string().contains(message), "{error}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub mod task;
 pub mod tasks;
 
 pub use bundle::{Bundle, Manifest};
-pub use engine::{Engine, JsonObject, Prediction};
+pub use engine::{Engine, ExampleFile, JsonObject, Prediction};
 pub use error::{Error, Result};
 pub use stream::{PredictionStream, Update};
 pub use task::{AnyTask, Item, Prepared, Task, TaskKind};

@@ -1,7 +1,8 @@
 //! The JSON API: list models, describe one, predict, and the health probes.
 //! Each handler turns HTTP into one `Engine` call and back.
 //!
-//! A prediction is answered in one JSON body, or, when the client sends
+//! A prediction's body is JSON, or `multipart/form-data` with a part per
+//! input (`multipart`). It is answered in one JSON body, or, when the client sends
 //! `Accept: text/event-stream`, as server-sent events relaying the
 //! engine's stream: `partial` events (`{"index", "outputs"}`) while the
 //! task produces them, then one `done` event with the whole response body,
@@ -29,6 +30,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/models", get(list_models))
         .route("/api/models/{model}", get(describe_model))
         .route("/api/models/{model}/{endpoint}", post(predict))
+        .route("/api/models/{model}/files/{*path}", get(example_file))
         .route("/openapi.json", get(crate::openapi::document))
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
@@ -63,9 +65,24 @@ async fn predict(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let body = body.map_err(ApiError::from_body)?;
-    let request = parse_predict_body(&body)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let request = if crate::multipart::is_multipart(&content_type) {
+        let body = body.map_err(ApiError::from_body)?;
+        let form = crate::multipart::read(&engine, &model, &endpoint, &content_type, body).await?;
+        PredictBody {
+            inputs: vec![form.inputs],
+            many: false,
+            version: form.version,
+        }
+    } else {
+        require_json(&headers)?;
+        let body = body.map_err(ApiError::from_body)?;
+        parse_predict_body(&body)?
+    };
     let version = request.version.as_deref();
     if !wants_events(&headers) {
         let prediction = engine
@@ -190,6 +207,33 @@ fn parse_predict_body(body: &[u8]) -> Result<PredictBody, ApiError> {
         }
         Some(_) => Err(not_objects()),
     }
+}
+
+/// A file an example names (`/api/models/m/files/examples/cat.png`): the
+/// UI's thumbnails, and what a click on an example sends. Only files that
+/// examples name are served, never the weights.
+async fn example_file(
+    State(engine): State<Arc<Engine>>,
+    Path((model, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let file = engine.example_file(&model, &path).cloned().ok_or_else(|| {
+        ApiError::not_found(format!("model `{model}` has no example file {path}"))
+    })?;
+    let bytes = tokio::fs::read(&file.path).await.map_err(|error| {
+        tracing::error!("cannot read {}: {error}", file.path.display());
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("the example file {path} cannot be read"),
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, file.media_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn live() -> Json<serde_json::Value> {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 mod feedback_api;
 pub mod listen;
+mod multipart;
 mod openapi;
 mod security;
 mod sessions;

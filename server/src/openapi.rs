@@ -83,7 +83,10 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
                     "413",
                     "The body, the number of inputs or the text is too large",
                 ),
-                ("415", "The body is not declared application/json"),
+                (
+                    "415",
+                    "The body is not declared application/json (or multipart/form-data)",
+                ),
                 ("422", "An input is missing, unknown or of the wrong type"),
                 ("429", "The model's queue is full; retry shortly"),
                 ("500", "Inference failed"),
@@ -93,14 +96,21 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
                 "200".into(),
                 json_response("The outputs, shaped like the inputs", response),
             );
+            let has_media = endpoint.inputs.iter().any(|f| f.kind.media().is_some());
+            // An example's image or audio is a bundle file, not a data
+            // URL, so such examples are not request bodies to show.
             let example = model
                 .examples
                 .iter()
-                .find(|e| e.endpoint == endpoint.name)
+                .find(|e| e.endpoint == endpoint.name && !has_media)
                 .map(|e| json!({"inputs": e.inputs}));
             let mut body = json!({"schema": request});
             if let Some(example) = example {
                 body["example"] = example;
+            }
+            let mut content = json!({"application/json": body});
+            if has_media {
+                content["multipart/form-data"] = multipart_body(&endpoint.inputs);
             }
             paths.insert(
                 format!("/api/models/{}/{}", model.name, endpoint.name),
@@ -109,7 +119,7 @@ pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
                     "description": endpoint.description,
                     "operationId": format!("{}_{}", model.name, endpoint.name).replace(['-', '.'], "_"),
                     "tags": [model.name],
-                    "requestBody": {"required": true, "content": {"application/json": body}},
+                    "requestBody": {"required": true, "content": content},
                     "responses": responses
                 }}),
             );
@@ -208,6 +218,38 @@ fn flag_path(model: &ModelInfo) -> Value {
     }})
 }
 
+/// The form an endpoint with image or audio inputs also takes: a part per
+/// input, files as their bytes (`curl -F image=@cat.jpg`).
+fn multipart_body(fields: &[wick_types::Field]) -> Value {
+    let mut schema = wick_types::fields_schema(fields, true);
+    let mut encoding = Map::new();
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        for field in fields {
+            let Some((media, max_bytes)) = field.kind.media() else {
+                continue;
+            };
+            let limit = max_bytes.map_or(String::new(), |max| format!(" At most {max} bytes."));
+            properties.insert(
+                field.name.clone(),
+                json!({
+                    "type": "string",
+                    "contentMediaType": format!("{}/*", media.top_level()),
+                    "description": format!("The file's bytes.{limit}")
+                }),
+            );
+            encoding.insert(
+                field.name.clone(),
+                json!({"contentType": format!("{}/*", media.top_level())}),
+            );
+        }
+        properties.insert(
+            "version".into(),
+            json!({"type": "string", "description": "Pin the model version"}),
+        );
+    }
+    json!({"schema": schema, "encoding": encoding})
+}
+
 /// One response per status, each with the Error schema.
 fn error_responses(statuses: &[(&str, &str)]) -> Map<String, Value> {
     statuses
@@ -284,5 +326,12 @@ mod tests {
                 .starts_with("^data:image/"),
             "{image}"
         );
+        // The same endpoint also takes a form with the file's bytes.
+        let form = &document["paths"]["/api/models/vision/classify"]["post"]["requestBody"]["content"]
+            ["multipart/form-data"];
+        let part = &form["schema"]["properties"]["image"];
+        assert_eq!(part["contentMediaType"], json!("image/*"));
+        assert!(part.get("pattern").is_none(), "{part}");
+        assert_eq!(form["encoding"]["image"]["contentType"], json!("image/*"));
     }
 }

@@ -106,6 +106,57 @@ impl Media {
     }
 }
 
+/// The media type of a file by its content (magic bytes), else by its
+/// name's extension: for uploads that say `application/octet-stream` and
+/// for bundle files.
+pub fn media_type_of(name: &str, bytes: &[u8]) -> Option<&'static str> {
+    sniff(bytes).or_else(|| media_type_of_name(name))
+}
+
+/// The media type of the formats Wick reads, by their first bytes.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    let riff = |kind: &[u8]| starts(b"RIFF") && bytes.get(8..12) == Some(kind);
+    Some(if starts(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if starts(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        "image/gif"
+    } else if riff(b"WEBP") {
+        "image/webp"
+    } else if starts(b"BM") {
+        "image/bmp"
+    } else if riff(b"WAVE") {
+        "audio/wav"
+    } else if starts(b"fLaC") {
+        "audio/flac"
+    } else if starts(b"OggS") {
+        "audio/ogg"
+    } else if starts(b"ID3") || starts(&[0xFF, 0xFB]) || starts(&[0xFF, 0xF3]) {
+        "audio/mpeg"
+    } else {
+        return None;
+    })
+}
+
+/// The media type a file name's extension stands for.
+pub fn media_type_of_name(name: &str) -> Option<&'static str> {
+    let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "bmp" => "image/bmp",
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "ogg" | "oga" => "audio/ogg",
+        "mp3" => "audio/mpeg",
+        _ => return None,
+    })
+}
+
 fn too_large(bytes: usize, max: usize) -> String {
     format!("is {bytes} bytes; the limit is {max}")
 }
@@ -168,6 +219,20 @@ mod tests {
             let error = Media::from_data_url(url, kind, Some(4)).unwrap_err();
             assert!(error.contains(message), "{url}: {error}");
         }
+    }
+
+    #[test]
+    fn media_types_come_from_the_bytes_then_the_name() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"hello"), None);
+        // Content wins over a misleading name; a name helps unknown bytes.
+        assert_eq!(
+            media_type_of("cat.png", &[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some("image/jpeg")
+        );
+        assert_eq!(media_type_of("photos/Cat.JPG", b"??"), Some("image/jpeg"));
+        assert_eq!(media_type_of("notes.txt", b"hello"), None);
     }
 
     #[test]

@@ -59,6 +59,27 @@ impl Field {
         self.default = default;
         self
     }
+
+    /// The JSON value a text form of an input stands for (a command-line
+    /// `-i name=value`, a multipart text part), typed by the field's kind:
+    /// text stays text, lists take JSON or commas, anything else is read as
+    /// JSON when it parses. Validation then says whether it fits.
+    pub fn value_from_text(&self, raw: &str) -> serde_json::Value {
+        match &self.kind {
+            Kind::Text { .. }
+            | Kind::Dropdown { .. }
+            | Kind::Radio { .. }
+            | Kind::Image { .. }
+            | Kind::Audio { .. } => serde_json::Value::String(raw.to_string()),
+            Kind::Tags { .. } => serde_json::from_str(raw).unwrap_or_else(|_| {
+                raw.split(',')
+                    .map(|item| serde_json::Value::String(item.trim().to_string()))
+                    .collect()
+            }),
+            _ => serde_json::from_str(raw)
+                .unwrap_or_else(|_| serde_json::Value::String(raw.to_string())),
+        }
+    }
 }
 
 fn label_from_name(name: &str) -> String {
@@ -191,6 +212,42 @@ mod tests {
     fn labels_come_from_names() {
         assert_eq!(Field::new("max_tokens", Kind::Score).label, "Max tokens");
         assert_eq!(Field::new("a", Kind::Score).label, "A");
+    }
+
+    #[test]
+    fn text_values_are_typed_by_the_field() {
+        let tags = Field::new(
+            "labels",
+            Kind::Tags {
+                min_items: None,
+                max_items: None,
+                max_chars: None,
+            },
+        );
+        assert_eq!(tags.value_from_text("a, b"), serde_json::json!(["a", "b"]));
+        assert_eq!(
+            tags.value_from_text(r#"["a,b"]"#),
+            serde_json::json!(["a,b"])
+        );
+        let text = Field::new(
+            "text",
+            Kind::Text {
+                lines: 1,
+                placeholder: None,
+                max_chars: None,
+            },
+        );
+        assert_eq!(text.value_from_text("42"), serde_json::json!("42"));
+        let number = Field::new(
+            "n",
+            Kind::Number {
+                min: None,
+                max: None,
+                step: None,
+            },
+        );
+        assert_eq!(number.value_from_text("42"), serde_json::json!(42));
+        assert_eq!(number.value_from_text("many"), serde_json::json!("many"));
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, String> {
             .map_err(|e| format!("cannot be read: {e}"))
     };
     match reader()?.format() {
+        // The JPEG decoder fills a cut-off file with grey and says nothing.
+        Some(ImageFormat::Jpeg) if !jpeg_is_whole(bytes) => {
+            return Err("could not be decoded (a damaged or truncated file?): \
+                        the JPEG ends before its image does"
+                .into());
+        }
         Some(
             ImageFormat::Png
             | ImageFormat::Jpeg
@@ -72,6 +78,14 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, String> {
     Ok(image.into_rgb8())
 }
 
+/// Whether a JPEG's last scan is followed by its end-of-image marker.
+/// Inside a scan a 0xFF byte is always followed by 0x00 or a restart
+/// marker, so neither marker can appear there by accident.
+fn jpeg_is_whole(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +118,13 @@ mod tests {
         let whole = png(64, 64);
         let truncated = decode(&whole[..whole.len() / 2], LIMITS).unwrap_err();
         assert!(truncated.contains("decoded"), "{truncated}");
+        let image = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 9]));
+        let mut jpeg = Cursor::new(Vec::new());
+        image.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+        let jpeg = jpeg.into_inner();
+        assert!(decode(&jpeg, LIMITS).is_ok());
+        let cut = decode(&jpeg[..jpeg.len() * 2 / 3], LIMITS).unwrap_err();
+        assert!(cut.contains("truncated"), "{cut}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use wick_engine::JsonObject;
-use wick_types::{Field, Kind, ModelInfo, OneOrMany, PredictResponse};
+use wick_types::{ModelInfo, OneOrMany, PredictResponse};
 
 use crate::cli::PredictArgs;
 
@@ -57,64 +57,21 @@ fn inputs_from_pairs(
             bail!("`-i {pair}` must look like name=value");
         };
         let value = match endpoint_info.inputs.iter().find(|f| f.name == name) {
-            Some(field) => typed_value(field, raw),
+            Some(field) => match (field.kind.media(), raw.strip_prefix('@')) {
+                // `-i image=@cat.jpg`, as curl's `-F`: the file, as media.
+                (Some(_), Some(path)) => {
+                    let bytes =
+                        std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+                    let mime = wick_types::media_type_of(path, &bytes)
+                        .unwrap_or("application/octet-stream");
+                    serde_json::Value::String(wick_types::Media::new(mime, bytes).to_data_url())
+                }
+                _ => field.value_from_text(raw),
+            },
             // Unknown names go through as text; validation names them.
             None => serde_json::Value::String(raw.to_string()),
         };
         inputs.insert(name.to_string(), value);
     }
     Ok(inputs)
-}
-
-fn typed_value(field: &Field, raw: &str) -> serde_json::Value {
-    match &field.kind {
-        Kind::Text { .. } | Kind::Dropdown { .. } | Kind::Radio { .. } => {
-            serde_json::Value::String(raw.to_string())
-        }
-        Kind::Tags { .. } => serde_json::from_str(raw).unwrap_or_else(|_| {
-            raw.split(',')
-                .map(|item| serde_json::Value::String(item.trim().to_string()))
-                .collect()
-        }),
-        _ => {
-            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pairs_are_typed_by_the_signature() {
-        let tags = Field::new(
-            "labels",
-            Kind::Tags {
-                min_items: None,
-                max_items: None,
-                max_chars: None,
-            },
-        );
-        assert_eq!(typed_value(&tags, "a, b"), serde_json::json!(["a", "b"]));
-        assert_eq!(typed_value(&tags, r#"["a,b"]"#), serde_json::json!(["a,b"]));
-        let text = Field::new(
-            "text",
-            Kind::Text {
-                lines: 1,
-                placeholder: None,
-                max_chars: None,
-            },
-        );
-        assert_eq!(typed_value(&text, "42"), serde_json::json!("42"));
-        let number = Field::new(
-            "n",
-            Kind::Number {
-                min: None,
-                max: None,
-                step: None,
-            },
-        );
-        assert_eq!(typed_value(&number, "42"), serde_json::json!(42));
-    }
 }
