@@ -7,6 +7,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
+use crate::media_input::fetch_data_url;
+
 use crate::flag::{FlagBar, Flagged};
 use crate::inputs::{InputWidget, initial_value};
 use crate::outputs::OutputView;
@@ -184,14 +186,49 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         .into_iter()
         .enumerate()
         .map(|(row, inputs)| {
+            let model = model_name.get_value();
             let cells = endpoint
                 .inputs
                 .iter()
-                .map(|field| view! { <td>{example_cell(inputs.get(&field.name))}</td> }.into_any())
+                .map(|field| {
+                    let value = inputs.get(&field.name);
+                    view! { <td>{example_cell(&model, field, value)}</td> }.into_any()
+                })
                 .collect_view();
+            // An example's image is a file of the bundle: fetched, then sent
+            // as any chosen file is.
             let fill_and_run = move || {
-                fill(Some(&inputs));
-                submit();
+                let inputs = inputs.clone();
+                let files: Vec<(String, String)> = fields
+                    .read_value()
+                    .iter()
+                    .filter(|field| field.kind.media().is_some())
+                    .filter_map(|field| {
+                        let path = inputs.get(&field.name)?.as_str()?;
+                        Some((field.name.clone(), file_url(&model_name.get_value(), path)))
+                    })
+                    .collect();
+                if files.is_empty() {
+                    fill(Some(&inputs));
+                    submit();
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    let mut inputs = inputs;
+                    for (name, url) in files {
+                        match fetch_data_url(&url).await {
+                            Ok(data) => {
+                                inputs.insert(name, serde_json::Value::String(data));
+                            }
+                            Err(message) => {
+                                error.set(Some((Some(name), message)));
+                                return;
+                            }
+                        }
+                    }
+                    fill(Some(&inputs));
+                    submit();
+                });
             };
             let fill_on_click = fill_and_run.clone();
             view! {
@@ -339,7 +376,23 @@ fn collect_inputs(fields: &[Field], values: &[RwSignal<serde_json::Value>]) -> J
         .collect()
 }
 
-fn example_cell(value: Option<&serde_json::Value>) -> String {
+/// Where the server serves a file of the bundle that an example names.
+fn file_url(model: &str, path: &str) -> String {
+    format!("/api/models/{model}/files/{path}")
+}
+
+/// A cell of the examples table: a thumbnail for an image, else the text.
+fn example_cell(model: &str, field: &Field, value: Option<&serde_json::Value>) -> AnyView {
+    match (field.kind.media(), value.and_then(|v| v.as_str())) {
+        (Some((wick_types::MediaKind::Image, _)), Some(path)) => view! {
+            <img class="thumb" src=file_url(model, path) alt=path.to_string() loading="lazy"/>
+        }
+        .into_any(),
+        _ => example_text(value).into_any(),
+    }
+}
+
+fn example_text(value: Option<&serde_json::Value>) -> String {
     match value {
         Some(serde_json::Value::String(text)) => text.clone(),
         Some(serde_json::Value::Array(items)) => items

@@ -2,10 +2,9 @@
 //! JSON the API takes, so submitting is just collecting the values.
 
 use leptos::prelude::*;
-use wasm_bindgen::{JsCast, closure::Closure};
-use wick_types::{Field, Kind, MediaKind};
+use wick_types::{Field, Kind};
 
-use crate::outputs::media_view;
+use crate::media_input::MediaInput;
 
 /// The value a widget starts with (and returns to on Clear).
 pub fn initial_value(field: &Field) -> serde_json::Value {
@@ -139,19 +138,13 @@ pub fn InputWidget(
             }
             .into_any()
         }
-        Kind::Image { .. } | Kind::Audio { .. } => {
-            let media = field.kind.media().map_or(MediaKind::Image, |(media, _)| media);
-            let chosen = move || value.get().as_str().filter(|url| !url.is_empty()).map(String::from);
-            view! {
-                <div class="media-input">
-                    <input type="file" id=id.clone() data-testid=testid accept=format!("{}/*", media.top_level())
-                        required=required aria-invalid=aria_invalid
-                        on:change=move |ev| read_chosen_file(event_target::<web_sys::HtmlInputElement>(&ev), value)/>
-                    {move || chosen().map(|url| media_view(media, url))}
-                </div>
+        Kind::Image { .. } | Kind::Audio { .. } => match field.kind.media() {
+            Some((media, max_bytes)) => view! {
+                <MediaInput id=id.clone() testid media max_bytes required value invalid/>
             }
-            .into_any()
-        }
+            .into_any(),
+            None => ().into_any(),
+        },
         Kind::Json | Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => view! {
             <textarea id=id.clone() data-testid=testid rows="4" placeholder="JSON" aria-invalid=aria_invalid
                 prop:value=move || if value.get().is_null() { String::new() } else { value.get().to_string() }
@@ -163,29 +156,6 @@ pub fn InputWidget(
         .into_any(),
     };
     view! { <div class="field" class:invalid=move || invalid.get()>{label}{widget}{description}</div> }
-}
-
-/// Reads the file chosen in `input` into `value` as a `data:` URL, the wire
-/// form of media; no file chosen clears it. Whether it is an image (or
-/// clip) of an allowed size is the validator's to say, as for any input.
-fn read_chosen_file(input: web_sys::HtmlInputElement, value: RwSignal<serde_json::Value>) {
-    let Some(file) = input.files().and_then(|files| files.get(0)) else {
-        value.set(serde_json::Value::String(String::new()));
-        return;
-    };
-    let Ok(reader) = web_sys::FileReader::new() else {
-        return;
-    };
-    let finished = reader.clone();
-    let on_load = Closure::once_into_js(move || {
-        if let Some(url) = finished.result().ok().and_then(|result| result.as_string()) {
-            value.set(serde_json::Value::String(url));
-        }
-    });
-    reader.set_onload(Some(on_load.unchecked_ref()));
-    if reader.read_as_data_url(&file).is_err() {
-        value.set(serde_json::Value::String(String::new()));
-    }
 }
 
 fn parse_number(raw: &str) -> serde_json::Value {

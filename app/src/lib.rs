@@ -12,6 +12,7 @@ mod api_page;
 mod demo;
 mod flag;
 mod inputs;
+mod media_input;
 mod outputs;
 mod server_fns;
 pub mod snippets;

@@ -37,11 +37,46 @@ pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoVi
     }
 }
 
-/// An image or a player for an audio clip, from its `data:` URL.
+/// An image with its size (pixels once loaded, and bytes), or a player for
+/// an audio clip, from its `data:` URL or address.
 pub fn media_view(media: MediaKind, url: String) -> AnyView {
+    // A data URL's payload is base64: 4 characters for 3 bytes.
+    let bytes = url
+        .split_once(";base64,")
+        .map(|(_, payload)| payload.len() as f64 * 0.75);
+    let size = bytes.map(readable_size);
     match media {
-        MediaKind::Image => view! { <img class="media" src=url alt="Image"/> }.into_any(),
+        MediaKind::Image => {
+            let pixels = RwSignal::new(None::<(u32, u32)>);
+            let caption = move || {
+                let dims = pixels.get().map(|(w, h)| format!("{w} × {h} px"));
+                [dims, size.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            };
+            view! {
+                <figure class="media">
+                    <img src=url alt="Image" on:load=move |ev| {
+                        let image = event_target::<web_sys::HtmlImageElement>(&ev);
+                        pixels.set(Some((image.natural_width(), image.natural_height())));
+                    }/>
+                    <figcaption class="media-size" data-testid="media-size">{caption}</figcaption>
+                </figure>
+            }
+            .into_any()
+        }
         MediaKind::Audio => view! { <audio class="media" controls src=url></audio> }.into_any(),
+    }
+}
+
+/// "235 KB", "1.2 MB".
+pub fn readable_size(bytes: f64) -> String {
+    if bytes >= 1e6 {
+        format!("{:.1} MB", bytes / 1e6)
+    } else {
+        format!("{:.0} KB", (bytes / 1e3).max(1.0))
     }
 }
 

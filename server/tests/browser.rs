@@ -379,3 +379,178 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     browser.client.clone().close().await.unwrap();
 }
+
+fn lite0_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "examples/efficientnet-lite0 has no weights: run scripts/fetch-examples first"
+    );
+    dir
+}
+
+#[tokio::test]
+async fn a_person_classifies_photos_in_a_real_browser() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let server = Server::start(&[&lite0_dir()], &["--data-dir", data_dir]);
+    let browser = Browser::start().await;
+    let best = || browser.text("[data-testid='output-label'] .best-label");
+    browser
+        .open(&server.url("/m/efficientnet-lite0/classify"))
+        .await;
+    browser.screenshot("img-1-empty").await;
+
+    // A real photo through the file input: a preview, then the top label.
+    // Chromedriver takes only canonical paths for file inputs.
+    let chelsea = lite0_dir()
+        .join("examples/chelsea.png")
+        .canonicalize()
+        .unwrap();
+    browser
+        .find("input-image")
+        .await
+        .send_keys(chelsea.to_str().unwrap())
+        .await
+        .unwrap();
+    browser
+        .until("the preview", || async {
+            let caption = browser.text(".media-caption").await?;
+            caption.contains("chelsea.png").then_some(())
+        })
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let label = browser.until("the label of the chosen photo", best).await;
+    assert_eq!(label, "tiger cat");
+    browser.screenshot("img-2-chosen-photo").await;
+
+    // Flag it: the photo is kept with the flag.
+    browser.find("flag-Incorrect").await.click().await.unwrap();
+    browser
+        .until("the flag to be saved", || async {
+            let text = browser.text("[data-testid='flag-status']").await?;
+            text.contains("saved").then_some(())
+        })
+        .await;
+
+    // Another photo, dropped on the widget as a person drags a file.
+    browser.find("clear").await.click().await.unwrap();
+    browser
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               fetch('/api/models/efficientnet-lite0/files/examples/coffee.png')
+                 .then(r => r.blob())
+                 .then(blob => {
+                   const data = new DataTransfer();
+                   data.items.add(new File([blob], 'coffee.png', {type: 'image/png'}));
+                   const zone = document.querySelector("[data-testid='drop-input-image']");
+                   zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+                   done(true);
+                 });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .until("the dropped photo's preview", || async {
+            let caption = browser.text(".media-caption").await?;
+            caption.contains("coffee.png").then_some(())
+        })
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let label = browser
+        .until("the label of the dropped photo", || async {
+            best().await.filter(|label| label == "espresso")
+        })
+        .await;
+    assert_eq!(label, "espresso");
+    browser.screenshot("img-3-dropped-photo").await;
+
+    // An example's thumbnail: a click fetches the photo, fills and runs.
+    browser.find("clear").await.click().await.unwrap();
+    let thumbnail = browser
+        .client
+        .find(Locator::Css("[data-testid='example-0'] img.thumb"))
+        .await
+        .unwrap();
+    assert!(
+        thumbnail
+            .attr("src")
+            .await
+            .unwrap()
+            .unwrap()
+            .ends_with("/files/examples/chelsea.png")
+    );
+    browser.find("example-0").await.click().await.unwrap();
+    let label = browser
+        .until("the example's label", || async {
+            best().await.filter(|label| label == "tiger cat")
+        })
+        .await;
+    assert_eq!(label, "tiger cat");
+    browser.screenshot("img-4-example").await;
+
+    // A text file renamed .png: the server's refusal, shown inline.
+    browser.find("clear").await.click().await.unwrap();
+    let notes = data.path().canonicalize().unwrap().join("notes.png");
+    std::fs::write(&notes, "These are my notes, not a photo.").unwrap();
+    browser
+        .find("input-image")
+        .await
+        .send_keys(notes.to_str().unwrap())
+        .await
+        .unwrap();
+    browser
+        .until("the renamed file's preview", || async {
+            let caption = browser.text(".media-caption").await?;
+            caption.contains("notes.png").then_some(())
+        })
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let error = browser
+        .until("the inline error", || browser.text("[data-testid='error']"))
+        .await;
+    assert!(error.contains("is not an image"), "{error}");
+    browser.screenshot("img-5-not-an-image").await;
+
+    // The flagged photo is exported beside the CSV, where its cell points.
+    let out = data.path().join("export");
+    std::fs::create_dir_all(&out).unwrap();
+    let csv_path = out.join("flags.csv");
+    common::output_of(common::wick().args([
+        "feedback",
+        "export",
+        "--data-dir",
+        data_dir,
+        "-o",
+        csv_path.to_str().unwrap(),
+    ]));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let cell = csv
+        .lines()
+        .nth(1)
+        .and_then(|row| row.split(',').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        cell.starts_with("files/") && cell.ends_with(".png"),
+        "{csv}"
+    );
+    let kept = std::fs::read(out.join(&cell)).unwrap();
+    assert_eq!(
+        kept,
+        std::fs::read(&chelsea).unwrap(),
+        "the flagged photo, byte for byte"
+    );
+
+    // Only the deliberate 422 of the renamed file reaches the console.
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("status of 422"))
+        .collect();
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
+    browser.client.clone().close().await.unwrap();
+}

@@ -1,0 +1,283 @@
+//! The image (and audio) input, as Gradio's: click to choose a file, drop
+//! one on the widget, paste one from the clipboard, or — for images — take
+//! a photo with the camera where the browser allows it; a preview with the
+//! file's name and size, and a button to remove it. A file that is not of
+//! the field's media type, or is over its size limit, is refused at once
+//! with a message under the widget and nothing is sent.
+//!
+//! The value is the file as a `data:` URL, the API's wire form; the file is
+//! read once, as bytes, and base64-encoded once (`data_url`).
+
+use base64::Engine as _;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wick_types::MediaKind;
+
+use crate::outputs::{media_view, readable_size};
+
+#[component]
+pub fn MediaInput(
+    id: String,
+    testid: String,
+    media: MediaKind,
+    max_bytes: Option<usize>,
+    required: bool,
+    value: RwSignal<serde_json::Value>,
+    #[prop(into)] invalid: Signal<bool>,
+) -> impl IntoView {
+    // What the person picked, for the caption: its name and size.
+    let picked = RwSignal::new(None::<(String, f64)>);
+    let problem = RwSignal::new(None::<String>);
+    let dragging = RwSignal::new(false);
+    let camera = RwSignal::new(None::<web_sys::MediaStream>);
+    let chosen = move || {
+        value
+            .get()
+            .as_str()
+            .filter(|url| !url.is_empty())
+            .map(String::from)
+    };
+    let accept = move |file: web_sys::File| {
+        problem.set(None);
+        if let Err(message) = check_file(&file, media, max_bytes) {
+            problem.set(Some(message));
+            return;
+        }
+        let (name, size) = (file.name(), file.size());
+        spawn_local(async move {
+            match data_url(&file, &file.type_()).await {
+                Ok(url) => {
+                    picked.set(Some((name, size)));
+                    value.set(serde_json::Value::String(url));
+                }
+                Err(message) => problem.set(Some(message)),
+            }
+        });
+    };
+    let clear = move |_| {
+        picked.set(None);
+        problem.set(None);
+        value.set(serde_json::Value::String(String::new()));
+    };
+    let first_file = |files: Option<web_sys::FileList>| files.and_then(|files| files.get(0));
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(file) = first_file(ev.data_transfer().and_then(|d| d.files())) {
+            accept(file);
+        }
+    };
+    let on_paste = move |ev: leptos::ev::ClipboardEvent| {
+        if let Some(file) = first_file(ev.clipboard_data().and_then(|d| d.files())) {
+            ev.prevent_default();
+            accept(file);
+        }
+    };
+    let video = NodeRef::<leptos::html::Video>::new();
+    let start_camera = move |_| {
+        problem.set(None);
+        spawn_local(async move {
+            match open_camera().await {
+                Ok(stream) => camera.set(Some(stream)),
+                Err(message) => problem.set(Some(message)),
+            }
+        });
+    };
+    // Show the camera's stream in the video element once both exist.
+    Effect::new(move |_| {
+        if let (Some(stream), Some(video)) = (camera.get(), video.get()) {
+            video.set_src_object(Some(&stream));
+        }
+    });
+    let stop_camera = move || {
+        if let Some(stream) = camera.get_untracked() {
+            for track in stream.get_tracks().iter() {
+                if let Ok(track) = track.dyn_into::<web_sys::MediaStreamTrack>() {
+                    track.stop();
+                }
+            }
+        }
+        camera.set(None);
+    };
+    let capture = move |_| {
+        if let Some(video) = video.get_untracked() {
+            match snapshot(&video) {
+                Ok(url) => {
+                    picked.set(Some(("camera.png".into(), url.len() as f64 * 0.75)));
+                    value.set(serde_json::Value::String(url));
+                }
+                Err(message) => problem.set(Some(message)),
+            }
+        }
+        stop_camera();
+    };
+    let hint = match media {
+        MediaKind::Image => "Drop an image here, paste one, or",
+        MediaKind::Audio => "Drop an audio clip here, or",
+    };
+    let error_id = format!("{id}-problem");
+    let (preview_id, preview_testid) = (id.clone(), testid.clone());
+    view! {
+        <div
+            class="drop-zone"
+            class:dragging=move || dragging.get()
+            class:invalid=move || invalid.get() || problem.get().is_some()
+            data-testid=format!("drop-{testid}")
+            tabindex="0"
+            on:dragover=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                dragging.set(true);
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+            on:paste=on_paste
+        >
+            {move || {
+                let (id, testid) = (preview_id.clone(), preview_testid.clone());
+                match chosen() {
+                Some(url) => view! {
+                    <div class="media-preview">
+                        {media_view(media, url)}
+                        <p class="media-caption">
+                            {move || picked.get().map(|(name, _)| name)}
+                        </p>
+                        <button type="button" class="secondary remove" data-testid=format!("remove-{testid}")
+                            on:click=clear aria-label="Remove the file">"✕ Remove"</button>
+                    </div>
+                }
+                .into_any(),
+                None => view! {
+                    <p class="drop-hint">
+                        {hint}" "
+                        <label for=id class="choose">"choose a file"</label>
+                    </p>
+                }
+                .into_any(),
+            }}}
+            <input type="file" id=id class="file" data-testid=testid.clone()
+                accept=format!("{}/*", media.top_level()) required=required
+                aria-describedby=error_id.clone()
+                on:change=move |ev| {
+                    let input = event_target::<web_sys::HtmlInputElement>(&ev);
+                    if let Some(file) = first_file(input.files()) {
+                        accept(file);
+                    }
+                    // The same file chosen again must fire again.
+                    input.set_value("");
+                }/>
+            {(media == MediaKind::Image).then(|| view! {
+                <button type="button" class="secondary camera" data-testid=format!("camera-{testid}")
+                    on:click=start_camera>"Camera"</button>
+            })}
+            {move || camera.get().map(|_| view! {
+                <div class="camera-view">
+                    <video node_ref=video autoplay=true playsinline=true muted=true></video>
+                    <button type="button" class="primary" on:click=capture>"Take photo"</button>
+                    <button type="button" class="secondary" on:click=move |_| stop_camera()>"Cancel"</button>
+                </div>
+            })}
+            <p class="error media-problem" id=error_id role="alert" data-testid=format!("problem-{testid}")>
+                {move || problem.get()}
+            </p>
+        </div>
+    }
+}
+
+/// Refuses a file of another media type or over the field's limit, before
+/// it is read.
+fn check_file(
+    file: &web_sys::File,
+    media: MediaKind,
+    max_bytes: Option<usize>,
+) -> Result<(), String> {
+    let name = file.name();
+    if !file.type_().starts_with(&format!("{}/", media.top_level())) {
+        return Err(format!("“{name}” is not {}.", media.describe()));
+    }
+    if let Some(max) = max_bytes
+        && file.size() > max as f64
+    {
+        return Err(format!(
+            "“{name}” is {}; the limit is {}.",
+            readable_size(file.size()),
+            readable_size(max as f64)
+        ));
+    }
+    Ok(())
+}
+
+/// A file or blob as a `data:` URL of `mime`.
+pub async fn data_url(blob: &web_sys::Blob, mime: &str) -> Result<String, String> {
+    let buffer = JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(|_| "The file could not be read.".to_string())?;
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    let payload = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(format!("data:{mime};base64,{payload}"))
+}
+
+/// A file the server serves (an example's photo) as a `data:` URL.
+pub async fn fetch_data_url(url: &str) -> Result<String, String> {
+    let failed = || format!("The example file {url} could not be loaded.");
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(url))
+        .await
+        .ok()
+        .and_then(|r| r.dyn_into().ok())
+        .ok_or_else(failed)?;
+    if !response.ok() {
+        return Err(failed());
+    }
+    let mime = response
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let blob: web_sys::Blob = JsFuture::from(response.blob().map_err(|_| failed())?)
+        .await
+        .ok()
+        .and_then(|b| b.dyn_into().ok())
+        .ok_or_else(failed)?;
+    data_url(&blob, &mime).await
+}
+
+async fn open_camera() -> Result<web_sys::MediaStream, String> {
+    let unavailable = || "This browser gives no camera to this page.".to_string();
+    let devices = window()
+        .navigator()
+        .media_devices()
+        .map_err(|_| unavailable())?;
+    let constraints = web_sys::MediaStreamConstraints::new();
+    constraints.set_video(&wasm_bindgen::JsValue::TRUE);
+    let promise = devices
+        .get_user_media_with_constraints(&constraints)
+        .map_err(|_| unavailable())?;
+    let stream = JsFuture::from(promise)
+        .await
+        .map_err(|_| "The camera could not be opened (was permission refused?).".to_string())?;
+    stream.dyn_into().map_err(|_| unavailable())
+}
+
+/// The video's current frame as a PNG `data:` URL.
+fn snapshot(video: &web_sys::HtmlVideoElement) -> Result<String, String> {
+    let failed = || "The photo could not be taken.".to_string();
+    let canvas: web_sys::HtmlCanvasElement = document()
+        .create_element("canvas")
+        .map_err(|_| failed())?
+        .dyn_into()
+        .map_err(|_| failed())?;
+    canvas.set_width(video.video_width());
+    canvas.set_height(video.video_height());
+    let context: web_sys::CanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into().ok())
+        .ok_or_else(failed)?;
+    context
+        .draw_image_with_html_video_element(video, 0.0, 0.0)
+        .map_err(|_| failed())?;
+    canvas.to_data_url().map_err(|_| failed())
+}
