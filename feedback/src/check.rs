@@ -8,6 +8,7 @@ use wick_types::{
     validate_inputs, validate_outputs,
 };
 
+use crate::files::{take_input_files, take_output_files};
 use crate::store::NewFlag;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,13 +66,6 @@ const REQUIRED: [&str; 4] = ["endpoint", "inputs", "outputs", "option"];
 /// field at fault: every adapter (the API, the UI's Flag button) sends the
 /// object it was given, unchanged.
 pub fn parse_flag(object: serde_json::Map<String, Value>) -> Result<FlagRequest, FlagError> {
-    let size = serde_json::to_vec(&object).map_or(usize::MAX, |json| json.len());
-    if size > MAX_FLAG_BYTES {
-        return Err(invalid(
-            "body",
-            format!("the flag is {size} bytes as JSON; the limit is {MAX_FLAG_BYTES}"),
-        ));
-    }
     for (key, value) in &object {
         let (expected, fits) = match key.as_str() {
             "endpoint" | "option" => ("a string", value.is_string()),
@@ -99,7 +93,9 @@ pub fn parse_flag(object: serde_json::Map<String, Value>) -> Result<FlagRequest,
 }
 
 /// Turns a request into a row for `model`, or says what is wrong with it.
-/// The inputs are stored as the model saw them, with defaults filled in.
+/// The inputs are stored as the model saw them, with defaults filled in;
+/// images and audio clips become files kept beside the row (`files`), and
+/// the rest of the flag is at most `MAX_FLAG_BYTES` of JSON.
 pub fn check_flag(model: &ModelInfo, request: FlagRequest) -> Result<NewFlag, FlagError> {
     if let Some(version) = &request.version
         && *version != model.version
@@ -154,19 +150,34 @@ pub fn check_flag(model: &ModelInfo, request: FlagRequest) -> Result<NewFlag, Fl
             "must be a non-negative number of milliseconds",
         ));
     }
-    let inputs = validate_inputs(&endpoint.inputs, &request.inputs).map_err(within("inputs"))?;
+    let mut inputs =
+        validate_inputs(&endpoint.inputs, &request.inputs).map_err(within("inputs"))?;
     validate_outputs(&endpoint.outputs, &request.outputs).map_err(within("outputs"))?;
-    Ok(NewFlag {
+    let mut files = take_input_files(&mut inputs);
+    let mut outputs = request.outputs;
+    files.extend(take_output_files(&endpoint.outputs, &mut outputs).map_err(within("outputs"))?);
+    let flag = NewFlag {
         model: model.name.clone(),
         version: model.version.clone(),
         endpoint: endpoint.name.clone(),
         inputs: serde_json::to_value(inputs).unwrap_or_default(),
-        outputs: serde_json::Value::Object(request.outputs),
+        outputs: serde_json::Value::Object(outputs),
         option: request.option,
         comment,
         duration_ms: request.duration_ms,
         user: None,
-    })
+        attachments: files,
+    };
+    let size = serde_json::to_vec(&flag).map_or(usize::MAX, |json| json.len());
+    if size > MAX_FLAG_BYTES {
+        return Err(invalid(
+            "body",
+            format!(
+                "the flag is {size} bytes as JSON (files aside); the limit is {MAX_FLAG_BYTES}"
+            ),
+        ));
+    }
+    Ok(flag)
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 
 mod check;
 mod export;
+mod files;
 mod stamps;
 mod store;
 
 pub use check::{FlagError, check_flag, parse_flag};
-pub use export::{Format, write_export};
+pub use export::{ExportError, Exporter, Format, export_stream, write_export, write_files};
+pub use files::{FlagFile, PREFIX as FILE_PREFIX, is_file_name};
 pub use stamps::parse_since;
-pub use store::{Filter, Flag, NewFlag, OptionCount, Store, StoreConfig};
+pub use store::{Cursor, Filter, Flag, NewFlag, OptionCount, Store, StoreConfig};

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::files::FlagFile;
 use crate::stamps::{format_timestamp, new_id};
 
 /// Where flags are kept.
@@ -95,13 +96,21 @@ pub struct NewFlag {
     pub comment: Option<String>,
     pub duration_ms: Option<f64>,
     pub user: Option<String>,
+    /// Images and audio clips the inputs and outputs name (`files/…`),
+    /// stored beside the row; empty when read back (see `Flag::files`).
+    #[serde(skip)]
+    pub attachments: Vec<FlagFile>,
 }
 
-/// A stored flag, as exported: its id and time, then the flag's fields.
+/// A stored flag, as exported: its id and time, the names of its files,
+/// then the flag's fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
     pub id: String,
     pub created_at: String,
+    /// The kept files' names (`<sha256>.<ext>`), as `Store::file` takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
     #[serde(flatten)]
     pub flag: NewFlag,
 }
@@ -114,6 +123,23 @@ pub struct Filter {
     pub since: Option<String>,
     /// Newest first and at most this many; all, oldest first, when `None`.
     pub newest: Option<u32>,
+}
+
+/// Where a page of flags ends: the last flag's time and id (the order
+/// flags are read in).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    created_at: String,
+    id: String,
+}
+
+impl Cursor {
+    pub fn of(flag: &Flag) -> Cursor {
+        Cursor {
+            created_at: flag.created_at.clone(),
+            id: flag.id.clone(),
+        }
+    }
 }
 
 /// How often one option was chosen for one model version.
@@ -158,9 +184,10 @@ type Row = (
     Option<String>,
     Option<f64>,
     Option<String>,
+    Option<String>,
 );
 
-const COLUMNS: &str = "id, created_at, model, version, endpoint, inputs, outputs, flag, comment, duration_ms, username";
+const COLUMNS: &str = "id, created_at, model, version, endpoint, inputs, outputs, flag, comment, duration_ms, username, files";
 
 impl Store {
     /// Connects (creating the SQLite file and its folder if needed) and
@@ -198,7 +225,10 @@ impl Store {
             pool,
             description: config.describe(),
         };
-        let migrator = Migrator::new(Embedded).await?;
+        let migrator = Migrator::new(Embedded {
+            postgres: matches!(config, StoreConfig::Postgres(_)),
+        })
+        .await?;
         on_pool!(store, pool => migrator.run(pool).await)?;
         Ok(store)
     }
@@ -219,35 +249,62 @@ impl Store {
         Ok(self.insert(flag).await?)
     }
 
-    /// Stores a flag; returns only once the row is committed.
+    /// Stores a flag and its files; returns only once they are committed.
     pub async fn insert(&self, flag: NewFlag) -> Result<Flag, sqlx::Error> {
         let now = SystemTime::now();
         let (id, created_at) = (new_id(), format_timestamp(now));
         let sql = format!(
-            "INSERT INTO feedback ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO feedback ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
+        let file_sql = "INSERT INTO feedback_files (name, media_type, bytes, created_at) \
+                        VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING";
         let inputs = flag.inputs.to_string();
         let outputs = flag.outputs.to_string();
-        on_pool!(self, pool => sqlx::query(&sql)
-            .bind(&id)
-            .bind(&created_at)
-            .bind(&flag.model)
-            .bind(&flag.version)
-            .bind(&flag.endpoint)
-            .bind(&inputs)
-            .bind(&outputs)
-            .bind(&flag.option)
-            .bind(&flag.comment)
-            .bind(flag.duration_ms)
-            .bind(&flag.user)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        let names: Vec<String> = flag.attachments.iter().map(|f| f.name.clone()).collect();
+        let files = (!names.is_empty()).then(|| serde_json::json!(names).to_string());
+        on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            for file in &flag.attachments {
+                sqlx::query(file_sql)
+                    .bind(&file.name)
+                    .bind(&file.media.mime)
+                    .bind(&file.media.bytes)
+                    .bind(&created_at)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            sqlx::query(&sql)
+                .bind(&id)
+                .bind(&created_at)
+                .bind(&flag.model)
+                .bind(&flag.version)
+                .bind(&flag.endpoint)
+                .bind(&inputs)
+                .bind(&outputs)
+                .bind(&flag.option)
+                .bind(&flag.comment)
+                .bind(flag.duration_ms)
+                .bind(&flag.user)
+                .bind(&files)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await
+        })?;
         Ok(Flag {
             id,
             created_at,
-            flag,
+            files: names,
+            flag: NewFlag {
+                attachments: Vec::new(),
+                ..flag
+            },
         })
+    }
+
+    /// A kept file by its name (`<sha256>.<ext>`): its media type and bytes.
+    pub async fn file(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+        let sql = "SELECT media_type, bytes FROM feedback_files WHERE name = $1";
+        on_pool!(self, pool => sqlx::query_as(sql).bind(name).fetch_optional(pool).await)
     }
 
     pub async fn list(&self, filter: &Filter) -> Result<Vec<Flag>, sqlx::Error> {
@@ -265,6 +322,31 @@ impl Store {
             .bind(&filter.model)
             .bind(&filter.since)
             .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// Up to `limit` flags of `filter` after `after`, oldest first (its
+    /// `newest` is ignored): one page of an export.
+    pub async fn page(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Flag>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM feedback \
+             WHERE ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2) \
+             AND ($3 IS NULL OR created_at > $3 OR (created_at = $3 AND id > $4)) \
+             ORDER BY created_at, id LIMIT $5"
+        );
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(&filter.model)
+            .bind(&filter.since)
+            .bind(after.map(|c| &c.created_at))
+            .bind(after.map(|c| &c.id))
+            .bind(i64::from(limit))
             .fetch_all(pool)
             .await)?;
         rows.into_iter().map(from_row).collect()
@@ -305,17 +387,23 @@ fn from_row(row: Row) -> Result<Flag, sqlx::Error> {
         comment,
         duration_ms,
         user,
+        files,
     ) = row;
-    let json = |column: &str, text: &str| {
+    fn json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, sqlx::Error> {
         serde_json::from_str(text).map_err(|e| sqlx::Error::ColumnDecode {
             index: column.to_string(),
             source: Box::new(e),
         })
-    };
+    }
     Ok(Flag {
         id,
         created_at,
+        files: match files {
+            Some(files) => json("files", &files)?,
+            None => Vec::new(),
+        },
         flag: NewFlag {
+            attachments: Vec::new(),
             inputs: json("inputs", &inputs)?,
             outputs: json("outputs", &outputs)?,
             model,
@@ -329,25 +417,38 @@ fn from_row(row: Row) -> Result<Flag, sqlx::Error> {
     })
 }
 
-/// The migrations, compiled into the binary.
+/// The migrations, compiled into the binary. The first is portable SQL;
+/// the second names the bytes column as each database does.
 #[derive(Debug)]
-struct Embedded;
+struct Embedded {
+    postgres: bool,
+}
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "feedback",
-    include_str!("../migrations/0001_feedback.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "feedback",
+        include_str!("../migrations/0001_feedback.sql"),
+        include_str!("../migrations/0001_feedback.sql"),
+    ),
+    (
+        2,
+        "feedback files",
+        include_str!("../migrations/0002_files.sqlite.sql"),
+        include_str!("../migrations/0002_files.postgres.sql"),
+    ),
+];
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(
         self,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>>
     {
-        Box::pin(async {
+        Box::pin(async move {
             Ok(MIGRATIONS
                 .iter()
-                .map(|(version, description, sql)| {
+                .map(|(version, description, sqlite, postgres)| {
+                    let sql = if self.postgres { postgres } else { sqlite };
                     Migration::new(
                         *version,
                         (*description).into(),

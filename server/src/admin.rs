@@ -9,13 +9,15 @@
 use std::sync::Arc;
 
 use app::admin::{ServerPage, server_page};
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
-use wick_feedback::{Filter, Format, Store, write_export};
+use wick_feedback::{Filter, Format, Store, export_stream, is_file_name};
 
 use crate::listen::client_address;
 use crate::sessions::{Sessions, bearer, cookie, over_https, same_secret, set_cookie};
@@ -36,6 +38,7 @@ pub fn router(store: Arc<Store>, token: Option<&str>) -> Router {
     Router::new()
         .route("/admin/feedback", get(page))
         .route("/admin/feedback.csv", get(csv))
+        .route("/admin/feedback/files/{name}", get(file))
         .route("/admin/login", post(login))
         .route("/admin/logout", post(logout))
         .with_state(Admin {
@@ -88,34 +91,47 @@ async fn csv(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         )
             .into_response(),
         Access::Granted => {
-            let exported = async {
-                let flags = admin.store.list(&Filter::default()).await?;
-                let mut out = Vec::new();
-                write_export(&flags, Format::Csv, &mut out)?;
-                anyhow::Ok(out)
-            };
-            match exported.await {
-                Ok(bytes) => (
-                    [
-                        (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                        (
-                            header::CONTENT_DISPOSITION,
-                            "attachment; filename=\"wick-feedback.csv\"",
-                        ),
-                    ],
-                    bytes,
-                )
-                    .into_response(),
-                Err(error) => {
-                    tracing::error!("the CSV export failed: {error}");
+            // Streamed a page of flags at a time; a store failure midway
+            // ends the download early (logged), as a cut connection would.
+            let chunks =
+                export_stream(admin.store.clone(), Filter::default(), Format::Csv).map(|chunk| {
+                    chunk.inspect_err(|error| tracing::error!("the CSV export failed: {error}"))
+                });
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                     (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the feedback store cannot be read right now\n",
-                    )
-                        .into_response()
-                }
-            }
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"wick-feedback.csv\"",
+                    ),
+                ],
+                Body::from_stream(chunks),
+            )
+                .into_response()
         }
+    }
+}
+
+/// A file a flag names (`files/<sha256>.<ext>` in its inputs or outputs).
+async fn file(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match access(&admin, &headers) {
+        Access::Off => off(),
+        Access::Denied => StatusCode::UNAUTHORIZED.into_response(),
+        Access::Granted if !is_file_name(&name) => StatusCode::NOT_FOUND.into_response(),
+        Access::Granted => match admin.store.file(&name).await {
+            Ok(Some((media_type, bytes))) => {
+                ([(header::CONTENT_TYPE, media_type)], bytes).into_response()
+            }
+            Ok(None) => StatusCode::NOT_FOUND.into_response(),
+            Err(error) => {
+                tracing::error!("cannot read the flagged file {name}: {error}");
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+        },
     }
 }
 

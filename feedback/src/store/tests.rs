@@ -18,6 +18,7 @@ fn flag(model: &str, option: &str, comment: Option<&str>) -> NewFlag {
         comment: comment.map(String::from),
         duration_ms: Some(12.5),
         user: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -93,6 +94,81 @@ async fn rows_are_stored_read_filtered_counted_and_survive_a_reopen() {
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert_eq!(back, all);
+}
+
+#[tokio::test]
+async fn a_flags_files_are_kept_once_by_content_beside_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::resolve(Some(dir.path()), None).unwrap();
+    let store = Store::open(&config).await.unwrap();
+    let photo = FlagFile::new(wick_types::Media::new(
+        "image/png",
+        vec![137, 80, 78, 71, 1, 2],
+    ));
+    let with_photo = || NewFlag {
+        inputs: json!({"image": photo.reference()}),
+        attachments: vec![photo.clone()],
+        ..flag("vision", "Incorrect", None)
+    };
+    let first = store.insert(with_photo()).await.unwrap();
+    store.insert(with_photo()).await.unwrap();
+    assert_eq!(first.files, vec![photo.name.clone()]);
+    let rows = store.list(&Filter::default()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0], first, "read back with its file names");
+    assert_eq!(
+        rows[0].flag.inputs["image"],
+        format!("files/{}", photo.name)
+    );
+    let (media_type, bytes) = store.file(&photo.name).await.unwrap().unwrap();
+    assert_eq!(
+        (media_type.as_str(), bytes),
+        ("image/png", photo.media.bytes.clone())
+    );
+    assert!(store.file("0000.png").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_streamed_export_reads_pages_and_equals_the_whole_export() {
+    use futures_util::StreamExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::resolve(Some(dir.path()), None).unwrap();
+    let store = std::sync::Arc::new(Store::open(&config).await.unwrap());
+    // More than a page (500), with a column that only the last flag has.
+    for index in 0..1203 {
+        let mut row = flag("m", "Other", Some(&format!("flag {index}")));
+        if index == 1202 {
+            row.inputs["extra"] = json!("late column");
+        }
+        store.insert(row).await.unwrap();
+    }
+    let all = store.list(&Filter::default()).await.unwrap();
+    for format in [Format::Csv, Format::Jsonl] {
+        let mut whole = Vec::new();
+        write_export(&all, format, &mut whole).unwrap();
+        let chunks: Vec<Vec<u8>> = crate::export_stream(store.clone(), Filter::default(), format)
+            .map(|chunk| chunk.unwrap())
+            .collect()
+            .await;
+        assert!(chunks.len() >= 3, "{format:?}: {} chunks", chunks.len());
+        assert_eq!(chunks.concat(), whole, "{format:?}");
+    }
+    let csv = String::from_utf8(
+        crate::export_stream(store.clone(), Filter::default(), Format::Csv)
+            .map(|chunk| chunk.unwrap())
+            .collect::<Vec<_>>()
+            .await
+            .concat(),
+    )
+    .unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("labels,text,extra,"),
+        "{csv:.200}"
+    );
 }
 
 #[test]

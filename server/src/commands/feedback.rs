@@ -1,11 +1,15 @@
 //! `wick feedback export`: the stored flags as CSV or JSON lines, from the
-//! same store `wick serve` writes.
+//! same store `wick serve` writes, streamed a page at a time; with the
+//! images and audio clips they name written beside the export.
 
 use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use wick_feedback::{Filter, StoreConfig, parse_since, write_export};
+use futures_util::StreamExt;
+use wick_feedback::{Filter, StoreConfig, export_stream, parse_since, write_files};
 
 use crate::cli::{ExportArgs, FeedbackArgs, FeedbackCommand};
 
@@ -37,19 +41,11 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let flags = runtime.block_on(async {
-        let store = super::open_store(&config).await?;
-        let flags = store
-            .list(&Filter {
-                model: args.model,
-                since,
-                newest: None,
-            })
-            .await
-            .context("cannot read the feedback store");
-        store.close().await;
-        flags
-    })?;
+    let filter = Filter {
+        model: args.model,
+        since,
+        newest: None,
+    };
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -57,10 +53,34 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    write_export(&flags, args.format, &mut out).context("cannot write the export")?;
-    out.flush().context("cannot write the export")?;
+    // Images and audio the flags name go where the export's `files/…`
+    // names resolve: a `files` folder beside the output file.
+    let files_dir = args.files_dir.clone().or_else(|| {
+        let output = args.output.as_ref()?;
+        Some(output.parent().unwrap_or(Path::new(".")).join("files"))
+    });
+    runtime.block_on(async {
+        let store = Arc::new(super::open_store(&config).await?);
+        let mut chunks = std::pin::pin!(export_stream(store.clone(), filter.clone(), args.format));
+        while let Some(chunk) = chunks.next().await {
+            out.write_all(&chunk?).context("cannot write the export")?;
+        }
+        out.flush().context("cannot write the export")?;
+        let named = match &files_dir {
+            Some(dir) => write_files(&store, &filter, dir).await?,
+            None => 0,
+        };
+        if let (Some(dir), true) = (&files_dir, named > 0) {
+            eprintln!(
+                "wrote the {named} files the flags name to {}",
+                dir.display()
+            );
+        }
+        store.close().await;
+        anyhow::Ok(())
+    })?;
     if let Some(path) = &args.output {
-        eprintln!("wrote {} flags to {}", flags.len(), path.display());
+        eprintln!("wrote the export to {}", path.display());
     }
     Ok(())
 }
