@@ -78,6 +78,12 @@ impl Default for Flagging {
 pub struct Serving {
     /// Most inputs in one forward pass; larger client batches are split.
     pub max_batch_size: usize,
+    /// Most work in one forward pass, in the task's size units (for text:
+    /// tokens, as padded — the longest text times the texts): a pass ends
+    /// at whichever of this and `max_batch_size` comes first. It bounds how
+    /// long one pass holds the worker, so a small request queued behind a
+    /// big one waits one short pass, not one long one.
+    pub max_batch_tokens: usize,
     /// Under load (requests queued while the worker was busy), how long the
     /// freed worker holds a batch open for more requests. An idle worker
     /// never waits: a lone request runs at once.
@@ -101,6 +107,7 @@ impl Default for Serving {
     fn default() -> Self {
         Serving {
             max_batch_size: 32,
+            max_batch_tokens: 4096,
             max_batch_delay_ms: 5,
             max_queue: 256,
             request_timeout_ms: 30_000,
@@ -228,6 +235,9 @@ impl Manifest {
         }
         if manifest.serving.max_batch_size == 0 {
             return Err("[serving] max_batch_size must be at least 1".into());
+        }
+        if manifest.serving.max_batch_tokens == 0 {
+            return Err("[serving] max_batch_tokens must be at least 1".into());
         }
         Ok(manifest)
     }

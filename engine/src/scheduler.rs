@@ -11,7 +11,8 @@
 //! waits behind the others, so a small one is answered within a pass or
 //! two, not after all of a big one's. A batch is split by endpoint and,
 //! sorted by size, into forward passes of similar length, so short texts are
-//! not padded to long ones. A full queue refuses at once (429); a request
+//! not padded to long ones, and each pass is bounded by `max_batch_tokens`
+//! too, so no single pass holds the worker long. A full queue refuses at once (429); a request
 //! whose client went away or whose deadline passed is dropped unrun; a
 //! panic in the task fails that pass's requests and the worker goes on.
 
@@ -58,6 +59,7 @@ struct Shared<T: Task> {
     endpoints: Vec<T::Endpoint>,
     metrics: Arc<Metrics>,
     max_batch_size: usize,
+    max_batch_tokens: usize,
     max_delay: Duration,
     max_queue: usize,
     queue: Mutex<Queue<T>>,
@@ -131,6 +133,7 @@ impl<T: Task> Scheduler<T> {
             task,
             metrics,
             max_batch_size: serving.max_batch_size.max(1),
+            max_batch_tokens: serving.max_batch_tokens.max(1),
             max_delay: Duration::from_millis(serving.max_batch_delay_ms),
             max_queue: serving.max_queue.max(1),
             queue: Mutex::new(Queue {
@@ -231,9 +234,20 @@ impl<T: Task> Shared<T> {
     }
 
     fn work(&self) {
+        let mut last_trim = Instant::now();
         while let Some(jobs) = self.next_batch() {
             self.run(jobs);
-            self.lock().last_finished = Instant::now();
+            let idle = {
+                let mut queue = self.lock();
+                queue.last_finished = Instant::now();
+                queue.jobs.is_empty()
+            };
+            // A burst of big batches leaves the allocator holding its peak;
+            // give it back once the worker has nothing queued.
+            if idle && last_trim.elapsed() >= Duration::from_secs(1) {
+                return_free_memory();
+                last_trim = Instant::now();
+            }
         }
     }
 
@@ -298,7 +312,7 @@ impl<T: Task> Shared<T> {
                 }
             }
             entries.sort_by_key(|entry| entry.size);
-            for pass in passes(entries, self.max_batch_size) {
+            for pass in passes(entries, self.max_batch_size, self.max_batch_tokens) {
                 // A big client batch runs in several passes: between them,
                 // the rest of a request that timed out or whose client left
                 // is skipped, so it cannot hold the worker.
@@ -404,6 +418,19 @@ impl<T: Task> Shared<T> {
     }
 }
 
+/// Hands the allocator's free memory back to the system. glibc's malloc
+/// keeps freed memory of its arenas (one per thread that allocated) for
+/// reuse; after a burst of large requests that is hundreds of MB of RSS
+/// that no request uses. Elsewhere there is nothing to do.
+fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of glibc's own heaps;
+    // it reads and writes no memory the program owns.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Inputs waiting in `jobs`.
 fn inputs<T: Task>(jobs: &VecDeque<Job<T>>) -> usize {
     jobs.iter().map(|job| job.items.len()).sum()
@@ -418,17 +445,20 @@ struct Entry<R> {
     item: Item<R>,
 }
 
-/// Splits inputs sorted by size into forward passes of at most `max`,
-/// starting a new pass where padding to the longest would waste more than
-/// about a third of the work.
-fn passes<R>(entries: Vec<Entry<R>>, max: usize) -> Vec<Vec<Entry<R>>> {
+/// Splits inputs sorted by size into forward passes of at most `max`
+/// inputs and `budget` of padded work (inputs × the longest; a pass always
+/// takes at least one input), starting a new pass where padding to the
+/// longest would waste more than about a third of the work.
+fn passes<R>(entries: Vec<Entry<R>>, max: usize, budget: usize) -> Vec<Vec<Entry<R>>> {
     let mut passes: Vec<Vec<Entry<R>>> = Vec::new();
     let mut shortest = 0;
     for entry in entries {
         let size = entry.size;
-        let fits = passes
-            .last()
-            .is_some_and(|pass| pass.len() < max && size <= shortest + shortest / 2 + 8);
+        let fits = passes.last().is_some_and(|pass| {
+            pass.len() < max
+                && size <= shortest + shortest / 2 + 8
+                && (pass.len() + 1) * size <= budget
+        });
         if !fits {
             shortest = size;
             passes.push(Vec::new());

@@ -29,6 +29,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Package bundles to run elsewhere.
     Deploy(DeployArgs),
+    /// Print an Argon2id hash of the password read from standard input, for
+    /// a `user:hash` line of `wick serve --auth-file`.
+    HashPassword,
 }
 
 #[derive(Args)]
@@ -83,16 +86,17 @@ pub struct SpaceArgs {
 pub struct BenchArgs {
     /// The bundle to measure.
     pub bundle: PathBuf,
-    /// The endpoint to drive; it must take one text input.
-    #[arg(long, default_value = "embed")]
-    pub endpoint: String,
+    /// The endpoint to drive (one text or image input) [default: the
+    /// model's first].
+    #[arg(long)]
+    pub endpoint: Option<String>,
     /// Drive this running server (e.g. http://127.0.0.1:7860) instead of starting one.
     #[arg(long)]
     pub url: Option<String>,
     /// Concurrent clients, one cell each.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16, 64])]
     pub concurrency: Vec<usize>,
-    /// Text lengths in tokens, one cell each.
+    /// Text lengths in tokens, one cell each (text endpoints).
     #[arg(long, value_delimiter = ',', default_values_t = [16, 128])]
     pub tokens: Vec<usize>,
     /// Most seconds per cell.
@@ -104,8 +108,9 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Only the model's forward pass, in this process: sentences/s per
-    /// text length, batch size (1, 8, 32) and thread count (1, 2).
+    /// Only the model's forward pass, in this process: sentences (or
+    /// images) per second per text length, batch size (1, 8, 32) and
+    /// thread count (1, 2).
     #[arg(long)]
     pub in_process: bool,
     /// Internal: measure the forward pass with this many threads.
@@ -127,8 +132,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WICK_PORT", default_value_t = 7860)]
     pub port: u16,
     /// Largest request body accepted, in bytes; larger ones get 413.
-    #[arg(long, default_value_t = 2 * 1024 * 1024)]
-    pub max_body_bytes: usize,
+    /// Default: 2 MiB, or room for the largest image or audio file a loaded
+    /// model accepts, sent as a data URL.
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
     /// Seconds a connection has to send its request headers; also how long
     /// an idle keep-alive connection stays open.
     #[arg(long, default_value_t = 10)]
@@ -157,6 +164,10 @@ pub struct ServeArgs {
     /// is open to anyone with the URL.
     #[arg(long, env = "WICK_AUTH", value_delimiter = ',', hide_env_values = true)]
     pub auth: Vec<String>,
+    /// A file of users who may use the demo, one `user:hash` a line (hashes
+    /// from `wick hash-password`; plain passwords work too).
+    #[arg(long, env = "WICK_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
     /// A bearer token API clients may send instead of signing in; repeat or
     /// comma-separate.
     #[arg(
@@ -195,6 +206,10 @@ pub struct ServingArgs {
     /// Most inputs in one forward pass.
     #[arg(long)]
     pub max_batch_size: Option<usize>,
+    /// Most work in one forward pass, in tokens for text (padded: the
+    /// longest text × the texts).
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
     /// Longest a queued request waits for others to fill its batch, in ms.
     #[arg(long)]
     pub max_batch_delay_ms: Option<u64>,
@@ -219,6 +234,9 @@ impl ServingArgs {
         }
         if let Some(size) = self.max_batch_size {
             serving.max_batch_size = size;
+        }
+        if let Some(tokens) = self.max_batch_tokens {
+            serving.max_batch_tokens = tokens;
         }
         if let Some(delay) = self.max_batch_delay_ms {
             serving.max_batch_delay_ms = delay;
@@ -277,6 +295,11 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Where to write the images and audio clips the flags name (their
+    /// cells say `files/NAME`). Default: a `files` folder beside --output;
+    /// none when writing to standard output.
+    #[arg(long)]
+    pub files_dir: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

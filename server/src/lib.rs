@@ -39,6 +39,19 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
+/// The body limit when none is given: 2 MiB, or enough for the largest
+/// media file a model accepts as a base64 data URL (4 characters for 3
+/// bytes) with 64 KiB for the rest of the request.
+pub fn default_body_limit<'a>(models: impl Iterator<Item = &'a wick_types::ModelInfo>) -> usize {
+    let largest_file = models
+        .flat_map(|model| model.endpoints.iter())
+        .flat_map(|endpoint| endpoint.inputs.iter())
+        .filter_map(|field| field.kind.media().and_then(|(_, max)| max))
+        .max()
+        .unwrap_or(0);
+    (2 << 20).max(largest_file.div_ceil(3) * 4 + (64 << 10))
+}
+
 /// Every route Wick serves, over one engine and one feedback store.
 pub fn router(
     engine: Arc<Engine>,

@@ -20,5 +20,6 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Feedback(args) => commands::feedback::run(args),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Deploy(args) => commands::deploy::run(args),
+        cli::Command::HashPassword => commands::hash_password::run(),
     }
 }

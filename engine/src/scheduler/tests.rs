@@ -232,13 +232,47 @@ fn passes_group_similar_lengths_and_respect_the_batch_size() {
             item: Item::new((), Sink::none()),
         })
         .collect();
-    let sizes: Vec<Vec<usize>> = passes(entries, 3)
-        .iter()
-        .map(|pass| pass.iter().map(|e| e.size).collect())
-        .collect();
+    let cut = |max: usize, budget: usize| -> Vec<Vec<usize>> {
+        let entries: Vec<Entry<()>> = entries
+            .iter()
+            .map(|e| Entry {
+                job: e.job,
+                position: 0,
+                size: e.size,
+                item: Item::new((), Sink::none()),
+            })
+            .collect();
+        passes(entries, max, budget)
+            .iter()
+            .map(|pass| pass.iter().map(|e| e.size).collect())
+            .collect()
+    };
     assert_eq!(
-        sizes,
+        cut(3, 4096),
         vec![vec![10, 12, 14], vec![100, 110, 120], vec![130, 140]]
+    );
+    // A budget of 250 padded tokens: two texts of ~110, one of 130 or 140.
+    assert_eq!(
+        cut(3, 250),
+        vec![
+            vec![10, 12, 14],
+            vec![100, 110],
+            vec![120],
+            vec![130],
+            vec![140]
+        ]
+    );
+    // One input over the budget still runs, alone.
+    assert_eq!(
+        cut(8, 50),
+        vec![
+            vec![10, 12, 14],
+            vec![100],
+            vec![110],
+            vec![120],
+            vec![130],
+            vec![140]
+        ]
     );
 }
 

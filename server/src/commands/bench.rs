@@ -3,7 +3,8 @@
 //! It loads the bundle in this process and drives the engine directly (no
 //! HTTP), then starts `wick serve` on 127.0.0.1 (or targets `--url`) and
 //! drives it over HTTP with keep-alive from a Rust load generator, at each
-//! concurrency and text length. Each cell stops after `--seconds` or
+//! concurrency and text length (or with the bundle's example photos, for
+//! an image endpoint: `workload`). Each cell stops after `--seconds` or
 //! `--requests`, whichever comes first. It also measures the server's cold
 //! start and idle memory, and, at concurrency 16 with 16-token texts, the
 //! same server with batching off (`--max-batch-size 1`).
@@ -19,14 +20,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::json;
-use wick_types::Kind;
+use wick_engine::Bundle;
 
+use super::workload::Workload;
 use crate::cli::{BenchArgs, ServingArgs};
 
 #[derive(Clone, Debug, Serialize)]
 struct Cell {
     path: &'static str,
-    tokens: usize,
+    /// Text length, for text endpoints.
+    tokens: Option<usize>,
     concurrency: usize,
     max_batch_size: Option<usize>,
     requests: usize,
@@ -43,6 +46,8 @@ struct Cell {
 struct Report {
     model: String,
     endpoint: String,
+    /// What one input is: sentences or images.
+    unit: &'static str,
     cold_start_ms: Option<f64>,
     idle_rss_mb: Option<f64>,
     cells: Vec<Cell>,
@@ -65,43 +70,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .next()
         .cloned()
         .context("the bundle loaded no model")?;
+    let endpoint_name = super::forward_bench::endpoint_name(&args.endpoint, &info.endpoints)?;
     let endpoint = info
-        .endpoint(&args.endpoint)
-        .with_context(|| format!("model `{}` has no endpoint `{}`", info.name, args.endpoint))?;
-    let field = match endpoint.inputs.as_slice() {
-        [field] if matches!(field.kind, Kind::Text { .. }) => field.name.clone(),
-        _ => bail!(
-            "wick bench drives endpoints with one text input; `{}` has {}",
-            args.endpoint,
-            endpoint.inputs.len()
-        ),
-    };
+        .endpoint(&endpoint_name)
+        .with_context(|| format!("model `{}` has no endpoint `{endpoint_name}`", info.name))?;
+    let workload = Workload::of(endpoint, &Bundle::open_unverified(&args.bundle)?)?;
     let mut report = Report {
         model: info.name.clone(),
-        endpoint: args.endpoint.clone(),
+        endpoint: endpoint_name.clone(),
+        unit: workload.unit(),
         cold_start_ms: None,
         idle_rss_mb: None,
         cells: Vec::new(),
     };
-    let bodies = |tokens: usize| -> Vec<serde_json::Map<String, serde_json::Value>> {
-        (0..64)
-            .map(|seed| {
-                let mut inputs = serde_json::Map::new();
-                inputs.insert(field.clone(), text_of(tokens, seed).into());
-                inputs
-            })
-            .collect()
+    let args = BenchArgs {
+        endpoint: Some(endpoint_name),
+        ..args.clone()
     };
+    let endpoint_name = args.endpoint.clone().unwrap_or_default();
 
     eprintln!("in process (no HTTP)…");
-    for &tokens in &args.tokens {
-        let inputs = Arc::new(bodies(tokens));
+    for size in workload.sizes(&args.tokens) {
+        let inputs = Arc::new(workload.inputs(size, 64));
         for &concurrency in &args.concurrency {
             let (engine, inputs, model, endpoint) = (
                 engine.clone(),
                 inputs.clone(),
                 info.name.clone(),
-                args.endpoint.clone(),
+                endpoint_name.clone(),
             );
             let cell = runtime.block_on(drive(&args, concurrency, move |n| {
                 let (engine, inputs, model, endpoint) = (
@@ -120,7 +116,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }));
             report
                 .cells
-                .push(finish(cell, "in-process", tokens, concurrency, None, None));
+                .push(finish(cell, "in-process", size, concurrency, None, None));
         }
     }
     drop(engine);
@@ -145,13 +141,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         &args,
         &server,
         &info.name,
-        &bodies,
+        &workload,
         None,
         &mut report,
     ))?;
     drop(server);
 
-    if args.url.is_none() && args.tokens.contains(&16) && args.concurrency.contains(&16) {
+    let texts_of_16 = matches!(workload, Workload::Texts { .. }) && args.tokens.contains(&16);
+    let images = matches!(workload, Workload::Images { .. });
+    if args.url.is_none() && (texts_of_16 || images) && args.concurrency.contains(&16) {
         eprintln!("over HTTP with batching off (--max-batch-size 1)…");
         let unbatched = ServingArgs {
             max_batch_size: Some(1),
@@ -167,7 +165,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             &args,
             &server,
             &info.name,
-            &bodies,
+            &workload,
             Some(1),
             &mut report,
         ))?;
@@ -186,18 +184,20 @@ async fn http_cells(
     args: &BenchArgs,
     server: &Target,
     model: &str,
-    bodies: &dyn Fn(usize) -> Vec<serde_json::Map<String, serde_json::Value>>,
+    workload: &Workload,
     max_batch_size: Option<usize>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let endpoint = args.endpoint.as_deref().unwrap_or_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let url = format!("{}/api/models/{model}/{}", server.base(), args.endpoint);
+    let url = format!("{}/api/models/{model}/{endpoint}", server.base());
     let metrics_url = format!("{}/metrics", server.base());
-    for &tokens in &args.tokens {
+    for size in workload.sizes(&args.tokens) {
         let bodies: Arc<Vec<String>> = Arc::new(
-            bodies(tokens)
+            workload
+                .inputs(size, 64)
                 .into_iter()
                 .map(|inputs| json!({ "inputs": inputs }).to_string())
                 .collect(),
@@ -234,7 +234,7 @@ async fn http_cells(
             report.cells.push(finish(
                 cell,
                 "http",
-                tokens,
+                size,
                 concurrency,
                 max_batch_size,
                 mean_batch,
@@ -305,7 +305,7 @@ where
 fn finish(
     mut drive: Drive,
     path: &'static str,
-    tokens: usize,
+    tokens: Option<usize>,
     concurrency: usize,
     max_batch_size: Option<usize>,
     mean_batch_size: Option<f64>,
@@ -338,7 +338,7 @@ fn finish(
     eprintln!(
         "  {:<10} {:>3} tokens  c={:<3} {:>8.1} req/s  p50 {:>7.1} ms  p99 {:>7.1} ms",
         cell.path,
-        cell.tokens,
+        cell.tokens.map_or("-".to_string(), |t| t.to_string()),
         cell.concurrency,
         cell.requests_per_second,
         cell.p50_ms,
@@ -365,8 +365,10 @@ async fn batch_totals(client: &reqwest::Client, url: &str, model: &str) -> Optio
 
 fn print_table(report: &Report) {
     println!(
-        "\nwick bench: {} / {} (requests per cell ≤ budget; latency in ms)\n",
-        report.model, report.endpoint
+        "\nwick bench: {} / {} (one {} per request; requests per cell ≤ budget; latency in ms)\n",
+        report.model,
+        report.endpoint,
+        report.unit.trim_end_matches('s')
     );
     println!(
         "| path | tokens | concurrency | batch | req/s | p50 | p95 | p99 | mean batch | errors |"
@@ -376,7 +378,7 @@ fn print_table(report: &Report) {
         println!(
             "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
             cell.path,
-            cell.tokens,
+            cell.tokens.map_or("-".to_string(), |t| t.to_string()),
             cell.concurrency,
             cell.max_batch_size
                 .map_or("auto".to_string(), |b| b.to_string()),
@@ -395,20 +397,6 @@ fn print_table(report: &Report) {
     if let Some(mb) = report.idle_rss_mb {
         println!("idle RSS after start: {mb:.0} MB");
     }
-}
-
-/// A text of about `tokens` WordPiece tokens ([CLS] and [SEP] included):
-/// common English words that are one token each, varied by `seed`.
-pub fn text_of(tokens: usize, seed: usize) -> String {
-    const WORDS: [&str; 32] = [
-        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "in", "park", "with", "red",
-        "ball", "while", "children", "played", "near", "old", "tree", "under", "blue", "sky",
-        "people", "walked", "by", "river", "after", "long", "day", "at", "work",
-    ];
-    (0..tokens.saturating_sub(2).max(1))
-        .map(|i| WORDS[(i * 7 + seed * 13) % WORDS.len()])
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 enum Target {
@@ -494,6 +482,10 @@ fn serving_flags(serving: &ServingArgs) -> Vec<String> {
     add(
         "max-batch-size",
         serving.max_batch_size.map(|v| v.to_string()),
+    );
+    add(
+        "max-batch-tokens",
+        serving.max_batch_tokens.map(|v| v.to_string()),
     );
     add(
         "max-batch-delay-ms",

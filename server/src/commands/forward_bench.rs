@@ -1,6 +1,7 @@
 //! `wick bench --in-process`: the model's forward pass alone — no HTTP, no
-//! scheduler — in sentences per second, for each text length, batch size
-//! (1, 8, 32) and thread count (1, 2), the table PyTorch is compared with.
+//! scheduler, inputs tokenized or decoded once beforehand — in sentences
+//! (or images) per second, for each text length, batch size (1, 8, 32) and
+//! thread count (1, 2), the table PyTorch is compared with.
 //!
 //! Candle sizes its CPU thread pool once per process (from
 //! RAYON_NUM_THREADS), so each thread count runs in a child process of this
@@ -14,8 +15,9 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use wick_engine::Bundle;
 use wick_engine::tasks::task_kind;
-use wick_types::{Value, Values};
+use wick_types::{Endpoint, Values, validate_inputs};
 
+use super::workload::Workload;
 use crate::cli::BenchArgs;
 
 const BATCHES: [usize; 3] = [1, 8, 32];
@@ -23,14 +25,37 @@ const THREADS: [usize; 2] = [1, 2];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Cell {
-    tokens: usize,
+    /// Text length, for text endpoints.
+    tokens: Option<usize>,
     batch: usize,
     threads: usize,
-    sentences_per_second: f64,
+    /// Sentences or images, as the workload's unit says.
+    per_second: f64,
+}
+
+/// The endpoint to measure: the one named, or the model's first.
+pub fn endpoint_name(named: &Option<String>, endpoints: &[Endpoint]) -> anyhow::Result<String> {
+    match (named, endpoints.first()) {
+        (Some(name), _) => Ok(name.clone()),
+        (None, Some(first)) => Ok(first.name.clone()),
+        (None, None) => bail!("the model has no endpoint"),
+    }
 }
 
 /// Runs one child per thread count and prints the table.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let task = (task_kind(&bundle.manifest.task)?.load)(&bundle, &Device::Cpu)?;
+    let signatures = task.signatures();
+    drop(task);
+    let endpoint = endpoint_name(&args.endpoint, &signatures)?;
+    let workload = Workload::of(
+        signatures
+            .iter()
+            .find(|e| e.name == endpoint)
+            .with_context(|| format!("no endpoint `{endpoint}`"))?,
+        &bundle,
+    )?;
     let mut cells: Vec<Cell> = Vec::new();
     for threads in THREADS {
         eprintln!("forward pass with {threads} thread(s)…");
@@ -38,7 +63,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         child
             .arg("bench")
             .arg(&args.bundle)
-            .args(["--endpoint", &args.endpoint])
+            .args(["--endpoint", &endpoint])
             .args(["--seconds", &args.seconds.to_string()])
             .args(["--forward-threads", &threads.to_string()])
             .arg("--tokens")
@@ -63,23 +88,22 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\nforward pass of {} / {}, sentences/s\n",
+        "\nforward pass of {} / {endpoint}, {}/s\n",
         args.bundle.display(),
-        args.endpoint
+        workload.unit()
     );
     println!("| tokens | batch | 1 thread | 2 threads |");
     println!("|---|---|---|---|");
-    for &tokens in &args.tokens {
+    for size in workload.sizes(&args.tokens) {
         for batch in BATCHES {
             let rate = |threads: usize| {
                 cells
                     .iter()
-                    .find(|c| c.tokens == tokens && c.batch == batch && c.threads == threads)
-                    .map_or("-".to_string(), |c| {
-                        format!("{:.1}", c.sentences_per_second)
-                    })
+                    .find(|c| c.tokens == size && c.batch == batch && c.threads == threads)
+                    .map_or("-".to_string(), |c| format!("{:.1}", c.per_second))
             };
-            println!("| {tokens} | {batch} | {} | {} |", rate(1), rate(2));
+            let size = size.map_or("-".to_string(), |t| t.to_string());
+            println!("| {size} | {batch} | {} | {} |", rate(1), rate(2));
         }
     }
     if let Some(path) = &args.json {
@@ -94,24 +118,22 @@ pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
     let bundle = Bundle::open(&args.bundle)?;
     let kind = task_kind(&bundle.manifest.task)?;
     let task = (kind.load)(&bundle, &Device::Cpu)?;
+    let name = endpoint_name(&args.endpoint, &task.signatures())?;
     let endpoint = task
         .signatures()
         .into_iter()
-        .find(|e| e.name == args.endpoint)
-        .with_context(|| format!("no endpoint `{}`", args.endpoint))?;
-    let [field] = endpoint.inputs.as_slice() else {
-        bail!("the endpoint must take one text input");
-    };
-    for &tokens in &args.tokens {
+        .find(|e| e.name == name)
+        .with_context(|| format!("no endpoint `{name}`"))?;
+    let workload = Workload::of(&endpoint, &bundle)?;
+    for size in workload.sizes(&args.tokens) {
         for batch in BATCHES {
-            let inputs: Vec<Values> = (0..batch)
-                .map(|seed| {
-                    let text = super::bench::text_of(tokens, seed);
-                    Values::from([(field.name.clone(), Value::Text(text))])
-                })
-                .collect();
-            // Tokenized once: the passes time the forward pass alone.
-            let mut pass = task.prepared(&args.endpoint, &inputs)?;
+            let inputs = workload
+                .inputs(size, batch)
+                .iter()
+                .map(|json| validate_inputs(&endpoint.inputs, json))
+                .collect::<Result<Vec<Values>, _>>()?;
+            // Tokenized or decoded once: the passes time the forward pass.
+            let mut pass = task.prepared(&name, &inputs)?;
             // One warm-up pass, then passes until the time is up (at least 3).
             pass()?;
             let budget = Duration::from_secs_f64(args.seconds);
@@ -122,10 +144,10 @@ pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
                 passes += 1;
             }
             let cell = Cell {
-                tokens,
+                tokens: size,
                 batch,
                 threads,
-                sentences_per_second: (passes * batch) as f64 / started.elapsed().as_secs_f64(),
+                per_second: (passes * batch) as f64 / started.elapsed().as_secs_f64(),
             };
             println!("{}", serde_json::to_string(&cell)?);
         }

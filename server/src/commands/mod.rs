@@ -5,8 +5,10 @@ pub mod bundle;
 pub mod deploy;
 pub mod feedback;
 pub mod forward_bench;
+pub mod hash_password;
 pub mod predict;
 pub mod serve;
+pub mod workload;
 
 use std::path::Path;
 

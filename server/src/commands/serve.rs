@@ -37,7 +37,9 @@ async fn serve(
         store.clone(),
         args.admin_token.as_deref(),
         crate::BodyLimits {
-            max_bytes: args.max_body_bytes,
+            max_bytes: args
+                .max_body_bytes
+                .unwrap_or_else(|| crate::default_body_limit(engine.models())),
             timeout: Duration::from_secs(args.body_timeout_secs),
         },
         crate::Security {
@@ -45,8 +47,14 @@ async fn serve(
             cors_origins: args.cors_origin.clone(),
             public_url: args.public_url.clone(),
             flags_per_minute: args.max_flags_per_minute,
-            auth: crate::Credentials::parse(&args.auth, &args.auth_token)
-                .map_err(anyhow::Error::msg)?,
+            auth: {
+                let mut credentials = crate::Credentials::parse(&args.auth, &args.auth_token)
+                    .map_err(anyhow::Error::msg)?;
+                if let Some(file) = &args.auth_file {
+                    credentials.add_file(file).map_err(anyhow::Error::msg)?;
+                }
+                credentials
+            },
         },
     );
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))

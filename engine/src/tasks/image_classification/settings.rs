@@ -51,9 +51,10 @@ fn default_top_k() -> usize {
     DEFAULT_TOP_K
 }
 
-/// 20 MB: a full-resolution phone photo.
+/// 10 MiB: a full-resolution phone photo (the server's default body limit
+/// follows, at 13.4 MiB).
 fn default_max_bytes() -> usize {
-    20 << 20
+    10 << 20
 }
 
 /// 50 megapixels (a 200 MB RGBA decode at most).

@@ -1,0 +1,127 @@
+//! What `wick bench` sends an endpoint: texts of several lengths for an
+//! endpoint of one text input, photos for one of one image input. The
+//! photos are the bundle's own example images, or, when it has none, a
+//! synthetic 640 × 480 picture.
+
+use anyhow::bail;
+use wick_engine::{Bundle, JsonObject};
+use wick_types::{Endpoint, Kind, Media};
+
+/// The inputs of one benchmark, by the endpoint's one input.
+pub enum Workload {
+    Texts { field: String },
+    Images { field: String, photos: Vec<String> },
+}
+
+impl Workload {
+    pub fn of(endpoint: &Endpoint, bundle: &Bundle) -> anyhow::Result<Workload> {
+        let [field] = endpoint.inputs.as_slice() else {
+            bail!(
+                "wick bench drives endpoints of one input; `{}` has {}",
+                endpoint.name,
+                endpoint.inputs.len()
+            );
+        };
+        let name = field.name.clone();
+        Ok(match &field.kind {
+            Kind::Text { .. } => Workload::Texts { field: name },
+            Kind::Image { .. } => {
+                let mut photos: Vec<String> = bundle
+                    .manifest
+                    .examples
+                    .get(&endpoint.name)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|row| row.get(&name)?.as_str().map(String::from))
+                    .filter_map(|path| {
+                        let bytes = std::fs::read(bundle.dir.join(&path)).ok()?;
+                        let mime = wick_types::media_type_of(&path, &bytes)?;
+                        Some(Media::new(mime, bytes).to_data_url())
+                    })
+                    .collect();
+                if photos.is_empty() {
+                    photos.push(Media::new("image/bmp", synthetic_bmp(640, 480)).to_data_url());
+                }
+                Workload::Images {
+                    field: name,
+                    photos,
+                }
+            }
+            other => bail!(
+                "wick bench drives a text or an image input; `{}` takes {}",
+                endpoint.name,
+                other.expected()
+            ),
+        })
+    }
+
+    /// The cells' sizes: each text length in tokens, or one for photos.
+    pub fn sizes(&self, tokens: &[usize]) -> Vec<Option<usize>> {
+        match self {
+            Workload::Texts { .. } => tokens.iter().copied().map(Some).collect(),
+            Workload::Images { .. } => vec![None],
+        }
+    }
+
+    /// What one input is called in the tables.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Workload::Texts { .. } => "sentences",
+            Workload::Images { .. } => "images",
+        }
+    }
+
+    /// `count` sets of inputs of one size, varied.
+    pub fn inputs(&self, size: Option<usize>, count: usize) -> Vec<JsonObject> {
+        (0..count)
+            .map(|seed| {
+                let (field, value) = match self {
+                    Workload::Texts { field } => (field, text_of(size.unwrap_or(16), seed).into()),
+                    Workload::Images { field, photos } => {
+                        (field, photos[seed % photos.len()].clone().into())
+                    }
+                };
+                JsonObject::from_iter([(field.clone(), value)])
+            })
+            .collect()
+    }
+}
+
+/// A text of about `tokens` WordPiece tokens ([CLS] and [SEP] included):
+/// common English words that are one token each, varied by `seed`.
+pub fn text_of(tokens: usize, seed: usize) -> String {
+    const WORDS: [&str; 32] = [
+        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "in", "park", "with", "red",
+        "ball", "while", "children", "played", "near", "old", "tree", "under", "blue", "sky",
+        "people", "walked", "by", "river", "after", "long", "day", "at", "work",
+    ];
+    (0..tokens.saturating_sub(2).max(1))
+        .map(|i| WORDS[(i * 7 + seed * 13) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An uncompressed 24-bit BMP of smooth colour gradients.
+fn synthetic_bmp(width: u32, height: u32) -> Vec<u8> {
+    let row = (width * 3).div_ceil(4) * 4;
+    let size = 54 + row * height;
+    let mut bmp = Vec::with_capacity(size as usize);
+    bmp.extend_from_slice(b"BM");
+    for value in [size, 0, 54, 40] {
+        bmp.extend_from_slice(&value.to_le_bytes());
+    }
+    bmp.extend_from_slice(&(width as i32).to_le_bytes());
+    bmp.extend_from_slice(&(height as i32).to_le_bytes());
+    bmp.extend_from_slice(&1u16.to_le_bytes());
+    bmp.extend_from_slice(&24u16.to_le_bytes());
+    for value in [0u32, row * height, 2835, 2835, 0, 0] {
+        bmp.extend_from_slice(&value.to_le_bytes());
+    }
+    for y in 0..height {
+        for x in 0..width {
+            bmp.extend_from_slice(&[(x % 256) as u8, (y % 256) as u8, ((x + y) / 5 % 256) as u8]);
+        }
+        bmp.resize(bmp.len() + (row - width * 3) as usize, 0);
+    }
+    bmp
+}
