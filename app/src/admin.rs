@@ -62,7 +62,10 @@ pub fn server_page(view: ServerPage) -> String {
                 <head>
                     <meta charset="utf-8"/>
                     <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                    <title>{format!("{title} · Wick")}</title>
+                    // Set as raw text: a text child would carry a hydration
+                    // marker, which <title> shows literally. The title is one
+                    // of the fixed words above, never user text.
+                    <title inner_html=format!("{title} · Wick")></title>
                     <link rel="stylesheet" href="/pkg/wick.css"/>
                     <link rel="icon" href="/favicon.svg"/>
                 </head>

@@ -23,7 +23,7 @@ pub fn ApiPage() -> impl IntoView {
                 .endpoints
                 .iter()
                 .map(|endpoint| {
-                    let call = Call::new(&base, &name, &endpoint.name, &example_inputs(&page.info, endpoint));
+                    let call = Call::new(&base, &page.info, endpoint, &example_inputs(&page.info, endpoint));
                     let snippet = |language: &str, code: String| {
                         view! {
                             <figure class="snippet">
@@ -49,7 +49,9 @@ pub fn ApiPage() -> impl IntoView {
                 <section class="api">
                     <h1>{format!("Use {} via API", page.info.title)}</h1>
                     <p>
-                        "Send "<code>"{\"inputs\": {...}}"</code>" (or a list of them) as JSON. Errors come as "
+                        "Send "<code>"{\"inputs\": {...}}"</code>" (or a list of them) as JSON — images and audio as "
+                        <code>"data:"</code>" URLs — or, for an endpoint with files, a "<code>"multipart/form-data"</code>
+                        " form with a part per input. Errors come as "
                         <code>"{\"error\": {\"code\", \"message\", \"field\"}}"</code>". The full schema is in "
                         <a href="/openapi.json">"/openapi.json"</a>" (OpenAPI 3.1)."
                     </p>

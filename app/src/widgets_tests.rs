@@ -67,8 +67,8 @@ fn each_input_kind_renders_its_widget_with_a_tied_label() {
             },
             vec![
                 "<select",
-                "<option value=\"red\">red</option>",
-                "<option value=\"blue\">blue</option>",
+                "<option value=\"red\">red",
+                "<option value=\"blue\">blue",
             ],
         ),
         (

@@ -87,8 +87,11 @@ impl Credentials {
                 return Err(bad("must look like user:hash (from `wick hash-password`)"));
             };
             let secret = if secret.starts_with("$argon2") {
-                PasswordHash::new(secret)
+                let parsed = PasswordHash::new(secret)
                     .map_err(|e| bad(&format!("not a valid Argon2 hash ({e})")))?;
+                if parsed.hash.is_none() || parsed.salt.is_none() {
+                    return Err(bad("the Argon2 hash has no salt or no hash value"));
+                }
                 Secret::Hashed(secret.to_string())
             } else {
                 Secret::Plain(secret.to_string())

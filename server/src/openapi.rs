@@ -234,6 +234,7 @@ fn multipart_body(fields: &[wick_types::Field]) -> Value {
                 json!({
                     "type": "string",
                     "contentMediaType": format!("{}/*", media.top_level()),
+                    "minLength": 1,
                     "description": format!("The file's bytes.{limit}")
                 }),
             );

@@ -81,7 +81,27 @@ impl Media {
                 mime.subtype
             ));
         }
+        // A media type of token characters (RFC 9110), as the schema says.
+        let token = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+        };
+        if !token(&mime.subtype) || !mime.parameters.iter().all(|(k, v)| token(k) && token(v)) {
+            return Err(format!("has an unusable media type ({example})"));
+        }
         let mime = format!("{}/{}", mime.type_, mime.subtype);
+        // Canonical base64 only, as FileReader and every client library
+        // write it (and as the OpenAPI pattern says): no whitespace, full
+        // groups, padding only at the end.
+        let payload = url.split_once(";base64,").map_or("", |(_, p)| p);
+        if payload.is_empty() {
+            return Err("is an empty file".into());
+        }
+        if !canonical_base64(payload) {
+            return Err("has a payload that is not valid base64".to_string());
+        }
         let (bytes, _fragment) = parsed
             .decode_to_vec()
             .map_err(|_| "has a payload that is not valid base64".to_string())?;
@@ -157,6 +177,16 @@ pub fn media_type_of_name(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether `text` is base64 in whole groups of 4, padded only at the end.
+fn canonical_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
+    bytes.len().is_multiple_of(4)
+        && padding <= 2
+        && bytes[..bytes.len() - padding].iter().all(alphabet)
+}
+
 fn too_large(bytes: usize, max: usize) -> String {
     format!("is {bytes} bytes; the limit is {max}")
 }
@@ -209,6 +239,26 @@ mod tests {
                 "expected an audio clip",
             ),
             ("data:image/png;base64,", MediaKind::Image, "empty"),
+            (
+                "data:image/png;base64,iVBOR",
+                MediaKind::Image,
+                "not valid base64",
+            ),
+            (
+                "data:image/png;base64,iV BO",
+                MediaKind::Image,
+                "not valid base64",
+            ),
+            (
+                "data:image/png;base64,iV=O",
+                MediaKind::Image,
+                "not valid base64",
+            ),
+            (
+                "data:image/p\u{e9}g;base64,iVBO",
+                MediaKind::Image,
+                "media type",
+            ),
             (
                 "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==",
                 MediaKind::Image,

@@ -74,7 +74,10 @@ pub fn kind_schema(kind: &Kind) -> Value {
             json!({
                 "type": "string",
                 "format": "uri",
-                "pattern": format!("^data:{top}/[^;,]+(;[^;,]+)*;base64,"),
+                // Canonical base64 of at least one byte, as the server takes.
+                "pattern": format!(
+                    "^data:{top}/[A-Za-z0-9!#$&^_.+-]+(;[A-Za-z0-9!#$&^_.+-]+=[A-Za-z0-9!#$&^_.+-]+)*;base64,([A-Za-z0-9+/]{{4}})*([A-Za-z0-9+/]{{4}}|[A-Za-z0-9+/]{{3}}=|[A-Za-z0-9+/]{{2}}==)$"
+                ),
                 "contentMediaType": format!("{top}/*"),
                 "description": format!("A {top} file{limit} as a base64 data: URL (RFC 2397), e.g. data:{top}/…;base64,…"),
             })

@@ -27,7 +27,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::aligned::Aligned;
-use super::amx;
+use super::{amx, fast_math};
 
 /// Columns per packed panel: two 16-float vectors.
 const NR: usize = 32;
@@ -147,10 +147,37 @@ impl<T> Rows<T> {
     }
 }
 
+/// What happens to each block of a product right after it is computed,
+/// while it is still in cache: a residual added, then a clamp (ReLU6 is
+/// [0, 6]). A convolutional network's 1×1 layers would otherwise each make
+/// another pass over their whole output.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// (a.rows, w.columns()), row-major, added to the product.
+    pub residual: Option<&'a [f32]>,
+    pub clamp: Option<(f32, f32)>,
+}
+
 /// a · w (+ bias on every row), (a.rows, w.columns()), over rayon's pool.
 /// `a` has `w.depth()` columns.
 pub fn matmul(a: Rows<&[f32]>, w: &Packed, bias: Option<&[f32]>) -> Vec<f32> {
+    matmul_then(a, w, bias, Epilogue::default())
+}
+
+/// `matmul`, then `epilogue` on each block of the result.
+pub fn matmul_then(
+    a: Rows<&[f32]>,
+    w: &Packed,
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+) -> Vec<f32> {
     check(&a, w, bias);
+    if let Some(residual) = epilogue.residual {
+        assert!(
+            residual.len() >= a.rows * w.n,
+            "the residual has rows × n floats"
+        );
+    }
     let panels = w.n.div_ceil(NR);
     match &w.panels {
         Panels::F32(weights) => {
@@ -160,7 +187,18 @@ pub fn matmul(a: Rows<&[f32]>, w: &Packed, bias: Option<&[f32]>) -> Vec<f32> {
                     let weights = weights.as_slice();
                     // SAFETY: `check` passed (AVX-512F, shapes); tasks write
                     // disjoint (rows × panels) blocks inside the output.
-                    unsafe { multiply_block::<false>(&a, w, weights, bias, target, rows, panels) };
+                    unsafe {
+                        multiply_block::<false>(
+                            &a,
+                            w,
+                            weights,
+                            bias,
+                            target,
+                            rows.clone(),
+                            panels.clone(),
+                        )
+                    };
+                    finish(&epilogue, target, rows, columns(&panels, w.n));
                 })
             })
         }
@@ -172,11 +210,15 @@ pub fn matmul(a: Rows<&[f32]>, w: &Packed, bias: Option<&[f32]>) -> Vec<f32> {
             let tasks = Tasks::new(blocks * amx::BLOCK, panels, amx::ROWS_PER_TASK);
             Output::new(a.rows, left.padded_rows(), w.n).fill(|target| {
                 tasks.run(|rows, panels| {
-                    let rows = rows.start / amx::BLOCK..rows.end.div_ceil(amx::BLOCK);
+                    let blocks = rows.start / amx::BLOCK..rows.end.div_ceil(amx::BLOCK);
                     // SAFETY: AMX is available (the tiles exist); tasks
                     // write disjoint blocks of an output with room for the
                     // padded rows.
-                    unsafe { amx::multiply(&left, tiles, bias, target.data, rows, panels) };
+                    unsafe {
+                        amx::multiply(&left, tiles, bias, target.data, blocks, panels.clone())
+                    };
+                    let real = rows.start.min(a.rows)..rows.end.min(a.rows);
+                    finish(&epilogue, target, real, columns(&panels, w.n));
                 })
             })
         }
@@ -226,6 +268,32 @@ impl Tasks {
                     group * self.per_group..((group + 1) * self.per_group).min(self.panels);
                 work(rows, panels);
             })
+    }
+}
+
+/// The output columns of a range of panels.
+fn columns(panels: &Range<usize>, n: usize) -> Range<usize> {
+    (panels.start * NR).min(n)..(panels.end * NR).min(n)
+}
+
+/// Applies `epilogue` to rows × columns of the output, which the calling
+/// task has just written.
+fn finish(epilogue: &Epilogue, target: &Target, rows: Range<usize>, columns: Range<usize>) {
+    if epilogue.residual.is_none() && epilogue.clamp.is_none() {
+        return;
+    }
+    for row in rows {
+        let at = row * target.stride + columns.start;
+        // SAFETY: the block rows × columns lies inside the output (the
+        // tasks' ranges do), was written by this task, and no other task
+        // touches it.
+        let out = unsafe { std::slice::from_raw_parts_mut(target.data.add(at), columns.len()) };
+        if let Some(residual) = epilogue.residual {
+            fast_math::add_all(out, &residual[at..at + columns.len()]);
+        }
+        if let Some((low, high)) = epilogue.clamp {
+            fast_math::clamp_all(out, low, high);
+        }
     }
 }
 
@@ -583,6 +651,21 @@ mod tests {
             let mut wide = vec![f32::NAN; m * (k + 3)];
             for i in 0..m {
                 wide[i * (k + 3)..i * (k + 3) + k].copy_from_slice(&a[i * k..(i + 1) * k]);
+            }
+            // The fused epilogue: a residual, then a clamp.
+            let residual = values(m * n, 4);
+            let fused = matmul_then(
+                Rows::new(&a, m, k),
+                &Packed::weights(&w, n, k),
+                Some(&bias),
+                Epilogue {
+                    residual: Some(&residual),
+                    clamp: Some((-0.5, 0.5)),
+                },
+            );
+            for (i, got) in fused.iter().enumerate() {
+                let expected = (want[i] + residual[i]).clamp(-0.5, 0.5);
+                assert!((expected - got).abs() < 1e-3, "{m}×{k}×{n} epilogue at {i}");
             }
             let got = matmul_here(Rows::new(&wide[..], m, k + 3), &packed);
             for i in 0..m {

@@ -4,8 +4,8 @@
 //! AVX-512, and AMX tiles for the weights where the CPU has them) with the
 //! folded BatchNorm as its bias; the depthwise convolutions run in
 //! `kernels::depthwise`; the stem is an im2col matmul (27 columns: 3 × 3
-//! taps of 3 channels). ReLU6 and the residual sums are vectorized passes
-//! (`kernels::fast_math`).
+//! taps of 3 channels). ReLU6 and the residual sums are applied to each block
+//! of a matmul's output while it is in cache (`gemm::Epilogue`).
 //!
 //! Built from a loaded `CandleNet` (one place names the weights and folds
 //! BatchNorm); the weights are copied out, reordered and packed.
@@ -15,8 +15,14 @@ use candle_core::{Device, Result, Tensor};
 use super::candle::{CandleNet, Conv};
 use super::{BlockShape, same_padding};
 use crate::kernels::depthwise::Depthwise;
-use crate::kernels::fast_math::{add_all, clamp_all};
-use crate::kernels::gemm::{self, Packed, Rows};
+use crate::kernels::fast_math::add_all;
+use crate::kernels::gemm::{self, Epilogue, Packed, Rows};
+
+/// ReLU6, fused into the matmul that feeds it.
+const RELU6: Epilogue = Epilogue {
+    residual: None,
+    clamp: Some((0.0, 6.0)),
+};
 
 /// A 1×1 convolution or a linear layer: (pixels, in) → (pixels, out).
 struct Pointwise {
@@ -36,9 +42,14 @@ impl Pointwise {
         })
     }
 
-    fn forward(&self, x: &[f32], pixels: usize) -> Vec<f32> {
+    fn forward(&self, x: &[f32], pixels: usize, epilogue: Epilogue) -> Vec<f32> {
         let k = self.weights.depth();
-        gemm::matmul(Rows::new(x, pixels, k), &self.weights, Some(&self.bias))
+        gemm::matmul_then(
+            Rows::new(x, pixels, k),
+            &self.weights,
+            Some(&self.bias),
+            epilogue,
+        )
     }
 }
 
@@ -136,10 +147,9 @@ impl PackedNet {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let mut features = self.head.forward(&x.data, x.pixels());
-        clamp_all(&mut features, 0.0, 6.0);
+        let features = self.head.forward(&x.data, x.pixels(), RELU6);
         let pooled = mean_per_image(&features, x.images, x.height * x.width);
-        let logits = self.fc.forward(&pooled, x.images);
+        let logits = self.fc.forward(&pooled, x.images, Epilogue::default());
         Tensor::from_vec(logits, (x.images, self.labels), &Device::Cpu)
     }
 
@@ -172,8 +182,9 @@ impl PackedNet {
                 }
             }
         }
-        let mut data = self.stem.forward(&patches, input.images * out_h * out_w);
-        clamp_all(&mut data, 0.0, 6.0);
+        let data = self
+            .stem
+            .forward(&patches, input.images * out_h * out_w, RELU6);
         Map {
             channels: self.stem.weights.columns(),
             data,
@@ -187,14 +198,10 @@ impl PackedNet {
 impl Block {
     fn forward(&self, input: Map) -> Map {
         let shape = self.shape;
-        let expanded = match &self.expand {
-            Some(expand) => {
-                let mut data = expand.forward(&input.data, input.pixels());
-                clamp_all(&mut data, 0.0, 6.0);
-                Some(data)
-            }
-            None => None,
-        };
+        let expanded = self
+            .expand
+            .as_ref()
+            .map(|expand| expand.forward(&input.data, input.pixels(), RELU6));
         let (out_h, top, _) = same_padding(input.height, shape.kernel, shape.stride);
         let (out_w, left, _) = same_padding(input.width, shape.kernel, shape.stride);
         let depthwise = Depthwise {
@@ -217,10 +224,15 @@ impl Block {
         );
         drop(expanded);
         let pixels = input.images * out_h * out_w;
-        let mut data = self.project.forward(&depthwise, pixels);
-        if shape.skips() {
-            add_all(&mut data, &input.data);
-        }
+        let residual = shape.skips().then_some(&input.data[..]);
+        let data = self.project.forward(
+            &depthwise,
+            pixels,
+            Epilogue {
+                residual,
+                clamp: None,
+            },
+        );
         Map {
             data,
             images: input.images,
