@@ -33,6 +33,8 @@ pub struct Depthwise {
 
 /// Channels per accumulator: one AVX-512 vector.
 const LANES: usize = 16;
+/// Output pixels computed together (independent accumulators).
+const GROUP: usize = 4;
 
 impl Depthwise {
     /// `input` is (batch, height, width, channels); `taps` is (kernel,
@@ -77,38 +79,89 @@ widest! {
                 (iy < shape.height).then(|| (ky, &input[iy * row_len..(iy + 1) * row_len]))
             })
             .collect();
-        for (x, pixel) in out.chunks_exact_mut(c).enumerate() {
+        // Pixels whose filter lies wholly inside the row, `GROUP` at a time:
+        // each tap is loaded once for the group, and the group's sums are
+        // independent chains of additions the CPU overlaps.
+        let interior = |x: usize| {
+            x * stride >= shape.pad_left && x * stride + k <= shape.width + shape.pad_left
+        };
+        let out_width = out.len() / c;
+        let mut x = 0;
+        while x < out_width {
+            if x + GROUP <= out_width && interior(x) && interior(x + GROUP - 1) && c % LANES == 0 {
+                let first = x * stride - shape.pad_left;
+                for c0 in (0..c).step_by(LANES) {
+                    let start: [f32; LANES] =
+                        bias[c0..c0 + LANES].try_into().unwrap_or([0.0; LANES]);
+                    let mut acc = [start; GROUP];
+                    for &(ky, row) in &rows {
+                        for kx in 0..k {
+                            let tap: &[f32; LANES] = taps[(ky * k + kx) * c + c0..][..LANES]
+                                .try_into()
+                                .unwrap_or(&[0.0; LANES]);
+                            for (p, sums) in acc.iter_mut().enumerate() {
+                                let at = (first + p * stride + kx) * c + c0;
+                                let src: &[f32; LANES] =
+                                    row[at..at + LANES].try_into().unwrap_or(&[0.0; LANES]);
+                                for lane in 0..LANES {
+                                    sums[lane] += src[lane] * tap[lane];
+                                }
+                            }
+                        }
+                    }
+                    for (p, sums) in acc.iter().enumerate() {
+                        let at = (x + p) * c + c0;
+                        store(&mut out[at..at + LANES], sums, shape.relu6);
+                    }
+                }
+                x += GROUP;
+                continue;
+            }
+            let pixel = &mut out[x * c..(x + 1) * c];
             // Columns under the filter for this output pixel.
             let first = (x * stride).saturating_sub(shape.pad_left);
             let kx_start = (shape.pad_left).saturating_sub(x * stride);
             let kx_end = k.min((shape.width + shape.pad_left).saturating_sub(x * stride));
             let mut c0 = 0;
-            while c0 < c {
-                let lanes = LANES.min(c - c0);
-                let mut acc = [0.0f32; LANES];
-                acc[..lanes].copy_from_slice(&bias[c0..c0 + lanes]);
+            // Whole vectors of 16 channels: fixed-size arrays the compiler
+            // keeps in one register each.
+            while c0 + LANES <= c {
+                let mut acc: [f32; LANES] = bias[c0..c0 + LANES].try_into().unwrap_or([0.0; LANES]);
                 for &(ky, row) in &rows {
                     for kx in kx_start..kx_end {
                         let ix = first + kx - kx_start;
-                        let src = &row[ix * c + c0..][..lanes];
-                        let tap = &taps[(ky * k + kx) * c + c0..][..lanes];
-                        for lane in 0..lanes {
+                        let src: &[f32; LANES] = row[ix * c + c0..][..LANES].try_into().unwrap_or(&[0.0; LANES]);
+                        let tap: &[f32; LANES] =
+                            taps[(ky * k + kx) * c + c0..][..LANES].try_into().unwrap_or(&[0.0; LANES]);
+                        for lane in 0..LANES {
                             // Not `mul_add`: on the baseline build that is a libm call.
                             acc[lane] += src[lane] * tap[lane];
                         }
                     }
                 }
-                let dst = &mut pixel[c0..c0 + lanes];
-                if shape.relu6 {
-                    for lane in 0..lanes {
-                        dst[lane] = acc[lane].clamp(0.0, 6.0);
-                    }
-                } else {
-                    dst.copy_from_slice(&acc[..lanes]);
-                }
-                c0 += lanes;
+                store(&mut pixel[c0..c0 + LANES], &acc, shape.relu6);
+                c0 += LANES;
             }
+            // The channels left over, one at a time.
+            for channel in c0..c {
+                let mut sum = bias[channel];
+                for &(ky, row) in &rows {
+                    for kx in kx_start..kx_end {
+                        let ix = first + kx - kx_start;
+                        sum += row[ix * c + channel] * taps[(ky * k + kx) * c + channel];
+                    }
+                }
+                store(&mut pixel[channel..channel + 1], &[sum], shape.relu6);
+            }
+            x += 1;
         }
+    }
+}
+
+#[inline(always)]
+fn store(out: &mut [f32], values: &[f32], relu6: bool) {
+    for (out, value) in out.iter_mut().zip(values) {
+        *out = if relu6 { value.clamp(0.0, 6.0) } else { *value };
     }
 }
 
