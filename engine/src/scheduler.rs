@@ -7,7 +7,8 @@
 //! takes what is queued — at once when it was idle; while it was busy,
 //! requests gather, and once free it holds the batch open at most
 //! `max_batch_delay_ms` for it to fill. Each batch takes a fair share of
-//! every waiting request (`take_fairly`): what is left of a big request
+//! every waiting request, by count and by work (`take_fairly`; at most
+//! `max_batch_tokens` in all): what is left of a big request
 //! waits behind the others, so a small one is answered within a pass or
 //! two, not after all of a big one's. A batch is split by endpoint and,
 //! sorted by size, into forward passes of similar length, so short texts are
@@ -278,7 +279,11 @@ impl<T: Task> Shared<T> {
                     .unwrap_or_else(|e| e.into_inner().0);
             }
         }
-        Some(take_fairly(&mut queue.jobs, self.max_batch_size))
+        Some(take_fairly(
+            &mut queue.jobs,
+            self.max_batch_size,
+            self.max_batch_tokens,
+        ))
     }
 
     fn run(&self, jobs: Vec<Job<T>>) {
@@ -470,26 +475,61 @@ fn passes<R>(entries: Vec<Entry<R>>, max: usize, budget: usize) -> Vec<Vec<Entry
     passes
 }
 
-/// Takes at most `max` inputs from `jobs` for the next batch: first a fair
+/// Takes at most `max` inputs and about `budget` of work (the inputs'
+/// sizes; at least one input) from `jobs` for the next batch: first a fair
 /// share of each waiting request, then more of them in order to fill the
-/// batch. What is left of a request goes behind the others.
-fn take_fairly<T: Task>(jobs: &mut VecDeque<Job<T>>, max: usize) -> Vec<Job<T>> {
+/// batch. What is left of a request goes behind the others. Bounding the
+/// batch's work bounds how long a request that arrives during it waits.
+fn take_fairly<T: Task>(jobs: &mut VecDeque<Job<T>>, max: usize, budget: usize) -> Vec<Job<T>> {
     let share = (max / jobs.len().max(1)).max(1);
     let mut taken = Vec::new();
     let mut rests = Vec::new();
-    let mut count = 0;
+    let (mut count, mut cost) = (0, 0);
+    // How many of `job`'s next inputs fit in `room` more inputs, `allowance`
+    // more work and the batch's budget, with `taken` inputs of `cost`
+    // already in the batch; and the cost then. A job's first input fits
+    // whatever the allowance (while the budget has room, or the batch is
+    // empty), so every waiting request moves.
+    let fitting = |job: &Job<T>, room: usize, allowance: usize, taken: usize, cost: usize| {
+        let (mut fits, mut used) = (0, cost);
+        for (_, item) in job.items.iter().take(room) {
+            let over_budget = used + item.size > budget;
+            let over_allowance = used + item.size > cost + allowance;
+            if (taken + fits > 0 && over_budget) || (fits > 0 && over_allowance) {
+                break;
+            }
+            used += item.size;
+            fits += 1;
+        }
+        (fits, used)
+    };
+    let share_of_budget = (budget / jobs.len().max(1)).max(1);
     while count < max {
         let Some(job) = jobs.pop_front() else { break };
-        let (part, rest) = job.split(share.min(max - count));
-        count += part.items.len();
+        let room = share.min(max - count);
+        let (fits, used) = fitting(&job, room, share_of_budget, count, cost);
+        if fits == 0 {
+            // Its next input does not fit what is left: it leads the next batch.
+            rests.insert(0, job);
+            continue;
+        }
+        let (part, rest) = job.split(fits);
+        count += fits;
+        cost = used;
         taken.push(part);
         rests.extend(rest);
     }
     jobs.extend(rests);
     while count < max {
         let Some(job) = jobs.pop_front() else { break };
-        let (part, rest) = job.split(max - count);
-        count += part.items.len();
+        let (fits, used) = fitting(&job, max - count, budget, count, cost);
+        if fits == 0 {
+            jobs.push_front(job);
+            break;
+        }
+        let (part, rest) = job.split(fits);
+        count += fits;
+        cost = used;
         taken.push(part);
         if let Some(rest) = rest {
             jobs.push_front(rest);

@@ -497,3 +497,47 @@ async fn a_keep_alive_connection_left_idle_is_closed_after_the_header_timeout() 
         "closed too soon: {idle:?}"
     );
 }
+
+#[tokio::test]
+async fn memory_comes_back_after_a_burst_of_the_largest_requests() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let embed = "/api/models/minilm/embed";
+    let small = json!({"inputs": {"text": "The cat sits outside"}}).to_string();
+    assert_eq!(post(&server, embed, small.clone()).await.0, StatusCode::OK);
+    let idle = server.rss_bytes();
+    // The largest request accepted: 64 texts of 3,000 characters.
+    let long = "the cat sat on a mat ".repeat(143);
+    let heavy = json!({"inputs": vec![json!({"text": &long[..3000]}); 64]}).to_string();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, body) = (server.url(embed), heavy.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for _ in 0..2 {
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), StatusCode::OK);
+                    response.bytes().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    // The worker gives memory back once it is idle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.rss_bytes();
+    assert!(
+        after < 2 * idle,
+        "RSS {} MB after the burst, {} MB idle",
+        after >> 20,
+        idle >> 20
+    );
+    assert_eq!(post(&server, embed, small).await.0, StatusCode::OK);
+}

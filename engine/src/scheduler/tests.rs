@@ -397,3 +397,74 @@ async fn a_small_request_is_not_stuck_behind_the_passes_of_a_big_one() {
         .collect();
     assert_eq!(numbers, (0..10).map(f64::from).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_batch_takes_no_more_work_than_max_batch_tokens() {
+    // Inputs of size 100 and a budget of 250 tokens: batches of two, even
+    // though 32 inputs would fit by count.
+    let task = echo(10);
+    let serving = Serving {
+        max_batch_size: 32,
+        max_batch_tokens: 250,
+        ..Serving::default()
+    };
+    let scheduler = Scheduler::start(
+        "echo",
+        "1",
+        task.clone(),
+        &serving,
+        Arc::new(Metrics::default()),
+    )
+    .unwrap();
+    let big = scheduler
+        .enqueue(Only, (0..6).map(|n| item(n as f64, 100)).collect(), later())
+        .unwrap();
+    assert_eq!(answer(big).await.unwrap().len(), 6);
+    assert_eq!(*task.batches.lock().unwrap(), vec![2, 2, 2]);
+    // One input over the budget still runs, alone.
+    let huge = scheduler
+        .enqueue(Only, vec![item(1.0, 1000)], later())
+        .unwrap();
+    assert_eq!(answer(huge).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_small_request_waits_one_budgeted_batch_not_a_whole_big_one() {
+    // Ten long inputs fit max_batch_size at once, but only two fit the
+    // token budget: a small request that arrives meanwhile waits for one
+    // 40 ms pass, not the five a batch of all ten would take.
+    let task = echo(40);
+    let serving = Serving {
+        max_batch_size: 32,
+        max_batch_tokens: 200,
+        max_batch_delay_ms: 0,
+        ..Serving::default()
+    };
+    let scheduler = Scheduler::start(
+        "echo",
+        "1",
+        task.clone(),
+        &serving,
+        Arc::new(Metrics::default()),
+    )
+    .unwrap();
+    let big = scheduler
+        .enqueue(
+            Only,
+            (0..10).map(|n| item(n as f64, 100)).collect(),
+            later(),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = Instant::now();
+    let small = scheduler
+        .enqueue(Only, vec![item(99.0, 5)], later())
+        .unwrap();
+    answer(small).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(130),
+        "the small request waited {waited:?}, behind the big one's whole batch"
+    );
+    assert_eq!(answer(big).await.unwrap().len(), 10);
+}
