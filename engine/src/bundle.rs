@@ -296,6 +296,35 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A bundle in `out` of `files` from the folder `source`, with default
+/// serving and UI (the tasks' tests).
+#[cfg(test)]
+pub(crate) fn test_bundle(
+    source: &Path,
+    out: &Path,
+    task: &str,
+    files: &[&str],
+    settings: toml::Table,
+) -> Bundle {
+    let files = files
+        .iter()
+        .map(|name| (name.to_string(), source.join(name)))
+        .collect::<BTreeMap<_, _>>();
+    let manifest = Manifest {
+        name: "tiny".into(),
+        version: "1".into(),
+        task: task.into(),
+        hub_id: None,
+        ui: Ui::default(),
+        examples: BTreeMap::new(),
+        flagging: Flagging::default(),
+        serving: Serving::default(),
+        settings,
+        files: BTreeMap::new(),
+    };
+    Bundle::create(out, manifest, &files).expect("a bundle of the test's files")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

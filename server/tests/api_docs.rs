@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, minilm_dir};
+use common::{Server, lite0_dir, minilm_dir};
 
 fn python() -> String {
     std::env::var("WICK_PYTHON")
@@ -121,16 +121,6 @@ fn snippet(html: &str, testid: &str) -> String {
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
         .replace("&amp;", "&")
-}
-
-fn lite0_dir() -> std::path::PathBuf {
-    let dir =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "examples/efficientnet-lite0 has no weights: run scripts/fetch-examples first"
-    );
-    dir
 }
 
 #[tokio::test]

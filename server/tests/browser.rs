@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, minilm_dir};
+use common::{Server, lite0_dir, minilm_dir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -378,15 +378,6 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
         .collect();
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     browser.client.clone().close().await.unwrap();
-}
-
-fn lite0_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "examples/efficientnet-lite0 has no weights: run scripts/fetch-examples first"
-    );
-    dir
 }
 
 #[tokio::test]

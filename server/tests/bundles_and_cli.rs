@@ -203,3 +203,58 @@ fn bundle_takes_a_hub_id_from_the_local_cache_without_network() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("HF_HUB_OFFLINE"));
 }
+
+#[test]
+fn wick_predict_takes_an_image_file_and_bench_measures_images() {
+    let photo = common::lite0_dir().join("examples/coffee.png");
+    let answer = output_of(
+        wick()
+            .args(["predict"])
+            .arg(common::lite0_dir())
+            .args(["classify", "-i"])
+            .arg(format!("image=@{}", photo.display())),
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["outputs"]["label"]["label"], "espresso", "{answer}");
+
+    // The forward pass alone, on the bundle's example photos: a table of
+    // images/s with a figure in every cell.
+    let table = output_of(wick().arg("bench").arg(common::lite0_dir()).args([
+        "--in-process",
+        "--seconds",
+        "0.1",
+    ]));
+    assert!(table.contains("images/s"), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| - |")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        for rate in &cells[3..5] {
+            assert!(rate.parse::<f64>().is_ok_and(|r| r > 0.0), "{row}");
+        }
+    }
+}
+
+#[test]
+fn hash_password_prints_an_argon2id_hash_of_standard_input() {
+    use std::io::Write;
+    let mut child = wick()
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let hash = String::from_utf8(output.stdout).unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    // No password: a message, not a hash of nothing.
+    let empty = wick().arg("hash-password").output().unwrap();
+    assert!(!empty.status.success());
+}

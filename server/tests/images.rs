@@ -6,21 +6,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use base64::Engine as _;
-use common::Server;
+use common::{Server, lite0_dir};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn lite0_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "examples/efficientnet-lite0 has no weights: run scripts/fetch-examples first"
-    );
-    dir
-}
 
 fn photo(name: &str) -> Vec<u8> {
     std::fs::read(lite0_dir().join("examples").join(name)).unwrap()

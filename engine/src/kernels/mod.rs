@@ -45,3 +45,18 @@ pub mod depthwise;
 pub mod fast_math;
 #[cfg(target_arch = "x86_64")]
 pub mod gemm;
+
+/// Deterministic pseudo-random values in [low, high) for the kernels'
+/// tests (xorshift).
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u32, (low, high): (f32, f32)) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            low + (high - low) * (state % 2001) as f32 / 2000.0
+        })
+        .collect()
+}

@@ -100,12 +100,18 @@ fn echo(delay_ms: u64) -> Arc<Echo> {
 }
 
 fn scheduler<T: Task>(task: Arc<T>, max_batch_size: usize, max_queue: usize) -> Scheduler<T> {
-    let serving = Serving {
-        max_batch_size,
-        max_batch_delay_ms: 20,
-        max_queue,
-        ..Serving::default()
-    };
+    scheduler_with(
+        task,
+        Serving {
+            max_batch_size,
+            max_batch_delay_ms: 20,
+            max_queue,
+            ..Serving::default()
+        },
+    )
+}
+
+fn scheduler_with<T: Task>(task: Arc<T>, serving: Serving) -> Scheduler<T> {
     Scheduler::start("echo", "1", task, &serving, Arc::new(Metrics::default())).unwrap()
 }
 
@@ -403,19 +409,14 @@ async fn a_batch_takes_no_more_work_than_max_batch_tokens() {
     // Inputs of size 100 and a budget of 250 tokens: batches of two, even
     // though 32 inputs would fit by count.
     let task = echo(10);
-    let serving = Serving {
-        max_batch_size: 32,
-        max_batch_tokens: 250,
-        ..Serving::default()
-    };
-    let scheduler = Scheduler::start(
-        "echo",
-        "1",
+    let scheduler = scheduler_with(
         task.clone(),
-        &serving,
-        Arc::new(Metrics::default()),
-    )
-    .unwrap();
+        Serving {
+            max_batch_size: 32,
+            max_batch_tokens: 250,
+            ..Serving::default()
+        },
+    );
     let big = scheduler
         .enqueue(Only, (0..6).map(|n| item(n as f64, 100)).collect(), later())
         .unwrap();
@@ -434,20 +435,15 @@ async fn a_small_request_waits_one_budgeted_batch_not_a_whole_big_one() {
     // token budget: a small request that arrives meanwhile waits for one
     // 40 ms pass, not the five a batch of all ten would take.
     let task = echo(40);
-    let serving = Serving {
-        max_batch_size: 32,
-        max_batch_tokens: 200,
-        max_batch_delay_ms: 0,
-        ..Serving::default()
-    };
-    let scheduler = Scheduler::start(
-        "echo",
-        "1",
+    let scheduler = scheduler_with(
         task.clone(),
-        &serving,
-        Arc::new(Metrics::default()),
-    )
-    .unwrap();
+        Serving {
+            max_batch_size: 32,
+            max_batch_tokens: 200,
+            max_batch_delay_ms: 0,
+            ..Serving::default()
+        },
+    );
     let big = scheduler
         .enqueue(
             Only,

@@ -49,6 +49,15 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
+pub fn lite0_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "examples/efficientnet-lite0 has no weights: run scripts/fetch-examples first"
+    );
+    dir
+}
+
 pub struct Server {
     child: Child,
     pub base: String,

@@ -2,7 +2,6 @@
 //! that the tests build themselves: an EfficientNet-Lite and a Hugging Face
 //! ViT (no download).
 
-use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 
@@ -14,7 +13,7 @@ use serde_json::json;
 use wick_types::{Media, Value, Values};
 
 use super::*;
-use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui};
+use crate::bundle::{Bundle, test_bundle};
 use crate::error::Error;
 use crate::models::efficientnet_lite;
 
@@ -91,24 +90,8 @@ fn bundle(dir: &Path, write: fn(&Path), settings: toml::Table) -> Bundle {
     let source = dir.join("source");
     std::fs::create_dir_all(&source).unwrap();
     write(&source);
-    let files = KIND
-        .required_files
-        .iter()
-        .map(|name| (name.to_string(), source.join(name)))
-        .collect::<BTreeMap<_, _>>();
-    let manifest = Manifest {
-        name: "tiny-vision".into(),
-        version: "1".into(),
-        task: KIND.name.into(),
-        hub_id: None,
-        ui: Ui::default(),
-        examples: BTreeMap::new(),
-        flagging: Flagging::default(),
-        serving: Serving::default(),
-        settings,
-        files: BTreeMap::new(),
-    };
-    Bundle::create(&dir.join("bundle"), manifest, &files).unwrap()
+    let out = dir.join("bundle");
+    test_bundle(&source, &out, KIND.name, KIND.required_files, settings)
 }
 
 fn encoded(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {

@@ -1,7 +1,6 @@
 //! Loader, pooling and endpoint tests on a tiny random-weight BERT that the
 //! tests build themselves (no download).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -11,7 +10,7 @@ use serde_json::json;
 use wick_types::{Value, Values};
 
 use super::*;
-use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui};
+use crate::bundle::{Bundle, test_bundle};
 use crate::models::bert::{CandleEncoder, Encoder};
 use tokenizers::PaddingStrategy;
 
@@ -85,23 +84,8 @@ fn tiny_bundle(dir: &Path, settings: toml::Table) -> Bundle {
     let source = dir.join("source");
     std::fs::create_dir_all(&source).unwrap();
     write_tiny_model(&source);
-    let files = ["config.json", "tokenizer.json", "model.safetensors"]
-        .iter()
-        .map(|name| (name.to_string(), source.join(name)))
-        .collect::<BTreeMap<_, _>>();
-    let manifest = Manifest {
-        name: "tiny".into(),
-        version: "1".into(),
-        task: KIND.name.into(),
-        hub_id: None,
-        ui: Ui::default(),
-        examples: BTreeMap::new(),
-        flagging: Flagging::default(),
-        serving: Serving::default(),
-        settings,
-        files: BTreeMap::new(),
-    };
-    Bundle::create(&dir.join("bundle"), manifest, &files).unwrap()
+    let files = ["config.json", "tokenizer.json", "model.safetensors"];
+    test_bundle(&source, &dir.join("bundle"), KIND.name, &files, settings)
 }
 
 fn max_length_8() -> toml::Table {
