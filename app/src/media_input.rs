@@ -119,6 +119,7 @@ pub fn MediaInput(
     };
     let error_id = format!("{id}-problem");
     let (preview_id, preview_testid) = (id.clone(), testid.clone());
+    let capture_testid = format!("capture-{testid}");
     view! {
         <div
             class="drop-zone"
@@ -174,7 +175,7 @@ pub fn MediaInput(
             {move || camera.get().map(|_| view! {
                 <div class="camera-view">
                     <video node_ref=video autoplay=true playsinline=true muted=true></video>
-                    <button type="button" class="primary" on:click=capture>"Take photo"</button>
+                    <button type="button" class="primary" data-testid=capture_testid.clone() on:click=capture>"Take photo"</button>
                     <button type="button" class="secondary" on:click=move |_| stop_camera()>"Cancel"</button>
                 </div>
             })}

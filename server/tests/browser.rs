@@ -22,6 +22,9 @@ const CHROME_FLAGS: &[&str] = &[
     "--disable-component-update",
     "--disable-sync",
     "--window-size=1280,1000",
+    // A synthetic camera, granted without asking, for the image widget.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ];
 
 struct Browser {
@@ -457,6 +460,71 @@ async fn a_person_classifies_photos_in_a_real_browser() {
         .await;
     assert_eq!(label, "espresso");
     browser.screenshot("img-3-dropped-photo").await;
+
+    // A photo pasted from the clipboard onto the widget.
+    browser.find("clear").await.click().await.unwrap();
+    browser
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               fetch('/api/models/efficientnet-lite0/files/examples/chelsea.png')
+                 .then(r => r.blob())
+                 .then(blob => {
+                   const data = new DataTransfer();
+                   data.items.add(new File([blob], 'pasted.png', {type: 'image/png'}));
+                   const zone = document.querySelector("[data-testid='drop-input-image']");
+                   zone.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+                   done(true);
+                 });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .until("the pasted photo's preview", || async {
+            let caption = browser.text(".media-caption").await?;
+            caption.contains("pasted.png").then_some(())
+        })
+        .await;
+
+    // A photo from the (synthetic) camera: open it, take the photo, run.
+    browser.find("clear").await.click().await.unwrap();
+    browser
+        .find("camera-input-image")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let capture = browser.find("capture-input-image").await;
+    // Wait until the video plays, so the frame is not empty.
+    browser
+        .until("the camera's video", || async {
+            let playing = browser
+                .client
+                .execute(
+                    "return document.querySelector('.camera-view video')?.videoWidth || 0",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (playing.as_u64()? > 0).then_some(())
+        })
+        .await;
+    capture.click().await.unwrap();
+    browser
+        .until("the camera photo's preview", || async {
+            let caption = browser.text(".media-caption").await?;
+            caption.contains("camera.png").then_some(())
+        })
+        .await;
+    browser.screenshot("img-4a-camera-photo").await;
+    browser.find("submit").await.click().await.unwrap();
+    browser
+        .until("a label for the camera photo", || async {
+            let meta = browser.text("[data-testid='result-meta']").await?;
+            meta.contains("ms").then_some(())
+        })
+        .await;
 
     // An example's thumbnail: a click fetches the photo, fills and runs.
     browser.find("clear").await.click().await.unwrap();
