@@ -14,6 +14,8 @@ mod flag;
 mod inputs;
 mod media_input;
 mod outputs;
+#[cfg(feature = "ssr")]
+pub mod proxy;
 mod server_fns;
 pub mod snippets;
 #[cfg(all(test, feature = "ssr"))]

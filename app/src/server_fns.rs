@@ -179,38 +179,18 @@ fn to_json(values: wick_types::Values) -> JsonObject {
 /// else `X-Forwarded-Proto` / `X-Forwarded-Host`), else `Host` over http.
 #[cfg(feature = "ssr")]
 fn public_base_url(headers: &http::HeaderMap) -> String {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    // Forwarded: for=1.2.3.4;proto=https;host=example.org (first hop).
-    let forwarded = |key: &str| {
-        header("forwarded").and_then(|value| {
-            value.split(';').find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case(key)
-                    .then(|| value.trim().trim_matches('"').to_string())
-            })
-        })
-    };
     let plain = |value: &str| {
         !value.is_empty()
             && value
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
     };
-    let scheme = forwarded("proto")
-        .or_else(|| header("x-forwarded-proto"))
-        .map(|s| s.to_ascii_lowercase())
+    let scheme = crate::proxy::proto(headers)
         .filter(|s| s == "http" || s == "https")
         .unwrap_or_else(|| "http".to_string());
-    let host = forwarded("host")
-        .or_else(|| header("x-forwarded-host"))
-        .or_else(|| header("host"))
+    let host = crate::proxy::hosts(headers)
+        .into_iter()
+        .next()
         .filter(|h| plain(h))
         .unwrap_or_else(|| "localhost:7860".to_string());
     format!("{scheme}://{host}")

@@ -137,30 +137,9 @@ fn origin_allowed(headers: &HeaderMap, security: &Security) -> bool {
     let Some((_, origin_host)) = origin.split_once("://") else {
         return false;
     };
-    reached_as(headers).any(|host| host.eq_ignore_ascii_case(origin_host))
-}
-
-/// The hosts the client may have used: `Host`, and those a proxy in front
-/// says it was reached as.
-fn reached_as(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let forwarded_host = headers
-        .get("x-forwarded-host")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim);
-    let forwarded = headers
-        .get(header::FORWARDED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|first| {
-            first
-                .split(';')
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(key, _)| key.eq_ignore_ascii_case("host"))
-                .map(|(_, value)| value.trim_matches('"'))
-        });
-    [host, forwarded_host, forwarded].into_iter().flatten()
+    app::proxy::hosts(headers)
+        .iter()
+        .any(|host| host.eq_ignore_ascii_case(origin_host))
 }
 
 #[cfg(test)]

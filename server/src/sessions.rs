@@ -171,19 +171,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// Whether the client reached us over HTTPS (directly or through a proxy
-/// that says so), so the cookie can be marked `Secure`.
+/// Whether the client reached us over HTTPS (through a proxy that says
+/// so), so the cookie can be marked `Secure`.
 pub fn over_https(headers: &HeaderMap) -> bool {
-    let forwarded_proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
-    let forwarded = headers
-        .get(header::FORWARDED)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("proto=https"));
-    forwarded_proto || forwarded
+    app::proxy::over_https(headers)
 }
 
 /// `Set-Cookie` for session `id` on `path`; an empty id clears the cookie.
