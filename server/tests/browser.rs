@@ -162,6 +162,35 @@ impl Browser {
         .await;
     }
 
+    /// Fetches `url` in the page and hands it to the image widget as the
+    /// file `name` through a `drop` or `paste` event, as a person's drag or
+    /// Ctrl+V would.
+    async fn deliver(&self, url: &str, name: &str, event: &str) {
+        let script = format!(
+            r#"const done = arguments[arguments.length - 1];
+               fetch('{url}')
+                 .then(r => r.blob())
+                 .then(blob => {{
+                   const data = new DataTransfer();
+                   data.items.add(new File([blob], '{name}', {{type: blob.type}}));
+                   const zone = document.querySelector("[data-testid='drop-input-image']");
+                   const init = {{dataTransfer: data, clipboardData: data, bubbles: true, cancelable: true}};
+                   zone.dispatchEvent('{event}' === 'drop' ? new DragEvent('drop', init) : new ClipboardEvent('paste', init));
+                   done(true);
+                 }});"#
+        );
+        self.client.execute_async(&script, vec![]).await.unwrap();
+    }
+
+    /// Waits until the image widget's preview names `file`.
+    async fn until_preview_of(&self, file: &str) {
+        self.until(&format!("the preview of {file}"), || async {
+            let caption = self.text(".media-caption").await?;
+            caption.contains(file).then_some(())
+        })
+        .await;
+    }
+
     async fn type_into(&self, testid: &str, text: &str) {
         let input = self.find(testid).await;
         input.clear().await.unwrap();
@@ -407,12 +436,7 @@ async fn a_person_classifies_photos_in_a_real_browser() {
         .send_keys(chelsea.to_str().unwrap())
         .await
         .unwrap();
-    browser
-        .until("the preview", || async {
-            let caption = browser.text(".media-caption").await?;
-            caption.contains("chelsea.png").then_some(())
-        })
-        .await;
+    browser.until_preview_of("chelsea.png").await;
     browser.find("submit").await.click().await.unwrap();
     let label = browser.until("the label of the chosen photo", best).await;
     assert_eq!(label, "tiger cat");
@@ -429,29 +453,11 @@ async fn a_person_classifies_photos_in_a_real_browser() {
 
     // Another photo, dropped on the widget as a person drags a file.
     browser.find("clear").await.click().await.unwrap();
+    let files = "/api/models/efficientnet-lite0/files/examples";
     browser
-        .client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-               fetch('/api/models/efficientnet-lite0/files/examples/coffee.png')
-                 .then(r => r.blob())
-                 .then(blob => {
-                   const data = new DataTransfer();
-                   data.items.add(new File([blob], 'coffee.png', {type: 'image/png'}));
-                   const zone = document.querySelector("[data-testid='drop-input-image']");
-                   zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
-                   done(true);
-                 });"#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    browser
-        .until("the dropped photo's preview", || async {
-            let caption = browser.text(".media-caption").await?;
-            caption.contains("coffee.png").then_some(())
-        })
+        .deliver(&format!("{files}/coffee.png"), "coffee.png", "drop")
         .await;
+    browser.until_preview_of("coffee.png").await;
     browser.find("submit").await.click().await.unwrap();
     let label = browser
         .until("the label of the dropped photo", || async {
@@ -464,28 +470,9 @@ async fn a_person_classifies_photos_in_a_real_browser() {
     // A photo pasted from the clipboard onto the widget.
     browser.find("clear").await.click().await.unwrap();
     browser
-        .client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-               fetch('/api/models/efficientnet-lite0/files/examples/chelsea.png')
-                 .then(r => r.blob())
-                 .then(blob => {
-                   const data = new DataTransfer();
-                   data.items.add(new File([blob], 'pasted.png', {type: 'image/png'}));
-                   const zone = document.querySelector("[data-testid='drop-input-image']");
-                   zone.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
-                   done(true);
-                 });"#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    browser
-        .until("the pasted photo's preview", || async {
-            let caption = browser.text(".media-caption").await?;
-            caption.contains("pasted.png").then_some(())
-        })
+        .deliver(&format!("{files}/chelsea.png"), "pasted.png", "paste")
         .await;
+    browser.until_preview_of("pasted.png").await;
 
     // A photo from the (synthetic) camera: open it, take the photo, run.
     browser.find("clear").await.click().await.unwrap();
@@ -511,12 +498,7 @@ async fn a_person_classifies_photos_in_a_real_browser() {
         })
         .await;
     capture.click().await.unwrap();
-    browser
-        .until("the camera photo's preview", || async {
-            let caption = browser.text(".media-caption").await?;
-            caption.contains("camera.png").then_some(())
-        })
-        .await;
+    browser.until_preview_of("camera.png").await;
     browser.screenshot("img-4a-camera-photo").await;
     browser.find("submit").await.click().await.unwrap();
     browser
@@ -560,12 +542,7 @@ async fn a_person_classifies_photos_in_a_real_browser() {
         .send_keys(notes.to_str().unwrap())
         .await
         .unwrap();
-    browser
-        .until("the renamed file's preview", || async {
-            let caption = browser.text(".media-caption").await?;
-            caption.contains("notes.png").then_some(())
-        })
-        .await;
+    browser.until_preview_of("notes.png").await;
     browser.find("submit").await.click().await.unwrap();
     let error = browser
         .until("the inline error", || browser.text("[data-testid='error']"))
