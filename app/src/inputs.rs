@@ -2,7 +2,7 @@
 //! JSON the API takes, so submitting is just collecting the values.
 
 use leptos::prelude::*;
-use wick_types::{Field, Kind};
+use wick_types::{Field, Kind, MediaKind};
 
 use crate::media_input::MediaInput;
 
@@ -138,13 +138,14 @@ pub fn InputWidget(
             }
             .into_any()
         }
-        Kind::Image { .. } | Kind::Audio { .. } => match field.kind.media() {
-            Some((media, max_bytes)) => view! {
-                <MediaInput id=id.clone() testid media max_bytes required value invalid/>
-            }
-            .into_any(),
-            None => ().into_any(),
-        },
+        Kind::Image { max_bytes } => view! {
+            <MediaInput id=id.clone() testid media=MediaKind::Image max_bytes required value invalid/>
+        }
+        .into_any(),
+        Kind::Audio { max_bytes } => view! {
+            <MediaInput id=id.clone() testid media=MediaKind::Audio max_bytes required value invalid/>
+        }
+        .into_any(),
         Kind::Json | Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => view! {
             <textarea id=id.clone() data-testid=testid rows="4" placeholder="JSON" aria-invalid=aria_invalid
                 prop:value=move || if value.get().is_null() { String::new() } else { value.get().to_string() }

@@ -27,8 +27,9 @@ pub fn MediaInput(
     value: RwSignal<serde_json::Value>,
     #[prop(into)] invalid: Signal<bool>,
 ) -> impl IntoView {
-    // What the person picked, for the caption: its name and size.
-    let picked = RwSignal::new(None::<(String, f64)>);
+    // The name of what the person picked, for the caption (the preview
+    // itself shows the size).
+    let picked = RwSignal::new(None::<String>);
     let problem = RwSignal::new(None::<String>);
     let dragging = RwSignal::new(false);
     let camera = RwSignal::new(None::<web_sys::MediaStream>);
@@ -45,11 +46,10 @@ pub fn MediaInput(
             problem.set(Some(message));
             return;
         }
-        let (name, size) = (file.name(), file.size());
         spawn_local(async move {
             match data_url(&file, &file.type_()).await {
                 Ok(url) => {
-                    picked.set(Some((name, size)));
+                    picked.set(Some(file.name()));
                     value.set(serde_json::Value::String(url));
                 }
                 Err(message) => problem.set(Some(message)),
@@ -105,7 +105,7 @@ pub fn MediaInput(
         if let Some(video) = video.get_untracked() {
             match snapshot(&video) {
                 Ok(url) => {
-                    picked.set(Some(("camera.png".into(), url.len() as f64 * 0.75)));
+                    picked.set(Some("camera.png".into()));
                     value.set(serde_json::Value::String(url));
                 }
                 Err(message) => problem.set(Some(message)),
@@ -142,7 +142,7 @@ pub fn MediaInput(
                     <div class="media-preview">
                         {media_view(media, url)}
                         <p class="media-caption">
-                            {move || picked.get().map(|(name, _)| name)}
+                            {move || picked.get()}
                         </p>
                         <button type="button" class="secondary remove" data-testid=format!("remove-{testid}")
                             on:click=clear aria-label="Remove the file">"✕ Remove"</button>

@@ -78,11 +78,12 @@ impl Default for Flagging {
 pub struct Serving {
     /// Most inputs in one forward pass; larger client batches are split.
     pub max_batch_size: usize,
-    /// Most work in one forward pass, in the task's size units (for text:
-    /// tokens, as padded — the longest text times the texts): a pass ends
-    /// at whichever of this and `max_batch_size` comes first. It bounds how
-    /// long one pass holds the worker, so a small request queued behind a
-    /// big one waits one short pass, not one long one.
+    /// Most work in one batch and in one forward pass, in the task's size
+    /// units (for text: tokens; a pass counts them padded — the longest
+    /// text times the texts): each ends at whichever of this and
+    /// `max_batch_size` comes first. It bounds how long the worker is busy
+    /// before it looks at the queue again, so a small request that arrives
+    /// behind a big one waits one short batch, not one long one.
     pub max_batch_tokens: usize,
     /// Under load (requests queued while the worker was busy), how long the
     /// freed worker holds a batch open for more requests. An idle worker

@@ -14,7 +14,6 @@
 //! anyone, and the file is opened by whoever reviews them. JSON lines are
 //! written as stored.
 
-use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -228,16 +227,7 @@ pub fn export_stream(
 /// `dir/<name>` (so a CSV's `files/<name>` cells resolve beside it).
 /// Returns how many files the flags name.
 pub async fn write_files(store: &Store, filter: &Filter, dir: &Path) -> Result<usize, ExportError> {
-    let mut names = BTreeSet::new();
-    let mut after = None;
-    loop {
-        let page = store.page(filter, after.as_ref(), PAGE).await?;
-        names.extend(page.iter().flat_map(|f| f.files.iter().cloned()));
-        after = page.last().map(Cursor::of);
-        if page.len() < PAGE as usize {
-            break;
-        }
-    }
+    let names = store.file_names(filter).await?;
     if !names.is_empty() {
         std::fs::create_dir_all(dir)?;
     }

@@ -24,8 +24,8 @@ pub struct FlagFile {
 impl FlagFile {
     pub fn new(media: Media) -> FlagFile {
         let digest = Sha256::digest(&media.bytes);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("{hex}.{}", extension(&media.mime));
+        let extension = wick_types::extension_of(&media.mime).unwrap_or("bin");
+        let name = format!("{digest:x}.{extension}");
         FlagFile { name, media }
     }
 
@@ -49,27 +49,16 @@ pub fn is_file_name(name: &str) -> bool {
     }
 }
 
-fn extension(mime: &str) -> &'static str {
-    match mime {
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        "image/bmp" => "bmp",
-        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
-        "audio/mpeg" => "mp3",
-        "audio/flac" => "flac",
-        "audio/ogg" => "ogg",
-        _ => "bin",
-    }
-}
-
 /// Replaces every media value of checked inputs by its file's name.
 pub fn take_input_files(inputs: &mut Values) -> Vec<FlagFile> {
     let mut files = Vec::new();
     for value in inputs.values_mut() {
-        if let Value::Media(media) = value {
-            let file = FlagFile::new(media.clone());
+        if !matches!(value, Value::Media(_)) {
+            continue;
+        }
+        // Moved out, not copied: a photo can be megabytes.
+        if let Value::Media(media) = std::mem::replace(value, Value::Bool(false)) {
+            let file = FlagFile::new(media);
             *value = Value::Text(file.reference());
             files.push(file);
         }

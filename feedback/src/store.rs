@@ -327,6 +327,31 @@ impl Store {
         rows.into_iter().map(from_row).collect()
     }
 
+    /// The names of every file the flags of `filter` keep (`newest` is
+    /// ignored), read from the rows' list of names alone.
+    pub async fn file_names(
+        &self,
+        filter: &Filter,
+    ) -> Result<std::collections::BTreeSet<String>, sqlx::Error> {
+        let sql = "SELECT files FROM feedback WHERE files IS NOT NULL \
+                   AND ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2)";
+        let lists: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(&filter.model)
+            .bind(&filter.since)
+            .fetch_all(pool)
+            .await)?;
+        let mut names = std::collections::BTreeSet::new();
+        for (list,) in lists {
+            let list: Vec<String> =
+                serde_json::from_str(&list).map_err(|e| sqlx::Error::ColumnDecode {
+                    index: "files".into(),
+                    source: Box::new(e),
+                })?;
+            names.extend(list);
+        }
+        Ok(names)
+    }
+
     /// Up to `limit` flags of `filter` after `after`, oldest first (its
     /// `newest` is ignored): one page of an export.
     pub async fn page(

@@ -44,7 +44,9 @@ enum Secret {
 }
 
 /// Checked when no user of the given name exists, so a wrong name costs
-/// the time a wrong password does. (The hash of a random password.)
+/// the time a wrong password does: a well-formed Argon2id hash with the
+/// default cost (its salt and value are arbitrary bytes, so no password
+/// matches it).
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$d2ljay1kdW1teS1zYWx0$\
     Zm6W3HoOA9w1xK6KPYGZ1nOtqNHsEpjHVp2vH8EY3Ck";
 

@@ -163,19 +163,37 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 /// The media type a file name's extension stands for.
 pub fn media_type_of_name(name: &str) -> Option<&'static str> {
     let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
-    Some(match extension.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "bmp" => "image/bmp",
-        "wav" => "audio/wav",
-        "flac" => "audio/flac",
-        "ogg" | "oga" => "audio/ogg",
-        "mp3" => "audio/mpeg",
-        _ => return None,
-    })
+    FILE_TYPES
+        .iter()
+        .find(|(known, _)| *known == extension)
+        .map(|(_, mime)| *mime)
 }
+
+/// The usual file extension of a media type (`png` for `image/png`).
+pub fn extension_of(mime: &str) -> Option<&'static str> {
+    FILE_TYPES
+        .iter()
+        .find(|(_, known)| *known == mime)
+        .map(|(extension, _)| *extension)
+}
+
+/// File extensions and media types of the formats Wick reads; the first
+/// extension of a type is its usual one, and aliases of a type follow it.
+const FILE_TYPES: [(&str, &str); 13] = [
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("bmp", "image/bmp"),
+    ("wav", "audio/wav"),
+    ("wav", "audio/x-wav"),
+    ("wav", "audio/wave"),
+    ("flac", "audio/flac"),
+    ("ogg", "audio/ogg"),
+    ("oga", "audio/ogg"),
+    ("mp3", "audio/mpeg"),
+];
 
 /// Whether `text` is base64 in whole groups of 4, padded only at the end.
 fn canonical_base64(text: &str) -> bool {
@@ -283,6 +301,10 @@ mod tests {
         );
         assert_eq!(media_type_of("photos/Cat.JPG", b"??"), Some("image/jpeg"));
         assert_eq!(media_type_of("notes.txt", b"hello"), None);
+        assert_eq!(media_type_of_name("song.WAV"), Some("audio/wav"));
+        assert_eq!(extension_of("image/jpeg"), Some("jpg"));
+        assert_eq!(extension_of("audio/x-wav"), Some("wav"));
+        assert_eq!(extension_of("text/plain"), None);
     }
 
     #[test]

@@ -91,18 +91,13 @@ widest! {
             if x + GROUP <= out_width && interior(x) && interior(x + GROUP - 1) && c % LANES == 0 {
                 let first = x * stride - shape.pad_left;
                 for c0 in (0..c).step_by(LANES) {
-                    let start: [f32; LANES] =
-                        bias[c0..c0 + LANES].try_into().unwrap_or([0.0; LANES]);
-                    let mut acc = [start; GROUP];
+                    let mut acc = [*vector(bias, c0); GROUP];
                     for &(ky, row) in &rows {
                         for kx in 0..k {
-                            let tap: &[f32; LANES] = taps[(ky * k + kx) * c + c0..][..LANES]
-                                .try_into()
-                                .unwrap_or(&[0.0; LANES]);
+                            let tap = vector(taps, (ky * k + kx) * c + c0);
                             for (p, sums) in acc.iter_mut().enumerate() {
                                 let at = (first + p * stride + kx) * c + c0;
-                                let src: &[f32; LANES] =
-                                    row[at..at + LANES].try_into().unwrap_or(&[0.0; LANES]);
+                                let src = vector(row, at);
                                 for lane in 0..LANES {
                                     sums[lane] += src[lane] * tap[lane];
                                 }
@@ -126,13 +121,12 @@ widest! {
             // Whole vectors of 16 channels: fixed-size arrays the compiler
             // keeps in one register each.
             while c0 + LANES <= c {
-                let mut acc: [f32; LANES] = bias[c0..c0 + LANES].try_into().unwrap_or([0.0; LANES]);
+                let mut acc = *vector(bias, c0);
                 for &(ky, row) in &rows {
                     for kx in kx_start..kx_end {
                         let ix = first + kx - kx_start;
-                        let src: &[f32; LANES] = row[ix * c + c0..][..LANES].try_into().unwrap_or(&[0.0; LANES]);
-                        let tap: &[f32; LANES] =
-                            taps[(ky * k + kx) * c + c0..][..LANES].try_into().unwrap_or(&[0.0; LANES]);
+                        let src = vector(row, ix * c + c0);
+                        let tap = vector(taps, (ky * k + kx) * c + c0);
                         for lane in 0..LANES {
                             // Not `mul_add`: on the baseline build that is a libm call.
                             acc[lane] += src[lane] * tap[lane];
@@ -156,6 +150,16 @@ widest! {
             x += 1;
         }
     }
+}
+
+/// `LANES` values from `at`, as an array: the compiler keeps it in one
+/// register and needs no per-lane bounds checks. The slicing checks the
+/// range, so the conversion cannot fail.
+#[inline(always)]
+fn vector(values: &[f32], at: usize) -> &[f32; LANES] {
+    values[at..at + LANES]
+        .try_into()
+        .expect("a slice of LANES values")
 }
 
 #[inline(always)]

@@ -405,9 +405,10 @@ async fn a_small_request_is_not_stuck_behind_the_passes_of_a_big_one() {
 }
 
 #[tokio::test]
-async fn a_batch_takes_no_more_work_than_max_batch_tokens() {
-    // Inputs of size 100 and a budget of 250 tokens: batches of two, even
-    // though 32 inputs would fit by count.
+async fn forward_passes_take_no_more_work_than_max_batch_tokens() {
+    // Inputs of size 100 and a budget of 250 tokens: passes of two, even
+    // though 32 inputs would fit by count. (That the batch is bounded too
+    // is the latency test below.)
     let task = echo(10);
     let scheduler = scheduler_with(
         task.clone(),

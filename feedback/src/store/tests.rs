@@ -126,6 +126,16 @@ async fn a_flags_files_are_kept_once_by_content_beside_its_row() {
         ("image/png", photo.media.bytes.clone())
     );
     assert!(store.file("0000.png").await.unwrap().is_none());
+    let names = store.file_names(&Filter::default()).await.unwrap();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        vec![photo.name.clone()]
+    );
+    let none = Filter {
+        model: Some("other".into()),
+        ..Filter::default()
+    };
+    assert!(store.file_names(&none).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -83,11 +83,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         idle_rss_mb: None,
         cells: Vec::new(),
     };
-    let args = BenchArgs {
-        endpoint: Some(endpoint_name),
-        ..args.clone()
-    };
-    let endpoint_name = args.endpoint.clone().unwrap_or_default();
 
     eprintln!("in process (no HTTP)…");
     for size in workload.sizes(&args.tokens) {
@@ -140,7 +135,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     runtime.block_on(http_cells(
         &args,
         &server,
-        &info.name,
+        (&info.name, &endpoint_name),
         &workload,
         None,
         &mut report,
@@ -164,7 +159,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         runtime.block_on(http_cells(
             &args,
             &server,
-            &info.name,
+            (&info.name, &endpoint_name),
             &workload,
             Some(1),
             &mut report,
@@ -183,12 +178,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn http_cells(
     args: &BenchArgs,
     server: &Target,
-    model: &str,
+    (model, endpoint): (&str, &str),
     workload: &Workload,
     max_batch_size: Option<usize>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let endpoint = args.endpoint.as_deref().unwrap_or_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;

@@ -25,11 +25,14 @@ const THREADS: [usize; 2] = [1, 2];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Cell {
+    endpoint: String,
+    /// What one input is: sentences or images.
+    unit: String,
     /// Text length, for text endpoints.
     tokens: Option<usize>,
     batch: usize,
     threads: usize,
-    /// Sentences or images, as the workload's unit says.
+    /// Inputs (sentences or images) per second.
     per_second: f64,
 }
 
@@ -42,28 +45,18 @@ pub fn endpoint_name(named: &Option<String>, endpoints: &[Endpoint]) -> anyhow::
     }
 }
 
-/// Runs one child per thread count and prints the table.
+/// Runs one child per thread count and prints the table. The children load
+/// the model and say which endpoint they measured, in what unit.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let bundle = Bundle::open(&args.bundle)?;
-    let task = (task_kind(&bundle.manifest.task)?.load)(&bundle, &Device::Cpu)?;
-    let signatures = task.signatures();
-    drop(task);
-    let endpoint = endpoint_name(&args.endpoint, &signatures)?;
-    let workload = Workload::of(
-        signatures
-            .iter()
-            .find(|e| e.name == endpoint)
-            .with_context(|| format!("no endpoint `{endpoint}`"))?,
-        &bundle,
-    )?;
     let mut cells: Vec<Cell> = Vec::new();
     for threads in THREADS {
         eprintln!("forward pass with {threads} thread(s)…");
         let mut child = Command::new(std::env::current_exe()?);
+        child.arg("bench").arg(&args.bundle);
+        if let Some(endpoint) = &args.endpoint {
+            child.args(["--endpoint", endpoint]);
+        }
         child
-            .arg("bench")
-            .arg(&args.bundle)
-            .args(["--endpoint", &endpoint])
             .args(["--seconds", &args.seconds.to_string()])
             .args(["--forward-threads", &threads.to_string()])
             .arg("--tokens")
@@ -87,14 +80,24 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             cells.push(serde_json::from_str(line).context("a child's result")?);
         }
     }
+    let Some(first) = cells.first() else {
+        bail!("the measuring children reported nothing");
+    };
     println!(
-        "\nforward pass of {} / {endpoint}, {}/s\n",
+        "\nforward pass of {} / {}, {}/s\n",
         args.bundle.display(),
-        workload.unit()
+        first.endpoint,
+        first.unit
     );
     println!("| tokens | batch | 1 thread | 2 threads |");
     println!("|---|---|---|---|");
-    for size in workload.sizes(&args.tokens) {
+    let mut sizes: Vec<Option<usize>> = Vec::new();
+    for cell in &cells {
+        if !sizes.contains(&cell.tokens) {
+            sizes.push(cell.tokens);
+        }
+    }
+    for size in sizes {
         for batch in BATCHES {
             let rate = |threads: usize| {
                 cells
@@ -144,6 +147,8 @@ pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
                 passes += 1;
             }
             let cell = Cell {
+                endpoint: name.clone(),
+                unit: workload.unit().to_string(),
                 tokens: size,
                 batch,
                 threads,
