@@ -12,17 +12,8 @@ use serde_json::{Value, json};
 
 async fn post(server: &Server, path: &str, body: String) -> (StatusCode, Value, Duration) {
     let started = Instant::now();
-    let response = reqwest::Client::new()
-        .post(server.url(path))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let json =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let client = reqwest::Client::new();
+    let (status, json) = common::post(&client, server.url(path), "application/json", body).await;
     (status, json, started.elapsed())
 }
 

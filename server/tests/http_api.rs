@@ -26,19 +26,13 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(self.server.url(path))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        (status, json)
+        common::post(
+            &self.client,
+            self.server.url(path),
+            "application/json",
+            body,
+        )
+        .await
     }
 
     async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {

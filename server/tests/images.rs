@@ -62,19 +62,7 @@ impl Api {
     }
 
     async fn post(&self, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(self.server.url(CLASSIFY))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        (status, json)
+        common::post(&self.client, self.server.url(CLASSIFY), content_type, body).await
     }
 
     async fn post_json(&self, body: Value) -> (StatusCode, Value) {

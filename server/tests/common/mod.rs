@@ -58,6 +58,28 @@ pub fn lite0_dir() -> PathBuf {
     dir
 }
 
+/// POSTs `body` as `content_type` and reads the JSON answer (failing the
+/// test if the answer is not JSON).
+pub async fn post(
+    client: &reqwest::Client,
+    url: String,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, json)
+}
+
 pub struct Server {
     child: Child,
     pub base: String,
