@@ -14,7 +14,7 @@ pub fn initial_value(field: &Field) -> serde_json::Value {
     match &field.kind {
         Kind::Checkbox => serde_json::Value::Bool(false),
         Kind::Slider { min, .. } => serde_json::json!(min),
-        Kind::Tags { .. } => serde_json::Value::Array(Vec::new()),
+        Kind::Tags { .. } | Kind::Chat { .. } => serde_json::Value::Array(Vec::new()),
         Kind::Number { .. } | Kind::Json => serde_json::Value::Null,
         _ => serde_json::Value::String(String::new()),
     }
@@ -146,7 +146,7 @@ pub fn InputWidget(
             <MediaInput id=id.clone() testid media=MediaKind::Audio max_bytes required value invalid/>
         }
         .into_any(),
-        Kind::Json | Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => view! {
+        Kind::Chat { .. } | Kind::Json | Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => view! {
             <textarea id=id.clone() data-testid=testid rows="4" placeholder="JSON" aria-invalid=aria_invalid
                 prop:value=move || if value.get().is_null() { String::new() } else { value.get().to_string() }
                 on:change=move |ev| {

@@ -18,6 +18,7 @@
 //! and the server nothing of tensors.
 
 pub mod bundle;
+pub mod continuous;
 pub mod engine;
 pub mod error;
 pub mod images;

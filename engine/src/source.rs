@@ -64,6 +64,16 @@ impl Source {
 }
 
 fn resolve_folder(dir: &Path, kind: &TaskKind) -> Result<Resolved> {
+    // A single file (`model.gguf`) is the task's first required file; the
+    // task derives the rest from it.
+    if let (true, Some(first), Some(_)) = (dir.is_file(), kind.required_files.first(), kind.derive)
+    {
+        let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+        return Ok(Resolved {
+            dir: parent,
+            files: BTreeMap::from([(first.to_string(), dir.to_path_buf())]),
+        });
+    }
     if !dir.is_dir() {
         return Err(Error::Io {
             path: dir.to_path_buf(),
@@ -180,7 +190,7 @@ pub fn bundle_from_source(
     out_dir: &Path,
 ) -> Result<Bundle> {
     let kind = task_kind(task)?;
-    let resolved = source.resolve(kind)?;
+    let mut resolved = source.resolve(kind)?;
     let defaults = (kind.defaults)(&resolved.dir)?;
     let manifest = Manifest {
         name: name.to_string(),
@@ -209,6 +219,9 @@ pub fn bundle_from_source(
             path: out_dir.join(crate::bundle::MANIFEST),
             message,
         })?;
+    if let Some(derive) = kind.derive {
+        derive(&mut resolved.files, out_dir)?;
+    }
     Bundle::create(out_dir, manifest, &resolved.files)
 }
 

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::Device;
@@ -191,8 +191,15 @@ pub struct TaskKind {
     /// Task settings and examples for a new bundle, read from the source
     /// folder's own configuration where it has any.
     pub defaults: fn(source: &Path) -> Result<TaskDefaults>,
+    /// Makes files a bundle needs that the source lacks (a GGUF's
+    /// `tokenizer.json`), writing them into the new bundle's folder and
+    /// adding them to `files` (bundle name → path).
+    pub derive: Option<DeriveFiles>,
     pub load: fn(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>>,
 }
+
+/// See `TaskKind::derive`.
+pub type DeriveFiles = fn(files: &mut BTreeMap<String, PathBuf>, out_dir: &Path) -> Result<()>;
 
 #[derive(Debug, Default)]
 pub struct TaskDefaults {

@@ -315,7 +315,8 @@ pub struct BundleArgs {
     /// The model's version.
     #[arg(long, default_value = "1.0.0")]
     pub version: String,
-    /// A Hugging Face style folder, or a hub id such as hf://org/model[@revision].
+    /// A Hugging Face style folder, a hub id such as hf://org/model[@revision],
+    /// or a GGUF file for text-generation (its tokenizer.json is built from it).
     pub source: String,
     /// Folder to write the bundle into.
     pub out_dir: PathBuf,

@@ -62,6 +62,23 @@ pub fn kind_schema(kind: &Kind) -> Value {
         }),
         Kind::Score => json!({"type": "number"}),
         Kind::Json => json!({}),
+        Kind::Chat { max_messages, .. } => with_optional(
+            json!({
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["role", "content"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "role": {"type": "string", "enum": crate::validate::CHAT_ROLES},
+                        "content": {"type": "string"},
+                    },
+                },
+            }),
+            "maxItems",
+            max_messages.map(|max| json!(max)),
+        ),
         Kind::Image { max_bytes } | Kind::Audio { max_bytes } => {
             let top = if matches!(kind, Kind::Image { .. }) {
                 "image"

@@ -71,6 +71,8 @@ impl Field {
             | Kind::Radio { .. }
             | Kind::Image { .. }
             | Kind::Audio { .. } => serde_json::Value::String(raw.to_string()),
+            Kind::Chat { .. } => serde_json::from_str(raw)
+                .unwrap_or_else(|_| serde_json::json!([{"role": "user", "content": raw}])),
             Kind::Tags { .. } => serde_json::from_str(raw).unwrap_or_else(|_| {
                 raw.split(',')
                     .map(|item| serde_json::Value::String(item.trim().to_string()))
@@ -134,6 +136,14 @@ pub enum Kind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_chars: Option<usize>,
     },
+    /// A conversation: a list of `{"role", "content"}` messages, roles
+    /// `system`, `user` or `assistant` (OpenAI's and Gradio's chat shape).
+    Chat {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_messages: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_chars: Option<usize>,
+    },
     // Inputs or outputs: a file, sent as a base64 `data:` URL (`Media`).
     Image {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +177,7 @@ impl Kind {
             Kind::Number { .. } | Kind::Slider { .. } | Kind::Score => "a number",
             Kind::Checkbox => "a boolean",
             Kind::Tags { .. } => "a list of strings",
+            Kind::Chat { .. } => "a list of {\"role\", \"content\"} messages",
             Kind::Label { .. } => "a label",
             Kind::Json => "any JSON value",
             Kind::Embedding { .. } => "a list of numbers",

@@ -256,6 +256,10 @@ fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, Field
             Ok(Value::Strings(strings))
         }
         Kind::Json => Ok(Value::Json(raw.clone())),
+        Kind::Chat {
+            max_messages,
+            max_chars,
+        } => check_chat(name, raw, *max_messages, *max_chars),
         Kind::Image { .. } | Kind::Audio { .. } => {
             let url = raw.as_str().ok_or_else(wrong_type)?;
             let (kind, max_bytes) = field.kind.media().ok_or_else(wrong_type)?;
@@ -267,6 +271,80 @@ fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, Field
             Err(refuse(name, "is an output kind and cannot be an input"))
         }
     }
+}
+
+/// Roles a chat message may have.
+pub const CHAT_ROLES: [&str; 3] = ["system", "user", "assistant"];
+
+/// A conversation, checked message by message; the error names the
+/// message and its part (`messages[2].role`).
+fn check_chat(
+    name: &str,
+    raw: &serde_json::Value,
+    max_messages: Option<usize>,
+    max_chars: Option<usize>,
+) -> Result<Value, FieldError> {
+    let Some(messages) = raw.as_array() else {
+        return Err(refuse(
+            name,
+            format!(
+                "expected a list of {{\"role\", \"content\"}} messages, got {}",
+                json_type(raw)
+            ),
+        ));
+    };
+    if messages.is_empty() {
+        return Err(refuse(name, "needs at least one message"));
+    }
+    if let Some(max) = max_messages.filter(|max| messages.len() > *max) {
+        return Err(refuse(
+            name,
+            format!("takes at most {max} messages, got {}", messages.len()),
+        ));
+    }
+    let mut total = 0;
+    let mut checked = Vec::with_capacity(messages.len());
+    for (i, message) in messages.iter().enumerate() {
+        let at = |part: &str| format!("{name}[{i}]{part}");
+        let object = message.as_object().ok_or_else(|| {
+            refuse(
+                &at(""),
+                "a message must be an object with `role` and `content`",
+            )
+        })?;
+        let role = object
+            .get("role")
+            .and_then(|r| r.as_str())
+            .unwrap_or_default();
+        if !CHAT_ROLES.contains(&role) {
+            return Err(refuse(
+                &at(".role"),
+                format!("unknown role `{role}`; one of: {}", CHAT_ROLES.join(", ")),
+            ));
+        }
+        let content = object
+            .get("content")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| refuse(&at(".content"), "must be a string"))?;
+        if let Some(extra) = object
+            .keys()
+            .find(|key| !matches!(key.as_str(), "role" | "content"))
+        {
+            return Err(refuse(
+                &at(&format!(".{extra}")),
+                "unknown; a message has `role` and `content`",
+            ));
+        }
+        total += content.chars().count();
+        checked.push(serde_json::json!({"role": role, "content": content}));
+    }
+    if let Some(max) = max_chars.filter(|max| total > *max) {
+        return Err(refuse(
+            name,
+            format!("takes at most {max} characters in all, got {total}"),
+        ));
+    }
+    Ok(Value::Json(serde_json::Value::Array(checked)))
 }
 
 fn check_length(name: &str, text: &str, max_chars: Option<usize>) -> Result<(), FieldError> {

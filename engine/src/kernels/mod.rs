@@ -41,10 +41,12 @@ macro_rules! widest {
 mod aligned;
 #[cfg(target_arch = "x86_64")]
 mod amx;
+pub mod attention;
 pub mod depthwise;
 pub mod fast_math;
 #[cfg(target_arch = "x86_64")]
 pub mod gemm;
+pub mod quant;
 
 /// Deterministic pseudo-random values in [low, high) for the kernels'
 /// tests (xorshift).

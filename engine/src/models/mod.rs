@@ -4,3 +4,4 @@
 
 pub mod bert;
 pub mod efficientnet_lite;
+pub mod llama;

@@ -5,12 +5,17 @@
 
 pub mod image_classification;
 pub mod sentence_embedding;
+pub mod text_generation;
 
 use crate::error::{Error, Result};
 use crate::task::TaskKind;
 
 /// Every task Wick ships.
-pub const TASKS: &[TaskKind] = &[sentence_embedding::KIND, image_classification::KIND];
+pub const TASKS: &[TaskKind] = &[
+    sentence_embedding::KIND,
+    image_classification::KIND,
+    text_generation::KIND,
+];
 
 /// The task a bundle names, or an error listing the known ones.
 pub fn task_kind(name: &str) -> Result<&'static TaskKind> {

@@ -42,6 +42,7 @@ pub const KIND: TaskKind = TaskKind {
     ],
     optional_files: &[],
     defaults,
+    derive: None,
     load,
 };
 

@@ -42,6 +42,7 @@ pub const KIND: TaskKind = TaskKind {
         "vocab.txt",
     ],
     defaults: settings::defaults,
+    derive: None,
     load,
 };
 

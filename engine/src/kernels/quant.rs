@@ -1,0 +1,607 @@
+//! Products of GGUF-quantized matrices (Q4_1, Q8_0) with f32 activations,
+//! the way llama.cpp computes them: each row of activations is quantized
+//! to 8 bits per block of 32 values, and every block's product is an
+//! integer dot product scaled once. On AVX-512 VNNI one `vpdpbusd` does 64
+//! of those multiply-adds; elsewhere portable code computes the same sums.
+//!
+//! Layout: output rows are packed 16 at a time, so each of the 16 lanes of
+//! a vector register accumulates one output row — no horizontal sums, and
+//! the scales of 16 rows are one vector. For a group of 16 rows and one
+//! block of 32 inputs the matrix keeps 16 scales, 16 offsets (Q4_1's
+//! minimum) and the 512 weights as unsigned bytes (Q8_0 plus 128) or
+//! nibbles (Q4_1), arranged so that lane r of chunk c holds row r's inputs
+//! 4c..4c+4. The unpacked weights of a block are reused for up to `TILE`
+//! rows of activations (several streams' tokens, or a prompt's).
+//!
+//! Why not Candle's `QMatMul`: its Q4_1 dot product is scalar code, and
+//! its Q8_0 one is AVX2 per row pair; both reduce horizontally per row.
+
+use rayon::prelude::*;
+
+/// Inputs per quantization block.
+pub const BLOCK: usize = 32;
+/// Output rows per packed group: one per lane of a 512-bit vector.
+const LANES: usize = 16;
+/// Activation rows that share one unpacking of a block's weights.
+const TILE: usize = 4;
+/// Bytes of one Q4_1 block in a GGUF file: f16 scale, f16 minimum, 16 bytes of nibbles.
+const Q4_1_BYTES: usize = 20;
+/// Bytes of one Q8_0 block in a GGUF file: f16 scale, 32 signed bytes.
+const Q8_0_BYTES: usize = 34;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// 4-bit weights with a scale and a minimum per block (GGML Q4_1).
+    Q4_1,
+    /// 8-bit weights with a scale per block (GGML Q8_0).
+    Q8_0,
+}
+
+impl Format {
+    /// Packed weight bytes per group of 16 rows and block of 32 inputs.
+    fn packed_bytes(self) -> usize {
+        match self {
+            Format::Q4_1 => LANES * BLOCK / 2,
+            Format::Q8_0 => LANES * BLOCK,
+        }
+    }
+
+    /// Bytes of one row of `cols` values in a GGUF file.
+    pub fn row_bytes(self, cols: usize) -> usize {
+        cols / BLOCK
+            * match self {
+                Format::Q4_1 => Q4_1_BYTES,
+                Format::Q8_0 => Q8_0_BYTES,
+            }
+    }
+}
+
+/// A quantized (rows × cols) matrix, packed for `matmul`.
+pub struct QMatrix {
+    format: Format,
+    rows: usize,
+    cols: usize,
+    /// Per group, per block: the 16 rows' scales.
+    scales: Vec<f32>,
+    /// Per group, per block: the 16 rows' minimums (Q4_1; zero for Q8_0).
+    offsets: Vec<f32>,
+    /// Per group, per block: `format.packed_bytes()` bytes.
+    weights: Vec<u8>,
+}
+
+impl QMatrix {
+    /// Packs a matrix from its GGUF bytes (row-major blocks). `rows` must
+    /// be a multiple of 16 and `cols` of 32.
+    pub fn from_gguf(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<QMatrix, String> {
+        if !rows.is_multiple_of(LANES) || !cols.is_multiple_of(BLOCK) {
+            return Err(format!(
+                "a {rows} × {cols} matrix: rows must be a multiple of {LANES} and columns of {BLOCK}"
+            ));
+        }
+        if data.len() != rows * format.row_bytes(cols) {
+            return Err(format!(
+                "a {rows} × {cols} {format:?} matrix has {} bytes, not {}",
+                data.len(),
+                rows * format.row_bytes(cols)
+            ));
+        }
+        let blocks = cols / BLOCK;
+        let groups = rows / LANES;
+        let mut matrix = QMatrix {
+            format,
+            rows,
+            cols,
+            scales: vec![0.0; groups * blocks * LANES],
+            offsets: vec![0.0; groups * blocks * LANES],
+            weights: vec![0; groups * blocks * format.packed_bytes()],
+        };
+        let mut values = [0u8; BLOCK];
+        for row in 0..rows {
+            let (group, lane) = (row / LANES, row % LANES);
+            for block in 0..blocks {
+                let at = row * format.row_bytes(cols);
+                let slot = (group * blocks + block) * LANES + lane;
+                let (scale, offset) = match format {
+                    Format::Q4_1 => {
+                        let raw = &data[at + block * Q4_1_BYTES..][..Q4_1_BYTES];
+                        for (i, byte) in raw[4..].iter().enumerate() {
+                            values[i] = byte & 0x0f;
+                            values[i + 16] = byte >> 4;
+                        }
+                        (f16_at(raw, 0), f16_at(raw, 2))
+                    }
+                    Format::Q8_0 => {
+                        let raw = &data[at + block * Q8_0_BYTES..][..Q8_0_BYTES];
+                        for (i, byte) in raw[2..].iter().enumerate() {
+                            values[i] = (*byte as i8 as i16 + 128) as u8;
+                        }
+                        (f16_at(raw, 0), 0.0)
+                    }
+                };
+                matrix.scales[slot] = scale;
+                matrix.offsets[slot] = offset;
+                let packed = &mut matrix.weights
+                    [(group * blocks + block) * format.packed_bytes()..][..format.packed_bytes()];
+                for (i, &value) in values.iter().enumerate() {
+                    let (chunk, byte) = (i / 4, i % 4);
+                    match format {
+                        Format::Q8_0 => packed[chunk * 64 + lane * 4 + byte] = value,
+                        // Chunks 0-3 in the low nibbles, 4-7 in the high ones.
+                        Format::Q4_1 => {
+                            packed[(chunk % 4) * 64 + lane * 4 + byte] |= value << (4 * (chunk / 4))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(matrix)
+    }
+
+    /// Quantizes a dense row-major matrix to Q8_0 (weights stored in a
+    /// type these kernels do not run as it is).
+    pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Result<QMatrix, String> {
+        if values.len() != rows * cols || !cols.is_multiple_of(BLOCK) {
+            return Err(format!(
+                "{} values are not a {rows} × {cols} matrix of whole blocks",
+                values.len()
+            ));
+        }
+        let mut data = Vec::with_capacity(rows * Format::Q8_0.row_bytes(cols));
+        for block in values.chunks_exact(BLOCK) {
+            let max = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let scale = half::f16::from_f32(max / 127.0);
+            let inverse = if max == 0.0 {
+                0.0
+            } else {
+                1.0 / scale.to_f32()
+            };
+            data.extend(scale.to_bits().to_le_bytes());
+            data.extend(
+                block
+                    .iter()
+                    .map(|v| (v * inverse).round().clamp(-127.0, 127.0) as i8 as u8),
+            );
+        }
+        QMatrix::from_gguf(Format::Q8_0, rows, cols, &data)
+    }
+
+    /// Stacks matrices with the same columns and format into one (fused
+    /// projections: one pass over the activations for q, k and v).
+    pub fn stack(parts: Vec<QMatrix>) -> Result<QMatrix, String> {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().ok_or("nothing to stack")?;
+        for part in parts {
+            if part.cols != all.cols || part.format != all.format {
+                return Err(format!(
+                    "cannot stack a {:?} matrix of {} columns onto a {:?} one of {}",
+                    part.format, part.cols, all.format, all.cols
+                ));
+            }
+            all.rows += part.rows;
+            all.scales.extend(part.scales);
+            all.offsets.extend(part.offsets);
+            all.weights.extend(part.weights);
+        }
+        Ok(all)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `row`, dequantized (an embedding lookup).
+    pub fn row(&self, row: usize) -> Vec<f32> {
+        let blocks = self.cols / BLOCK;
+        let (group, lane) = (row / LANES, row % LANES);
+        let mut out = Vec::with_capacity(self.cols);
+        for block in 0..blocks {
+            let slot = (group * blocks + block) * LANES + lane;
+            let packed = &self.weights[(group * blocks + block) * self.format.packed_bytes()..];
+            for i in 0..BLOCK {
+                let (chunk, byte) = (i / 4, i % 4);
+                let value = match self.format {
+                    Format::Q8_0 => packed[chunk * 64 + lane * 4 + byte] as f32 - 128.0,
+                    Format::Q4_1 => {
+                        ((packed[(chunk % 4) * 64 + lane * 4 + byte] >> (4 * (chunk / 4))) & 0x0f)
+                            as f32
+                    }
+                };
+                out.push(value * self.scales[slot] + self.offsets[slot]);
+            }
+        }
+        out
+    }
+}
+
+fn f16_at(raw: &[u8], at: usize) -> f32 {
+    half::f16::from_le_bytes([raw[at], raw[at + 1]]).to_f32()
+}
+
+/// Rows of activations quantized to 8 bits per block of 32 (GGML's Q8_1):
+/// per block a scale, the integer sum of its values, that sum scaled, and
+/// the values. Scales are rounded to f16 as GGML stores them, so products
+/// match llama.cpp's.
+pub struct Quantized {
+    cols: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+    totals: Vec<f32>,
+}
+
+impl Quantized {
+    /// Quantizes `rows` rows of `cols` values (`cols` a multiple of 32).
+    pub fn new(x: &[f32], cols: usize) -> Quantized {
+        let blocks = x.len() / BLOCK;
+        let mut quantized = Quantized {
+            cols,
+            values: vec![0; x.len()],
+            scales: vec![0.0; blocks],
+            sums: vec![0; blocks],
+            totals: vec![0.0; blocks],
+        };
+        for (block, chunk) in x.chunks_exact(BLOCK).enumerate() {
+            let max = chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let scale = max / 127.0;
+            let inverse = if scale == 0.0 { 0.0 } else { 1.0 / scale };
+            let mut sum = 0;
+            for (out, value) in quantized.values[block * BLOCK..][..BLOCK]
+                .iter_mut()
+                .zip(chunk)
+            {
+                let q = (value * inverse).round() as i32;
+                *out = q as i8;
+                sum += q;
+            }
+            quantized.scales[block] = half::f16::from_f32(scale).to_f32();
+            quantized.sums[block] = sum;
+            quantized.totals[block] = half::f16::from_f32(scale * sum as f32).to_f32();
+        }
+        quantized
+    }
+
+    fn rows(&self) -> usize {
+        self.values.len() / self.cols
+    }
+}
+
+/// x · wᵀ: (x's rows × w.rows()), over rayon's pool, split by groups of
+/// output rows.
+pub fn matmul(x: &Quantized, w: &QMatrix) -> Vec<f32> {
+    assert_eq!(x.cols, w.cols, "activations and matrix disagree on columns");
+    let rows = x.rows();
+    let mut out = vec![0.0f32; rows * w.rows];
+    let groups = w.rows / LANES;
+    let tasks = (rayon::current_num_threads() * 2).min(groups).max(1);
+    let per_task = groups.div_ceil(tasks);
+    let out_ptr = SharedOut(out.as_mut_ptr());
+    (0..groups)
+        .step_by(per_task)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .for_each(|first| {
+            let out_ptr = &out_ptr;
+            for group in first..(first + per_task).min(groups) {
+                for tile in (0..rows).step_by(TILE) {
+                    let tile_rows = (rows - tile).min(TILE);
+                    let mut sums = [[0.0f32; LANES]; TILE];
+                    group_product(x, w, group, tile, tile_rows, &mut sums);
+                    for (r, lanes) in sums.iter().take(tile_rows).enumerate() {
+                        let at = (tile + r) * w.rows + group * LANES;
+                        // SAFETY: `at..at + 16` lies inside `out` (row
+                        // tile + r < rows, group < groups), and each group
+                        // is written by exactly one task.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(lanes.as_ptr(), out_ptr.0.add(at), LANES)
+                        };
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// The output buffer, written by several tasks at disjoint places.
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint 16-value runs (one group each) and the
+// buffer outlives the parallel loop.
+unsafe impl Sync for SharedOut {}
+
+/// One group of 16 output rows for activation rows `tile..tile + count`.
+fn group_product(
+    x: &Quantized,
+    w: &QMatrix,
+    group: usize,
+    tile: usize,
+    count: usize,
+    sums: &mut [[f32; LANES]; TILE],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if vnni_available() {
+        // SAFETY: the CPU has AVX-512F, BW and VNNI.
+        unsafe { vnni::group_product(x, w, group, tile, count, sums) };
+        return;
+    }
+    portable_group_product(x, w, group, tile, count, sums);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn vnni_available() -> bool {
+    use std::sync::OnceLock;
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vnni")
+    })
+}
+
+/// The same sums as the VNNI kernel, one lane at a time.
+fn portable_group_product(
+    x: &Quantized,
+    w: &QMatrix,
+    group: usize,
+    tile: usize,
+    count: usize,
+    sums: &mut [[f32; LANES]; TILE],
+) {
+    let blocks = w.cols / BLOCK;
+    for block in 0..blocks {
+        let slot = (group * blocks + block) * LANES;
+        let packed = &w.weights[(group * blocks + block) * w.format.packed_bytes()..];
+        for (r, lanes) in sums.iter_mut().take(count).enumerate() {
+            let row = tile + r;
+            let values = &x.values[row * x.cols + block * BLOCK..][..BLOCK];
+            let a_block = row * (x.cols / BLOCK) + block;
+            for (lane, sum) in lanes.iter_mut().enumerate() {
+                let mut dot = 0i32;
+                for (i, &value) in values.iter().enumerate() {
+                    let (chunk, byte) = (i / 4, i % 4);
+                    let weight = match w.format {
+                        Format::Q8_0 => packed[chunk * 64 + lane * 4 + byte] as i32,
+                        Format::Q4_1 => {
+                            ((packed[(chunk % 4) * 64 + lane * 4 + byte] >> (4 * (chunk / 4)))
+                                & 0x0f) as i32
+                        }
+                    };
+                    dot += weight * value as i32;
+                }
+                *sum += block_sum(w, slot + lane, dot, x, a_block);
+            }
+        }
+    }
+}
+
+/// One block's contribution to one output: Q8_0's +128 is taken back in
+/// integers (exact); Q4_1's minimum times the activations' sum.
+fn block_sum(w: &QMatrix, slot: usize, dot: i32, x: &Quantized, block: usize) -> f32 {
+    let scale = w.scales[slot] * x.scales[block];
+    match w.format {
+        Format::Q8_0 => (dot - 128 * x.sums[block]) as f32 * scale,
+        Format::Q4_1 => dot as f32 * scale + w.offsets[slot] * x.totals[block],
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, Format, LANES, QMatrix, Quantized, TILE};
+
+    /// `portable_group_product` with `vpdpbusd`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F, AVX-512BW and AVX-512 VNNI; `group` and the
+    /// rows `tile..tile + count` (count ≤ TILE) exist.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn group_product(
+        x: &Quantized,
+        w: &QMatrix,
+        group: usize,
+        tile: usize,
+        count: usize,
+        sums: &mut [[f32; LANES]; TILE],
+    ) {
+        let blocks = w.cols / BLOCK;
+        let bytes = w.format.packed_bytes();
+        let nibble = _mm512_set1_epi8(0x0f);
+        let mut acc = [_mm512_setzero_ps(); TILE];
+        for block in 0..blocks {
+            let slot = (group * blocks + block) * LANES;
+            let packed = &w.weights[(group * blocks + block) * bytes..][..bytes];
+            let mut chunks = [_mm512_setzero_si512(); 8];
+            // SAFETY: `packed` holds `bytes` = 512 (Q8_0) or 256 (Q4_1)
+            // bytes, read as 8 or 4 unaligned 64-byte vectors.
+            unsafe {
+                match w.format {
+                    Format::Q8_0 => {
+                        for (c, chunk) in chunks.iter_mut().enumerate() {
+                            *chunk = _mm512_loadu_si512(packed.as_ptr().add(c * 64).cast());
+                        }
+                    }
+                    Format::Q4_1 => {
+                        for c in 0..4 {
+                            let v = _mm512_loadu_si512(packed.as_ptr().add(c * 64).cast());
+                            chunks[c] = _mm512_and_si512(v, nibble);
+                            chunks[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+                        }
+                    }
+                }
+            }
+            // SAFETY: `slot..slot + 16` lies in `scales` and `offsets`.
+            let (scale, offset) = unsafe {
+                (
+                    _mm512_loadu_ps(w.scales.as_ptr().add(slot)),
+                    _mm512_loadu_ps(w.offsets.as_ptr().add(slot)),
+                )
+            };
+            for (r, acc) in acc.iter_mut().enumerate().take(count) {
+                let row = tile + r;
+                let values = &x.values[row * x.cols + block * BLOCK..][..BLOCK];
+                let a_block = row * (x.cols / BLOCK) + block;
+                let mut dot = _mm512_setzero_si512();
+                for (c, chunk) in chunks.iter().enumerate() {
+                    // SAFETY: `values` has 32 bytes; chunk c reads 4c..4c+4.
+                    let four =
+                        unsafe { (values.as_ptr().add(c * 4) as *const i32).read_unaligned() };
+                    dot = _mm512_dpbusd_epi32(dot, *chunk, _mm512_set1_epi32(four));
+                }
+                let a_scale = _mm512_set1_ps(x.scales[a_block]);
+                let a_sum = x.sums[a_block];
+                match w.format {
+                    Format::Q8_0 => {
+                        let exact = _mm512_sub_epi32(dot, _mm512_set1_epi32(128 * a_sum));
+                        *acc = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(exact),
+                            _mm512_mul_ps(scale, a_scale),
+                            *acc,
+                        );
+                    }
+                    Format::Q4_1 => {
+                        *acc = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(dot),
+                            _mm512_mul_ps(scale, a_scale),
+                            *acc,
+                        );
+                        let total = _mm512_set1_ps(x.totals[a_block]);
+                        *acc = _mm512_fmadd_ps(offset, total, *acc);
+                    }
+                }
+            }
+        }
+        for (sum, acc) in sums.iter_mut().zip(acc).take(count) {
+            // SAFETY: `sum` is 16 floats.
+            unsafe { _mm512_storeu_ps(sum.as_mut_ptr(), acc) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::test_values;
+
+    /// GGUF bytes of a random matrix, and the same matrix dequantized.
+    fn random_gguf(format: Format, rows: usize, cols: usize, seed: u32) -> (Vec<u8>, Vec<f32>) {
+        let noise = test_values(rows * cols, seed, (0.0, 1.0));
+        let mut data = Vec::new();
+        let mut dense = Vec::new();
+        for (b, chunk) in noise.chunks(BLOCK).enumerate() {
+            let scale = 0.01 + (b % 7) as f32 * 0.003;
+            match format {
+                Format::Q4_1 => {
+                    let min = -0.05 - (b % 5) as f32 * 0.01;
+                    data.extend(f32_to_half_bits(scale).to_le_bytes());
+                    data.extend(f32_to_half_bits(min).to_le_bytes());
+                    let q: Vec<u8> = chunk.iter().map(|v| (v * 15.0).round() as u8).collect();
+                    for i in 0..16 {
+                        data.push(q[i] | (q[i + 16] << 4));
+                    }
+                    let (scale, min) = (round_half(scale), round_half(min));
+                    dense.extend(q.iter().map(|&q| q as f32 * scale + min));
+                }
+                Format::Q8_0 => {
+                    data.extend(f32_to_half_bits(scale).to_le_bytes());
+                    let q: Vec<i8> = chunk.iter().map(|v| (v * 254.0 - 127.0) as i8).collect();
+                    data.extend(q.iter().map(|&q| q as u8));
+                    let scale = round_half(scale);
+                    dense.extend(q.iter().map(|&q| q as f32 * scale));
+                }
+            }
+        }
+        (data, dense)
+    }
+
+    fn f32_to_half_bits(value: f32) -> u16 {
+        half::f16::from_f32(value).to_bits()
+    }
+
+    fn round_half(value: f32) -> f32 {
+        half::f16::from_f32(value).to_f32()
+    }
+
+    #[test]
+    fn dense_rows_requantize_to_q8_0() {
+        let values = test_values(16 * 64, 9, (-2.0, 2.0));
+        let matrix = QMatrix::from_f32(16, 64, &values).unwrap();
+        let row = matrix.row(3);
+        for (a, b) in row.iter().zip(&values[3 * 64..]) {
+            assert!((a - b).abs() <= 2.0 / 127.0 * 0.51 + 1e-3, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn rows_dequantize_to_the_gguf_values() {
+        for format in [Format::Q4_1, Format::Q8_0] {
+            let (data, dense) = random_gguf(format, 32, 64, 3);
+            let matrix = QMatrix::from_gguf(format, 32, 64, &data).unwrap();
+            for row in [0, 5, 16, 31] {
+                assert_eq!(
+                    matrix.row(row),
+                    dense[row * 64..][..64],
+                    "{format:?} row {row}"
+                );
+            }
+        }
+    }
+
+    /// Both kernels against a dense f32 product of the dequantized
+    /// matrix: equal up to the activations' 8-bit quantization.
+    #[test]
+    fn products_match_the_dequantized_matrix() {
+        for format in [Format::Q4_1, Format::Q8_0] {
+            let (rows, cols, inputs) = (48, 96, 7);
+            let (data, dense) = random_gguf(format, rows, cols, 11);
+            let matrix = QMatrix::from_gguf(format, rows, cols, &data).unwrap();
+            let x = test_values(inputs * cols, 5, (-1.0, 1.0));
+            let quantized = Quantized::new(&x, cols);
+            let fast = matmul(&quantized, &matrix);
+            let mut portable = vec![0.0; inputs * rows];
+            for group in 0..rows / LANES {
+                for tile in (0..inputs).step_by(TILE) {
+                    let count = (inputs - tile).min(TILE);
+                    let mut sums = [[0.0; LANES]; TILE];
+                    portable_group_product(&quantized, &matrix, group, tile, count, &mut sums);
+                    for r in 0..count {
+                        portable[(tile + r) * rows + group * LANES..][..LANES]
+                            .copy_from_slice(&sums[r]);
+                    }
+                }
+            }
+            for i in 0..inputs {
+                for o in 0..rows {
+                    let products = (0..cols).map(|c| x[i * cols + c] * dense[o * cols + c]);
+                    let exact: f32 = products.clone().sum();
+                    // 8-bit activations: each product is off by at most ~1/254 of itself.
+                    let bound = products.map(f32::abs).sum::<f32>() / 127.0;
+                    let (f, p) = (fast[i * rows + o], portable[i * rows + o]);
+                    assert!(
+                        (f - p).abs() <= 1e-4 * (1.0 + p.abs()),
+                        "{format:?} {f} vs {p}"
+                    );
+                    assert!((f - exact).abs() <= bound, "{format:?} {f} vs {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stacking_appends_rows() {
+        let (a, _) = random_gguf(Format::Q4_1, 16, 32, 1);
+        let (b, dense_b) = random_gguf(Format::Q4_1, 32, 32, 2);
+        let a = QMatrix::from_gguf(Format::Q4_1, 16, 32, &a).unwrap();
+        let b = QMatrix::from_gguf(Format::Q4_1, 32, 32, &b).unwrap();
+        let both = QMatrix::stack(vec![a, b]).unwrap();
+        assert_eq!(both.rows(), 48);
+        assert_eq!(both.row(16 + 20), dense_b[20 * 32..][..32]);
+    }
+}

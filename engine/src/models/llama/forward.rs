@@ -1,0 +1,213 @@
+//! One forward pass over several streams at once. Each stream brings its
+//! cache and the tokens it adds this step (a chunk of its prompt, or the
+//! one token it sampled last); all their rows go through every product
+//! together, and only attention is per stream. The pass returns, per
+//! stream, the logits after its last token.
+
+use rayon::prelude::*;
+
+use super::{Llama, quantize};
+use crate::kernels::attention::attend_one;
+use crate::kernels::quant;
+
+/// One stream's keys and values, per layer, (position, kv_heads × head_dim).
+/// It grows with the stream; the model's context bounds it.
+pub struct Cache {
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    len: usize,
+}
+
+impl Cache {
+    pub fn new(llama: &Llama) -> Cache {
+        Cache {
+            keys: vec![Vec::new(); llama.config.layers],
+            values: vec![Vec::new(); llama.config.layers],
+            len: 0,
+        }
+    }
+
+    /// Tokens seen so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets everything after the first `len` tokens.
+    pub fn truncate(&mut self, len: usize, width: usize) {
+        self.len = self.len.min(len);
+        for cache in self.keys.iter_mut().chain(self.values.iter_mut()) {
+            cache.truncate(self.len * width);
+        }
+    }
+}
+
+impl Llama {
+    /// Feeds each stream its tokens; returns each stream's logits after
+    /// its last token. Every stream must bring at least one token, and
+    /// stay within the context (`context()`): the caller checks.
+    pub fn forward(&self, streams: &mut [(&mut Cache, &[u32])]) -> Vec<Vec<f32>> {
+        let config = &self.config;
+        let (hidden, kv_width) = (config.hidden, config.kv_width());
+        // Where each stream's rows start in the batch, and its first position.
+        let mut starts = Vec::with_capacity(streams.len());
+        let mut rows = 0;
+        for (cache, tokens) in streams.iter() {
+            assert!(
+                !tokens.is_empty() && cache.len + tokens.len() <= self.context(),
+                "a stream brings no token or passes the context"
+            );
+            starts.push(rows);
+            rows += tokens.len();
+        }
+        let mut x = Vec::with_capacity(rows * hidden);
+        for (_, tokens) in streams.iter() {
+            for &token in tokens.iter() {
+                x.extend(self.embedding.row(token as usize));
+            }
+        }
+        let positions: Vec<usize> = streams
+            .iter()
+            .flat_map(|(cache, tokens)| cache.len..cache.len + tokens.len())
+            .collect();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let normed = rms_norm(&x, &layer.attention_norm, config.rms_eps);
+            let mut qkv = quant::matmul(&quantize(&normed, hidden), &layer.qkv);
+            let width = hidden + 2 * kv_width;
+            for (row, &position) in positions.iter().enumerate() {
+                let row = &mut qkv[row * width..][..hidden + kv_width];
+                self.rotate(row, position);
+            }
+            for ((cache, tokens), &start) in streams.iter_mut().zip(&starts) {
+                for row in start..start + tokens.len() {
+                    let row = &qkv[row * width..][..width];
+                    // Rounded to f16, as llama.cpp's cache stores them.
+                    let f16 = |v: &f32| half::f16::from_f32(*v).to_f32();
+                    cache.keys[index].extend(row[hidden..hidden + kv_width].iter().map(f16));
+                    cache.values[index].extend(row[hidden + kv_width..].iter().map(f16));
+                }
+            }
+            let attended = self.attend(index, streams, &starts, &qkv, rows);
+            add(
+                &mut x,
+                &quant::matmul(&quantize(&attended, hidden), &layer.output),
+            );
+            let normed = rms_norm(&x, &layer.ffn_norm, config.rms_eps);
+            let gate_up = quant::matmul(&quantize(&normed, hidden), &layer.gate_up);
+            let activated = swiglu(&gate_up, config.ffn);
+            add(
+                &mut x,
+                &quant::matmul(&quantize(&activated, config.ffn), &layer.down),
+            );
+        }
+        for (cache, tokens) in streams.iter_mut() {
+            cache.len += tokens.len();
+        }
+        let mut last = Vec::with_capacity(streams.len() * hidden);
+        for ((_, tokens), &start) in streams.iter().zip(&starts) {
+            last.extend_from_slice(&x[(start + tokens.len() - 1) * hidden..][..hidden]);
+        }
+        let last = rms_norm(&last, &self.norm, config.rms_eps);
+        let logits = quant::matmul(&quantize(&last, hidden), self.output());
+        logits
+            .chunks_exact(self.output().rows())
+            .map(<[f32]>::to_vec)
+            .collect()
+    }
+
+    /// Rotates the q and k heads of one row (adjacent pairs, as GGUF's
+    /// llama layout stores them) to `position`.
+    fn rotate(&self, row: &mut [f32], position: usize) {
+        let half = self.config.head_dim / 2;
+        let angles = &self.rope[position * half..][..half];
+        for head in row.chunks_exact_mut(self.config.head_dim) {
+            for (pair, &(cos, sin)) in head.chunks_exact_mut(2).zip(angles) {
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * cos - b * sin;
+                pair[1] = a * sin + b * cos;
+            }
+        }
+    }
+
+    /// Causal attention of every stream's new rows over its cache, one
+    /// task per stream and head; (rows, hidden).
+    fn attend(
+        &self,
+        layer: usize,
+        streams: &[(&mut Cache, &[u32])],
+        starts: &[usize],
+        qkv: &[f32],
+        rows: usize,
+    ) -> Vec<f32> {
+        let config = &self.config;
+        let (hidden, head_dim) = (config.hidden, config.head_dim);
+        let width = hidden + 2 * config.kv_width();
+        let group = config.heads / config.kv_heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let tasks: Vec<(usize, usize)> = (0..streams.len())
+            .flat_map(|s| (0..config.heads).map(move |h| (s, h)))
+            .collect();
+        let outputs: Vec<Vec<f32>> = tasks
+            .par_iter()
+            .map(|&(s, head)| {
+                let (cache, tokens) = &streams[s];
+                let kv_head = head / group;
+                let seen = cache.len;
+                let mut out = vec![0.0; tokens.len() * head_dim];
+                let mut scores = vec![0.0; seen + tokens.len()];
+                for (i, out) in out.chunks_exact_mut(head_dim).enumerate() {
+                    let query = &qkv[(starts[s] + i) * width + head * head_dim..][..head_dim];
+                    attend_one(
+                        query,
+                        &cache.keys[layer],
+                        &cache.values[layer],
+                        config.kv_width(),
+                        kv_head * head_dim,
+                        seen + i + 1,
+                        scale,
+                        &mut scores,
+                        out,
+                    );
+                }
+                out
+            })
+            .collect();
+        let mut attended = vec![0.0; rows * hidden];
+        for (&(s, head), out) in tasks.iter().zip(outputs) {
+            for (i, values) in out.chunks_exact(head_dim).enumerate() {
+                attended[(starts[s] + i) * hidden + head * head_dim..][..head_dim]
+                    .copy_from_slice(values);
+            }
+        }
+        attended
+    }
+}
+
+fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(weight.len()) {
+        let mean_square = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+        let scale = 1.0 / (mean_square + eps).sqrt();
+        out.extend(row.iter().zip(weight).map(|(v, w)| v * scale * w));
+    }
+    out
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// silu(gate) × up, for rows of (gate | up).
+fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(gate_up.len() / 2);
+    for row in gate_up.chunks_exact(2 * ffn) {
+        let (gate, up) = row.split_at(ffn);
+        out.extend(gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u));
+    }
+    out
+}

@@ -1,0 +1,204 @@
+//! Llama-family decoders from GGUF files (SmolLM, Llama, Mistral-style
+//! layouts), for generation with many streams at once.
+//!
+//! Candle-transformers' `quantized_llama` runs one sequence per model (its
+//! KV cache lives in the layers) on Candle's quantized matmul, whose Q4_1
+//! path is scalar. This build keeps a KV cache per stream (`Cache`), so
+//! one forward pass advances several streams together — prompt chunks and
+//! single decode tokens in one batch — on the VNNI kernels in
+//! `kernels::quant`. Tests check its logits against `quantized_llama`.
+//!
+//! - `gguf`: reading the file;
+//! - `forward`: the pass itself and the per-stream cache.
+
+mod forward;
+pub mod gguf;
+
+use std::path::Path;
+
+use candle_core::quantized::GgmlDType;
+
+pub use forward::Cache;
+pub use gguf::Gguf;
+
+use crate::kernels::quant::{self, Format, QMatrix};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub layers: usize,
+    pub hidden: usize,
+    pub ffn: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    pub rope_base: f32,
+    pub rms_eps: f32,
+    /// The context length the model was trained for.
+    pub context: usize,
+}
+
+impl Config {
+    pub fn from_gguf(gguf: &Gguf) -> Result<Config, String> {
+        let architecture = gguf.string("general.architecture")?;
+        if architecture != "llama" {
+            return Err(format!(
+                "the GGUF is a `{architecture}` model; Wick's text generation runs `llama` ones"
+            ));
+        }
+        let key = |name: &str| format!("llama.{name}");
+        let hidden = gguf.u32(&key("embedding_length"))? as usize;
+        let heads = gguf.u32(&key("attention.head_count"))? as usize;
+        let config = Config {
+            layers: gguf.u32(&key("block_count"))? as usize,
+            hidden,
+            ffn: gguf.u32(&key("feed_forward_length"))? as usize,
+            heads,
+            kv_heads: gguf
+                .u32(&key("attention.head_count_kv"))
+                .map(|n| n as usize)
+                .unwrap_or(heads),
+            head_dim: hidden / heads.max(1),
+            vocab: gguf.strings("tokenizer.ggml.tokens")?.len(),
+            rope_base: gguf.f32(&key("rope.freq_base")).unwrap_or(10_000.0),
+            rms_eps: gguf.f32(&key("attention.layer_norm_rms_epsilon"))?,
+            context: gguf.u32(&key("context_length"))? as usize,
+        };
+        if heads == 0
+            || config.kv_heads == 0
+            || !heads.is_multiple_of(config.kv_heads)
+            || !hidden.is_multiple_of(heads)
+        {
+            return Err(format!("unusable attention shape: {config:?}"));
+        }
+        Ok(config)
+    }
+
+    fn kv_width(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+}
+
+struct Layer {
+    attention_norm: Vec<f32>,
+    /// q, k and v projections stacked: one product for all three.
+    qkv: QMatrix,
+    output: QMatrix,
+    ffn_norm: Vec<f32>,
+    /// Gate and up projections stacked.
+    gate_up: QMatrix,
+    down: QMatrix,
+}
+
+pub struct Llama {
+    pub config: Config,
+    embedding: QMatrix,
+    layers: Vec<Layer>,
+    norm: Vec<f32>,
+    /// The output projection (the embedding again when the model ties them).
+    output: Option<QMatrix>,
+    /// cos and sin of every position's rotation, (position, head_dim / 2).
+    rope: Vec<(f32, f32)>,
+}
+
+impl Llama {
+    /// Loads a GGUF; `context` caps the positions any stream may reach.
+    pub fn load(path: &Path, context: usize) -> Result<Llama, String> {
+        let gguf = Gguf::open(path)?;
+        let config = Config::from_gguf(&gguf)?;
+        let matrix = |name: &str| load_matrix(&gguf, name);
+        let vector = |name: &str| load_vector(&gguf, name);
+        let mut layers = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let name = |part: &str| format!("blk.{i}.{part}.weight");
+            layers.push(Layer {
+                attention_norm: vector(&name("attn_norm"))?,
+                qkv: QMatrix::stack(vec![
+                    matrix(&name("attn_q"))?,
+                    matrix(&name("attn_k"))?,
+                    matrix(&name("attn_v"))?,
+                ])?,
+                output: matrix(&name("attn_output"))?,
+                ffn_norm: vector(&name("ffn_norm"))?,
+                gate_up: QMatrix::stack(vec![
+                    matrix(&name("ffn_gate"))?,
+                    matrix(&name("ffn_up"))?,
+                ])?,
+                down: matrix(&name("ffn_down"))?,
+            });
+        }
+        let output = match gguf.tensor("output.weight") {
+            Ok(_) => Some(matrix("output.weight")?),
+            Err(_) => None,
+        };
+        let half = config.head_dim / 2;
+        let context = context.min(config.context).max(1);
+        let rope = (0..context)
+            .flat_map(|position| {
+                (0..half).map(move |i| {
+                    let frequency = 1.0
+                        / config
+                            .rope_base
+                            .powf(2.0 * i as f32 / config.head_dim as f32);
+                    let angle = position as f32 * frequency;
+                    (angle.cos(), angle.sin())
+                })
+            })
+            .collect();
+        Ok(Llama {
+            embedding: matrix("token_embd.weight")?,
+            norm: vector("output_norm.weight")?,
+            layers,
+            output,
+            rope,
+            config,
+        })
+    }
+
+    /// Positions a stream may reach (the `context` it was loaded with).
+    pub fn context(&self) -> usize {
+        self.rope.len() / (self.config.head_dim / 2)
+    }
+
+    fn output(&self) -> &QMatrix {
+        self.output.as_ref().unwrap_or(&self.embedding)
+    }
+}
+
+/// A weight matrix in the layout of `kernels::quant`: Q4_1 and Q8_0 as
+/// they are; any other type (F16, K-quants, ...) dequantized by Candle and
+/// requantized to Q8_0, which keeps it within 8-bit rounding.
+fn load_matrix(gguf: &Gguf, name: &str) -> Result<QMatrix, String> {
+    let (dtype, dims, bytes) = gguf.tensor(name)?;
+    let [rows, cols] = dims[..] else {
+        return Err(format!("tensor `{name}` is not a matrix: {dims:?}"));
+    };
+    let format = match dtype {
+        GgmlDType::Q4_1 => Format::Q4_1,
+        GgmlDType::Q8_0 => Format::Q8_0,
+        _ => {
+            let values = gguf.dequantized(name)?;
+            return QMatrix::from_f32(rows, cols, &values).map_err(|e| format!("`{name}`: {e}"));
+        }
+    };
+    QMatrix::from_gguf(format, rows, cols, &bytes).map_err(|e| format!("`{name}`: {e}"))
+}
+
+fn load_vector(gguf: &Gguf, name: &str) -> Result<Vec<f32>, String> {
+    let (dtype, _, bytes) = gguf.tensor(name)?;
+    if dtype != GgmlDType::F32 {
+        return Err(format!("tensor `{name}` is {dtype:?}, not F32"));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+/// Quantizes activations for the products (a re-export for `forward`).
+fn quantize(x: &[f32], cols: usize) -> quant::Quantized {
+    quant::Quantized::new(x, cols)
+}
+
+#[cfg(test)]
+mod tests;

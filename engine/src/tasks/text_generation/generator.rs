@@ -1,0 +1,562 @@
+//! The endpoints of `text-generation` — chat and complete — and the
+//! `StepTask` that runs them: a request is tokenized and checked against
+//! the context when it arrives; in the batch, its prompt is fed in chunks,
+//! then one sampled token per step, each step's new text sent at once.
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use tokenizers::Tokenizer;
+use wick_types::{Endpoint, Field, FieldError, Kind, Value, Values};
+
+use super::settings::Settings;
+use super::template::{ChatTemplate, Message};
+use crate::continuous::{StepTask, Stepped};
+use crate::error::{Error, Result};
+use crate::models::llama::{Cache, Llama};
+use crate::task::Prepared;
+
+/// Most messages in one conversation, and characters of text in a request.
+const MAX_MESSAGES: usize = 200;
+const MAX_CHARS: usize = 100_000;
+/// Most stop sequences, as OpenAI allows.
+const MAX_STOPS: usize = 4;
+/// Tokens the repetition penalty looks back over (llama.cpp's default).
+const PENALTY_WINDOW: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenerationEndpoint {
+    Chat,
+    Complete,
+}
+
+pub struct TextGeneration {
+    llama: Llama,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    /// Tokens that end a reply (the GGUF's eos, and end-of-turn tokens).
+    stops: Vec<u32>,
+    settings: Settings,
+}
+
+/// How to pick tokens, from the request's parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampler {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: usize,
+    pub repetition_penalty: f32,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    prompt: Vec<u32>,
+    max_new_tokens: usize,
+    sampler: Sampler,
+    stop: Vec<String>,
+    arrived: Instant,
+}
+
+pub struct Stream {
+    request: Request,
+    cache: Cache,
+    /// Prompt tokens fed so far.
+    fed: usize,
+    /// The last sampled token, fed at the next step.
+    next: [u32; 1],
+    generated: Vec<u32>,
+    logits: LogitsProcessor,
+    text: String,
+    /// Incremental decoding: the text of `generated[prefix..read]` is
+    /// already out.
+    prefix: usize,
+    read: usize,
+    first_token: Option<Instant>,
+}
+
+impl TextGeneration {
+    pub fn new(
+        llama: Llama,
+        tokenizer: Tokenizer,
+        template: ChatTemplate,
+        stops: Vec<u32>,
+        settings: Settings,
+    ) -> Self {
+        TextGeneration {
+            llama,
+            tokenizer,
+            template,
+            stops,
+            settings,
+        }
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The prompt a conversation renders to (the chat template).
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<String> {
+        self.template
+            .render(messages)
+            .map_err(|message| Error::InvalidInput(refuse("messages", message)))
+    }
+
+    fn parameters(&self) -> Vec<Field> {
+        let limit = self.settings.max_new_tokens_limit as f64;
+        vec![
+            Field::new(
+                "max_new_tokens",
+                Kind::Slider {
+                    min: 1.0,
+                    max: limit,
+                    step: 1.0,
+                },
+            )
+            .description("The most tokens to generate.")
+            .optional(Some(Value::Number(self.settings.max_new_tokens as f64))),
+            Field::new(
+                "temperature",
+                Kind::Slider {
+                    min: 0.0,
+                    max: 2.0,
+                    step: 0.05,
+                },
+            )
+            .description("0 picks the likeliest token every time (greedy).")
+            .optional(Some(Value::Number(self.settings.temperature))),
+            Field::new(
+                "top_p",
+                Kind::Slider {
+                    min: 0.0,
+                    max: 1.0,
+                    step: 0.01,
+                },
+            )
+            .description("Sample from the likeliest tokens whose probabilities add up to this.")
+            .optional(Some(Value::Number(1.0))),
+            Field::new(
+                "top_k",
+                Kind::Number {
+                    min: Some(0.0),
+                    max: Some(1000.0),
+                    step: Some(1.0),
+                },
+            )
+            .description("Sample from this many likeliest tokens only (0: all).")
+            .optional(Some(Value::Number(0.0))),
+            Field::new(
+                "repetition_penalty",
+                Kind::Slider {
+                    min: 1.0,
+                    max: 2.0,
+                    step: 0.05,
+                },
+            )
+            .description("Above 1, tokens of the last 64 become less likely.")
+            .optional(Some(Value::Number(1.0))),
+            Field::new(
+                "seed",
+                Kind::Number {
+                    min: Some(0.0),
+                    max: Some(9_007_199_254_740_991.0),
+                    step: Some(1.0),
+                },
+            )
+            .description("Makes sampling repeatable.")
+            .optional(None),
+            Field::new(
+                "stop",
+                Kind::Tags {
+                    min_items: None,
+                    max_items: Some(MAX_STOPS),
+                    max_chars: Some(200),
+                },
+            )
+            .description("Generation ends before any of these texts.")
+            .optional(None),
+        ]
+    }
+
+    fn outputs() -> Vec<Field> {
+        vec![
+            Field::new("text", Kind::Text { lines: 8, placeholder: None, max_chars: None }),
+            Field::new("finish_reason", Kind::Text { lines: 1, placeholder: None, max_chars: None })
+                .description("`stop` (the model ended, or a stop text) or `length` (max_new_tokens or the context)."),
+            Field::new("usage", Kind::Json).description("prompt_tokens, completion_tokens, total_tokens"),
+            Field::new("timings", Kind::Json)
+                .description("time_to_first_token_ms, tokens_per_second (decoding), duration_ms"),
+        ]
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        // Special tokens written in the text (`<|im_start|>`) are tokens.
+        self.tokenizer
+            .encode(text, false)
+            .map(|encoding| encoding.get_ids().to_vec())
+            .map_err(|e| Error::Inference(format!("tokenizing failed: {e}")))
+    }
+
+    fn decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids, true).unwrap_or_default()
+    }
+
+    /// Samples the stream's next token from the logits after its last one.
+    fn sample(&self, stream: &mut Stream, logits: Vec<f32>) -> Result<u32> {
+        let penalty = stream.request.sampler.repetition_penalty;
+        let mut logits = logits;
+        if penalty != 1.0 {
+            let seen = stream.request.prompt.iter().chain(&stream.generated);
+            let total = stream.request.prompt.len() + stream.generated.len();
+            for &token in seen.skip(total.saturating_sub(PENALTY_WINDOW)) {
+                if let Some(logit) = logits.get_mut(token as usize) {
+                    *logit = if *logit >= 0.0 {
+                        *logit / penalty
+                    } else {
+                        *logit * penalty
+                    };
+                }
+            }
+        }
+        let len = logits.len();
+        let logits = Tensor::from_vec(logits, len, &Device::Cpu)?;
+        Ok(stream.logits.sample(&logits)?)
+    }
+
+    /// After a token is sampled: the new text, and whether the stream ends.
+    fn advance(&self, stream: &mut Stream, token: u32) -> (Option<Values>, Option<&'static str>) {
+        if self.stops.contains(&token) {
+            return (None, Some("stop"));
+        }
+        stream.generated.push(token);
+        stream.next = [token];
+        let mut delta = String::new();
+        let before = self.decode(&stream.generated[stream.prefix..stream.read]);
+        let now = self.decode(&stream.generated[stream.prefix..]);
+        // A character split across tokens waits for its last byte.
+        if now.len() > before.len() && !now.ends_with('\u{FFFD}') {
+            delta = now[before.len()..].to_string();
+            stream.prefix = stream.read;
+            stream.read = stream.generated.len();
+        }
+        let mut finish = None;
+        if !delta.is_empty() {
+            let start = stream.text.len();
+            stream.text.push_str(&delta);
+            // A stop text may span several steps' text: look back far enough.
+            let from = start.saturating_sub(
+                stream
+                    .request
+                    .stop
+                    .iter()
+                    .map(String::len)
+                    .max()
+                    .unwrap_or(0),
+            );
+            let found = stream
+                .request
+                .stop
+                .iter()
+                .filter_map(|stop| {
+                    stream.text[floor_char(&stream.text, from)..]
+                        .find(stop.as_str())
+                        .map(|at| at + floor_char(&stream.text, from))
+                })
+                .min();
+            if let Some(at) = found {
+                delta = if at >= start {
+                    stream.text[start..at].to_string()
+                } else {
+                    String::new()
+                };
+                stream.text.truncate(at);
+                finish = Some("stop");
+            }
+        }
+        let length = stream.generated.len() >= stream.request.max_new_tokens
+            || stream.cache.len() + 1 >= self.llama.context();
+        if finish.is_none() && length {
+            finish = Some("length");
+        }
+        let partial =
+            (!delta.is_empty()).then(|| Values::from([("text".to_string(), Value::Text(delta))]));
+        (partial, finish)
+    }
+
+    fn final_outputs(&self, stream: &Stream, finish: &str) -> Values {
+        let now = Instant::now();
+        let prompt_tokens = stream.request.prompt.len();
+        let completion_tokens = stream.generated.len();
+        let first = stream.first_token.unwrap_or(now);
+        let decoding = now.duration_since(first).as_secs_f64();
+        let tokens_per_second = if completion_tokens > 1 && decoding > 0.0 {
+            (completion_tokens - 1) as f64 / decoding
+        } else {
+            0.0
+        };
+        Values::from([
+            ("text".to_string(), Value::Text(stream.text.clone())),
+            ("finish_reason".to_string(), Value::Text(finish.to_string())),
+            (
+                "usage".to_string(),
+                Value::Json(serde_json::json!({
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                })),
+            ),
+            (
+                "timings".to_string(),
+                Value::Json(serde_json::json!({
+                    "time_to_first_token_ms": first.duration_since(stream.request.arrived).as_secs_f64() * 1000.0,
+                    "tokens_per_second": tokens_per_second,
+                    "duration_ms": now.duration_since(stream.request.arrived).as_secs_f64() * 1000.0,
+                })),
+            ),
+        ])
+    }
+}
+
+/// The largest char boundary at or before `at`.
+fn floor_char(text: &str, mut at: usize) -> usize {
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn refuse(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+fn number(inputs: &Values, name: &str) -> Option<f64> {
+    match inputs.get(name) {
+        Some(Value::Number(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+impl StepTask for TextGeneration {
+    type Endpoint = GenerationEndpoint;
+    type Request = Request;
+    type Stream = Stream;
+
+    fn endpoints(&self) -> Vec<(GenerationEndpoint, Endpoint)> {
+        let chat_inputs = std::iter::once(
+            Field::new(
+                "messages",
+                Kind::Chat {
+                    max_messages: Some(MAX_MESSAGES),
+                    max_chars: Some(MAX_CHARS),
+                },
+            )
+            .description("The conversation so far; the reply continues it as the assistant."),
+        );
+        let prompt = std::iter::once(
+            Field::new(
+                "prompt",
+                Kind::Text {
+                    lines: 6,
+                    placeholder: Some("Once upon a time".into()),
+                    max_chars: Some(MAX_CHARS),
+                },
+            )
+            .description("Sent to the model as it is: write any chat markup yourself."),
+        );
+        vec![
+            (
+                GenerationEndpoint::Chat,
+                Endpoint {
+                    name: "chat".into(),
+                    description: "The assistant's reply to a conversation, through the model's chat template, streamed as it is generated.".into(),
+                    inputs: chat_inputs.chain(self.parameters()).collect(),
+                    outputs: Self::outputs(),
+                },
+            ),
+            (
+                GenerationEndpoint::Complete,
+                Endpoint {
+                    name: "complete".into(),
+                    description: "The continuation of a raw prompt, streamed as it is generated.".into(),
+                    inputs: prompt.chain(self.parameters()).collect(),
+                    outputs: Self::outputs(),
+                },
+            ),
+        ]
+    }
+
+    fn prepare(&self, endpoint: GenerationEndpoint, inputs: Values) -> Result<Prepared<Request>> {
+        let arrived = Instant::now();
+        let (field, text) = match endpoint {
+            GenerationEndpoint::Chat => {
+                let messages: Vec<Message> = match inputs.get("messages") {
+                    Some(Value::Json(json)) => {
+                        serde_json::from_value::<Vec<serde_json::Value>>(json.clone())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|m| Message {
+                                role: m["role"].as_str().unwrap_or_default().to_string(),
+                                content: m["content"].as_str().unwrap_or_default().to_string(),
+                            })
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                if messages.is_empty() {
+                    return Err(refuse("messages", "needs at least one message").into());
+                }
+                ("messages", self.chat_prompt(&messages)?)
+            }
+            GenerationEndpoint::Complete => {
+                let prompt = inputs
+                    .get("prompt")
+                    .and_then(Value::as_text)
+                    .unwrap_or_default();
+                if prompt.is_empty() {
+                    return Err(refuse("prompt", "must not be empty").into());
+                }
+                ("prompt", prompt.to_string())
+            }
+        };
+        let prompt = self.tokenize(&text)?;
+        let max_new_tokens = number(&inputs, "max_new_tokens")
+            .map(|n| n as usize)
+            .unwrap_or(self.settings.max_new_tokens);
+        let context = self.llama.context();
+        if prompt.len() >= context {
+            return Err(refuse(
+                field,
+                format!(
+                    "is {} tokens; the context holds {context} (prompt and reply together)",
+                    prompt.len()
+                ),
+            )
+            .into());
+        }
+        if prompt.len() + max_new_tokens > context {
+            return Err(refuse(
+                "max_new_tokens",
+                format!(
+                    "{max_new_tokens} new tokens after a {}-token prompt pass the context of {context}; ask for at most {}",
+                    prompt.len(),
+                    context - prompt.len()
+                ),
+            )
+            .into());
+        }
+        let stop = match inputs.get("stop") {
+            Some(Value::Strings(stops)) => {
+                stops.iter().filter(|s| !s.is_empty()).cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+        let sampler = Sampler {
+            temperature: number(&inputs, "temperature").unwrap_or(self.settings.temperature),
+            top_p: number(&inputs, "top_p").unwrap_or(1.0),
+            top_k: number(&inputs, "top_k").unwrap_or(0.0) as usize,
+            repetition_penalty: number(&inputs, "repetition_penalty").unwrap_or(1.0) as f32,
+            seed: number(&inputs, "seed")
+                .map(|s| s as u64)
+                .unwrap_or_else(random_seed),
+        };
+        let size = prompt.len();
+        Ok(Prepared::new(
+            Request {
+                prompt,
+                max_new_tokens,
+                sampler,
+                stop,
+                arrived,
+            },
+            size,
+        ))
+    }
+
+    fn start(&self, _endpoint: GenerationEndpoint, request: Request) -> Stream {
+        let sampler = &request.sampler;
+        let sampling = if sampler.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else {
+            let temperature = sampler.temperature;
+            match (sampler.top_k, sampler.top_p < 1.0) {
+                (0, false) => Sampling::All { temperature },
+                (0, true) => Sampling::TopP {
+                    p: sampler.top_p,
+                    temperature,
+                },
+                (k, false) => Sampling::TopK { k, temperature },
+                (k, true) => Sampling::TopKThenTopP {
+                    k,
+                    p: sampler.top_p,
+                    temperature,
+                },
+            }
+        };
+        Stream {
+            logits: LogitsProcessor::from_sampling(sampler.seed, sampling),
+            cache: Cache::new(&self.llama),
+            fed: 0,
+            next: [0],
+            generated: Vec::new(),
+            text: String::new(),
+            prefix: 0,
+            read: 0,
+            first_token: None,
+            request,
+        }
+    }
+
+    fn wants(&self, stream: &Stream) -> usize {
+        (stream.request.prompt.len() - stream.fed).max(1)
+    }
+
+    fn step(&self, batch: &mut [(&mut Stream, usize)]) -> Result<Vec<Stepped>> {
+        let mut inputs: Vec<(&mut Cache, &[u32])> = Vec::with_capacity(batch.len());
+        for (stream, grant) in batch.iter_mut() {
+            let Stream {
+                cache,
+                request,
+                fed,
+                next,
+                ..
+            } = &mut **stream;
+            let tokens: &[u32] = if *fed < request.prompt.len() {
+                let end = (*fed + *grant).min(request.prompt.len());
+                let chunk = &request.prompt[*fed..end];
+                *fed = end;
+                chunk
+            } else {
+                &next[..]
+            };
+            inputs.push((cache, tokens));
+        }
+        let logits = self.llama.forward(&mut inputs);
+        drop(inputs);
+        let mut stepped = Vec::with_capacity(batch.len());
+        for ((stream, _), logits) in batch.iter_mut().zip(logits) {
+            if stream.fed < stream.request.prompt.len() {
+                // More prompt to feed: nothing to sample yet.
+                stepped.push(Stepped::default());
+                continue;
+            }
+            let token = self.sample(stream, logits)?;
+            stream.first_token.get_or_insert_with(Instant::now);
+            let (partial, finish) = self.advance(stream, token);
+            let done = finish.map(|finish| self.final_outputs(stream, finish));
+            stepped.push(Stepped { partial, done });
+        }
+        Ok(stepped)
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    hasher.finish()
+}
