@@ -65,6 +65,8 @@ pub struct Stepped {
     pub partial: Option<Values>,
     /// The stream's final outputs; it leaves the batch.
     pub done: Option<Values>,
+    /// Tokens it generated in this step (for `wick_generated_tokens_total`).
+    pub generated: usize,
 }
 
 /// A `StepTask` as the engine keeps any task (`AnyTask`).
@@ -482,6 +484,9 @@ impl<T: StepTask> Shared<T> {
                 return;
             }
         };
+        let generated = stepped.iter().map(|s| s.generated).sum();
+        self.metrics
+            .generated(&self.model, &self.version, generated);
         let mut finished = Vec::new();
         for (place, stepped) in places.into_iter().zip(stepped) {
             let stream = &running[place];

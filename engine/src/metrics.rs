@@ -67,6 +67,7 @@ pub struct Metrics {
     batch_size: Family<VersionLabels, Histogram>,
     inference: Family<VersionLabels, Histogram>,
     dropped: Family<DroppedLabels, Counter>,
+    generated: Family<VersionLabels, Counter>,
     queue_depth: Family<VersionLabels, Gauge>,
     resident_memory: Gauge,
     /// One scrape at a time: the gauges read at scrape time are cleared and
@@ -81,6 +82,7 @@ impl Default for Metrics {
         let batch_size = Family::new_with_constructor(size_histogram as fn() -> Histogram);
         let inference = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let dropped = Family::default();
+        let generated = Family::default();
         let queue_depth = Family::default();
         let resident_memory = Gauge::default();
         let mut registry = Registry::default();
@@ -111,6 +113,11 @@ impl Default for Metrics {
             dropped.clone(),
         );
         registry.register(
+            "wick_generated_tokens",
+            "Tokens generated (sampled) by text-generation models",
+            generated.clone(),
+        );
+        registry.register(
             "wick_queue_depth",
             "Requests waiting for a worker",
             queue_depth.clone(),
@@ -127,6 +134,7 @@ impl Default for Metrics {
             batch_size,
             inference,
             dropped,
+            generated,
             queue_depth,
             resident_memory,
             scrape: Mutex::new(()),
@@ -165,6 +173,13 @@ impl Metrics {
         let labels = version_labels(model, version);
         self.batch_size.get_or_create(&labels).observe(size as f64);
         self.inference.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Tokens a generation step sampled.
+    pub fn generated(&self, model: &str, version: &str, tokens: usize) {
+        self.generated
+            .get_or_create(&version_labels(model, version))
+            .inc_by(tokens as u64);
     }
 
     /// A queued request that never ran: its client went away

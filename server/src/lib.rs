@@ -11,6 +11,7 @@ pub mod commands;
 mod feedback_api;
 pub mod listen;
 mod multipart;
+mod openai;
 mod openapi;
 mod security;
 mod sessions;
@@ -72,6 +73,7 @@ pub fn router(
     }
     let routes = routes
         .merge(api::router(engine.clone()))
+        .merge(openai::router(engine.clone()))
         .merge(feedback_api::router(
             engine.clone(),
             store.clone(),

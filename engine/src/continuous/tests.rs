@@ -100,6 +100,7 @@ impl StepTask for Fake {
                 self.produced.fetch_add(1, Ordering::SeqCst);
                 let n = Value::Number(stream.produced as f64);
                 Stepped {
+                    generated: 1,
                     partial: Some(Values::from([("n".to_string(), n.clone())])),
                     done: (stream.produced == stream.job.tokens)
                         .then(|| Values::from([("n".to_string(), n)])),

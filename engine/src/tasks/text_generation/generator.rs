@@ -548,7 +548,11 @@ impl StepTask for TextGeneration {
             stream.first_token.get_or_insert_with(Instant::now);
             let (partial, finish) = self.advance(stream, token);
             let done = finish.map(|finish| self.final_outputs(stream, finish));
-            stepped.push(Stepped { partial, done });
+            stepped.push(Stepped {
+                partial,
+                done,
+                generated: 1,
+            });
         }
         Ok(stepped)
     }

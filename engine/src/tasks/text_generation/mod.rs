@@ -154,6 +154,3 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {
     let task = TextGeneration::new(llama, tokenizer, template, stops, settings);
     Ok(Arc::new(Stepping(task)))
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,420 @@
+//! The OpenAI-compatible API for text-generation models: `GET /v1/models`,
+//! `POST /v1/chat/completions` and `POST /v1/completions`, streamed
+//! (`"stream": true`: `data:` chunks, then `data: [DONE]`) or not. Every
+//! request becomes one call of the model's `chat` or `complete` endpoint
+//! through `Engine::stream`, the path the UI and the JSON API take; only
+//! the shapes differ. Errors use OpenAI's body
+//! (`{"error": {"message", "type", "param", "code"}}`) with Wick's status.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wick_engine::{Engine, JsonObject, PredictionStream, Update};
+use wick_types::{ErrorCode, Values};
+
+use crate::api_error::ApiError;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .with_state(engine)
+}
+
+/// The parameters both requests share. Fields OpenAI has and Wick does not
+/// use (`presence_penalty`, `user`, ...) are accepted and ignored, as
+/// clients send them by default.
+#[derive(Deserialize)]
+struct Common {
+    model: String,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    /// Not OpenAI's, but llama.cpp's and vLLM's.
+    top_k: Option<u64>,
+    repetition_penalty: Option<f64>,
+    seed: Option<u64>,
+    stop: Option<Stop>,
+    n: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    messages: Value,
+    #[serde(flatten)]
+    common: Common,
+}
+
+#[derive(Deserialize)]
+struct CompletionRequest {
+    prompt: Value,
+    #[serde(flatten)]
+    common: Common,
+}
+
+/// Which OpenAI object the answer is.
+#[derive(Clone, Copy)]
+enum Kind {
+    Chat,
+    Completion,
+}
+
+impl Kind {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::Completion => "complete",
+        }
+    }
+
+    fn object(self, chunk: bool) -> &'static str {
+        match (self, chunk) {
+            (Kind::Chat, false) => "chat.completion",
+            (Kind::Chat, true) => "chat.completion.chunk",
+            (Kind::Completion, _) => "text_completion",
+        }
+    }
+
+    fn id_prefix(self) -> &'static str {
+        match self {
+            Kind::Chat => "chatcmpl-",
+            Kind::Completion => "cmpl-",
+        }
+    }
+
+    /// A choice carrying `text`: the whole answer, or one chunk of it.
+    fn choice(self, text: &str, finish_reason: Option<&str>, chunk: bool) -> Value {
+        match (self, chunk) {
+            (Kind::Chat, false) => json!({
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+                "logprobs": null,
+            }),
+            (Kind::Chat, true) => {
+                let delta = if finish_reason.is_some() {
+                    json!({})
+                } else {
+                    json!({"content": text})
+                };
+                json!({"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null})
+            }
+            (Kind::Completion, _) => json!({
+                "index": 0,
+                "text": text,
+                "finish_reason": finish_reason,
+                "logprobs": null,
+            }),
+        }
+    }
+}
+
+/// An error in OpenAI's shape, with the status Wick gives its code.
+struct OpenAiError(ApiError);
+
+impl From<ApiError> for OpenAiError {
+    fn from(error: ApiError) -> Self {
+        OpenAiError(error)
+    }
+}
+
+impl From<wick_engine::Error> for OpenAiError {
+    fn from(error: wick_engine::Error) -> Self {
+        OpenAiError(ApiError::from(error))
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let kind = if error.status.is_client_error() {
+            "invalid_request_error"
+        } else {
+            "server_error"
+        };
+        let body = json!({"error": {
+            "message": error.message,
+            "type": kind,
+            "param": error.field.as_deref().map(openai_param),
+            "code": error.code.as_str(),
+        }});
+        (error.status, Json(body)).into_response()
+    }
+}
+
+/// Wick's input names as the OpenAI parameters a client sent.
+fn openai_param(field: &str) -> String {
+    match field {
+        "max_new_tokens" => "max_tokens".into(),
+        other => other.into(),
+    }
+}
+
+async fn models(State(engine): State<Arc<Engine>>) -> Json<Value> {
+    let data: Vec<Value> = engine
+        .models()
+        .filter(|info| {
+            info.endpoints
+                .iter()
+                .any(|e| e.name == "chat" || e.name == "complete")
+        })
+        .map(|info| json!({"id": info.name, "object": "model", "created": 0, "owned_by": "wick"}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+async fn chat_completions(
+    State(engine): State<Arc<Engine>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let request: ChatRequest = parse(&body.map_err(ApiError::from_body)?)?;
+    let mut inputs = inputs(&request.common)?;
+    inputs.insert("messages".into(), request.messages);
+    answer(engine, Kind::Chat, request.common, inputs).await
+}
+
+async fn completions(
+    State(engine): State<Arc<Engine>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let request: CompletionRequest = parse(&body.map_err(ApiError::from_body)?)?;
+    let prompt = match request.prompt {
+        Value::String(prompt) => prompt,
+        Value::Array(items) if items.len() == 1 && items[0].is_string() => {
+            items[0].as_str().unwrap_or_default().to_string()
+        }
+        _ => return Err(ApiError::invalid_input("prompt", "`prompt` must be a string").into()),
+    };
+    let mut inputs = inputs(&request.common)?;
+    inputs.insert("prompt".into(), Value::String(prompt));
+    answer(engine, Kind::Completion, request.common, inputs).await
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() {
+            ErrorCode::MalformedJson
+        } else {
+            ErrorCode::InvalidInput
+        };
+        ApiError::new(code, format!("the body is not a valid request: {e}"))
+    })
+}
+
+/// The endpoint's inputs from OpenAI's parameters.
+fn inputs(common: &Common) -> Result<JsonObject, ApiError> {
+    if common.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid_input(
+            "n",
+            "Wick generates one choice per request (`n` = 1)",
+        ));
+    }
+    let mut inputs = JsonObject::new();
+    if let Some(max) = common.max_completion_tokens.or(common.max_tokens) {
+        inputs.insert("max_new_tokens".into(), json!(max));
+    }
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            inputs.insert(name.into(), value);
+        }
+    };
+    put("temperature", common.temperature.map(|v| json!(v)));
+    put("top_p", common.top_p.map(|v| json!(v)));
+    put("top_k", common.top_k.map(|v| json!(v)));
+    put(
+        "repetition_penalty",
+        common.repetition_penalty.map(|v| json!(v)),
+    );
+    put("seed", common.seed.map(|v| json!(v)));
+    put(
+        "stop",
+        common.stop.as_ref().map(|stop| match stop {
+            Stop::One(one) => json!([one]),
+            Stop::Many(many) => json!(many),
+        }),
+    );
+    Ok(inputs)
+}
+
+async fn answer(
+    engine: Arc<Engine>,
+    kind: Kind,
+    common: Common,
+    inputs: JsonObject,
+) -> Result<Response, OpenAiError> {
+    let model = common.model;
+    let stream = engine
+        .stream(&model, None, kind.endpoint(), vec![inputs])
+        .await?;
+    let id = format!("{}{}", kind.id_prefix(), uuid::Uuid::now_v7().simple());
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let reply = Reply {
+        kind,
+        id,
+        created,
+        model,
+    };
+    if common.stream {
+        let include_usage = common.stream_options.is_some_and(|o| o.include_usage);
+        return Ok(Sse::new(chunks(stream, reply, include_usage))
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let mut stream = stream;
+    let prediction = stream.finish().await?;
+    let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
+    let choice = kind.choice(
+        text(&outputs, "text"),
+        Some(text(&outputs, "finish_reason")),
+        false,
+    );
+    let mut body = reply.object(false, vec![choice]);
+    body["usage"] = json_of(&outputs, "usage");
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+fn text<'a>(outputs: &'a Values, name: &str) -> &'a str {
+    outputs
+        .get(name)
+        .and_then(wick_types::Value::as_text)
+        .unwrap_or_default()
+}
+
+fn json_of(outputs: &Values, name: &str) -> Value {
+    match outputs.get(name) {
+        Some(wick_types::Value::Json(value)) => value.clone(),
+        _ => Value::Null,
+    }
+}
+
+/// What every object of one answer repeats.
+struct Reply {
+    kind: Kind,
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl Reply {
+    fn object(&self, chunk: bool, choices: Vec<Value>) -> Value {
+        json!({
+            "id": self.id,
+            "object": self.kind.object(chunk),
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": null,
+            "choices": choices,
+        })
+    }
+
+    fn chunk(&self, text: &str, finish_reason: Option<&str>) -> Event {
+        data(&self.object(true, vec![self.kind.choice(text, finish_reason, true)]))
+    }
+}
+
+fn data(value: &Value) -> Event {
+    Event::default().data(value.to_string())
+}
+
+/// OpenAI's stream: for chat, a first chunk with the role; a chunk per
+/// piece of text; one with the finish reason; with `include_usage` one
+/// with the usage and no choices; then `[DONE]`. An error midway ends the
+/// stream with an error object (as OpenAI does). Dropping the stream
+/// (the client left) cancels the generation.
+fn chunks(
+    stream: PredictionStream,
+    reply: Reply,
+    include_usage: bool,
+) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
+    enum State {
+        Start(PredictionStream),
+        Running(PredictionStream),
+        Done,
+    }
+    let reply = Arc::new(reply);
+    futures_util::stream::unfold(State::Start(stream), move |state| {
+        let reply = reply.clone();
+        async move {
+            let mut stream = match state {
+                State::Done => return None,
+                State::Start(stream) if matches!(reply.kind, Kind::Chat) => {
+                    let mut first = reply.object(
+                        true,
+                        vec![json!({
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": ""},
+                            "finish_reason": null,
+                            "logprobs": null,
+                        })],
+                    );
+                    first["usage"] = Value::Null;
+                    return Some((vec![data(&first)], State::Running(stream)));
+                }
+                State::Start(stream) | State::Running(stream) => stream,
+            };
+            let events = match stream.next().await {
+                Some(Ok(Update::Partial { outputs, .. })) => {
+                    let chunk = reply.chunk(text(&outputs, "text"), None);
+                    return Some((vec![chunk], State::Running(stream)));
+                }
+                Some(Ok(Update::Finished(prediction))) => {
+                    let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
+                    let mut events = vec![reply.chunk("", Some(text(&outputs, "finish_reason")))];
+                    if include_usage {
+                        let mut usage = reply.object(true, Vec::new());
+                        usage["usage"] = json_of(&outputs, "usage");
+                        events.push(data(&usage));
+                    }
+                    events
+                }
+                Some(Err(error)) => {
+                    let error = ApiError::from(error);
+                    vec![data(&json!({"error": {
+                        "message": error.message,
+                        "type": "server_error",
+                        "param": null,
+                        "code": error.code.as_str(),
+                    }}))]
+                }
+                None => Vec::new(),
+            };
+            let mut events = events;
+            events.push(Event::default().data("[DONE]"));
+            Some((events, State::Done))
+        }
+    })
+    .flat_map(|events| futures_util::stream::iter(events.into_iter().map(Ok)))
+}
