@@ -1,0 +1,60 @@
+"""Writes engine/tests/fixtures/smollm2-llama-cpp.json from llama.cpp's
+llama-server on the SmolLM2 GGUF: its tokenization of test strings, the
+first step's top-10 log-probabilities for MODELS.md's reference prompt, and
+greedy chat completions through the GGUF's template. Start the server first
+(built as ../shared/PERF-NOTES.md says; on this VM with -DGGML_NATIVE=OFF
+-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON):
+
+    llama-server -m examples/smollm2/model.gguf -t 2 -fa off --port 8078
+    python3 bench/llama_cpp_reference.py http://127.0.0.1:8078
+"""
+import json
+import sys
+import urllib.request
+
+base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8078"
+out = "engine/tests/fixtures/smollm2-llama-cpp.json"
+
+
+def post(path, body):
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request))
+
+
+texts = [
+    "12345 and 3.14159, 1,000,000", "Café naïve façade — 日本語 🦀 ü", "a  b\t\tc\n\n\nd   e    ",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "fn main() { println!(\"{}\", 42); }", "   leading spaces", "I'm sure you'll say we've done it.",
+    "<repo_name>wick<file_sep>a.rs", "x", "HTTP/1.1 200 OK\r\n\r\n",
+]
+prompt = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
+chats = [
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": "You are a terse assistant."}, {"role": "user", "content": "Name three colors."}],
+    [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello! How can I help?"},
+     {"role": "user", "content": "Count from 1 to 5."}],
+]
+first = post("/completion", {"prompt": prompt, "n_predict": 1, "n_probs": 10, "temperature": 0, "cache_prompt": False})
+fixture = {
+    "source": "llama.cpp's llama-server (the sources vendored by llama-cpp-python 0.3.36) on "
+              "SmolLM2-135M-Instruct.Q4_1.gguf, run with -t 2 -fa off (exact attention; its CPU flash "
+              "attention accumulates in f16 and changes this model's greedy text); see bench/llama_cpp_reference.py",
+    "tokenize": [{"text": t, "ids": post("/tokenize", {"content": t, "add_special": False, "parse_special": True})["tokens"]}
+                 for t in texts],
+    "reference_prompt": prompt,
+    "first_step_top_logprobs": [{"id": t["id"], "logprob": t["logprob"]}
+                                for t in first["completion_probabilities"][0]["top_logprobs"]],
+    "chat": [],
+}
+for messages in chats:
+    answer = post("/v1/chat/completions", {"messages": messages, "temperature": 0, "max_tokens": 48, "cache_prompt": False})
+    fixture["chat"].append({
+        "messages": messages, "max_tokens": 48,
+        "prompt_tokens": answer["usage"]["prompt_tokens"],
+        "completion_tokens": answer["usage"]["completion_tokens"],
+        "text": answer["choices"][0]["message"]["content"],
+        "finish_reason": answer["choices"][0]["finish_reason"],
+    })
+json.dump(fixture, open(out, "w"), indent=1, ensure_ascii=False)
+print(f"wrote {out}")
