@@ -7,7 +7,8 @@
 //! Each step has a budget of `max_batch_tokens`: streams that decode one
 //! token each come first, then waiting prompts take what is left, in
 //! chunks, so a long prompt never stalls the running streams for more
-//! than a step. At most `max_batch_size` streams run at once; more wait in
+//! than a step (with more decoding streams than the budget, a step takes
+//! one token each and one prompt token more). At most `max_batch_size` streams run at once; more wait in
 //! the queue (bounded by `max_queue`, then 429).
 //!
 //! A `StepTask` is served through the same `Submit`/`PredictionStream`
@@ -18,7 +19,7 @@ use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use wick_types::{Endpoint, Values};
@@ -26,9 +27,9 @@ use wick_types::{Endpoint, Values};
 use crate::bundle::Serving;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::scheduler::{Reply, Submit};
+use crate::scheduler::{Reply, Submit, spawn_worker};
 use crate::stream::{Event, Events, Sink};
-use crate::task::{AnyTask, Prepared, endpoint_names};
+use crate::task::{AnyTask, Prepared, endpoint_names, without_panics};
 
 /// A task that runs step by step over many streams at once.
 pub trait StepTask: Send + Sync + 'static {
@@ -92,7 +93,7 @@ impl<T: StepTask> AnyTask for Stepping<T> {
         };
         let requests = batch
             .iter()
-            .map(|inputs| Ok(self.0.prepare(value, inputs.clone())?.request))
+            .map(|inputs| Ok(without_panics(|| self.0.prepare(value, inputs.clone()))?.request))
             .collect::<Result<Vec<_>>>()?;
         // Runs every request to its end together, as the worker would with
         // no budget limit.
@@ -256,13 +257,7 @@ impl<T: StepTask> Continuous<T> {
         });
         let worker = {
             let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("wick-{model}"))
-                .spawn(move || shared.work())
-                .map_err(|e| Error::Load {
-                    model: model.to_string(),
-                    message: format!("cannot start its worker thread: {e}"),
-                })?
+            spawn_worker(model, move || shared.work())?
         };
         Ok(Continuous {
             shared,
@@ -286,15 +281,7 @@ impl<T: StepTask> Submit for Continuous<T> {
         let task = &self.shared.task.0;
         let requests = inputs
             .into_iter()
-            .map(|values| {
-                catch_unwind(AssertUnwindSafe(|| task.prepare(endpoint, values)))
-                    .unwrap_or_else(|_| {
-                        Err(Error::Inference(
-                            "the task panicked preparing inputs".into(),
-                        ))
-                    })
-                    .map(|prepared| prepared.request)
-            })
+            .map(|values| Ok(without_panics(|| task.prepare(endpoint, values))?.request))
             .collect::<Result<Vec<_>>>()?;
         let (events, reply) = mpsc::unbounded_channel();
         let answers = Arc::new(Answers {
@@ -350,12 +337,12 @@ impl<T: StepTask> Shared<T> {
             // A caller that went away (Stop, a closed tab) frees its place
             // before the next step.
             running.retain(|stream| {
-                let gone = stream.sink.cancelled() || stream.answers.settled();
-                if gone && stream.sink.cancelled() {
+                if stream.sink.cancelled() {
                     self.metrics
                         .dropped(&self.model, &self.version, "cancelled");
+                    return false;
                 }
-                !gone
+                !stream.answers.settled()
             });
             if running.is_empty() {
                 continue;
@@ -414,11 +401,7 @@ impl<T: StepTask> Shared<T> {
             if !running.is_empty() {
                 return true;
             }
-            queue = self
-                .wake
-                .wait_timeout(queue, Duration::from_secs(1))
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|e| e.into_inner().0);
+            queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -431,23 +414,22 @@ impl<T: StepTask> Shared<T> {
             .iter()
             .map(|r| task.wants(&r.stream).max(1))
             .collect();
-        let mut budget = self.max_step_tokens;
-        let mut grants = vec![0; running.len()];
-        for (grant, &want) in grants.iter_mut().zip(&wants) {
-            if want == 1 && budget > 0 {
-                *grant = 1;
-                budget -= 1;
-            }
-        }
-        for (grant, &want) in grants.iter_mut().zip(&wants) {
-            if want > 1 && budget > 0 {
-                *grant = want.min(budget);
-                budget -= *grant;
-            }
-        }
-        if grants.iter().all(|&g| g == 0) {
-            grants[0] = wants[0].min(self.max_step_tokens);
-        }
+        // Every decoding stream takes its one token; prompts share what is
+        // left, oldest first, and at least one prompt token moves each step
+        // so that a new request is never starved by many decoding ones.
+        let decoding = wants.iter().filter(|&&want| want == 1).count();
+        let mut budget = self.max_step_tokens.saturating_sub(decoding).max(1);
+        let grants: Vec<usize> = wants
+            .iter()
+            .map(|&want| {
+                if want == 1 {
+                    return 1;
+                }
+                let grant = want.min(budget);
+                budget -= grant;
+                grant
+            })
+            .collect();
         let started = Instant::now();
         let mut places = Vec::new();
         let mut batch = Vec::new();

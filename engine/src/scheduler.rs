@@ -146,13 +146,7 @@ impl<T: Task> Scheduler<T> {
         });
         let worker = {
             let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("wick-{model}"))
-                .spawn(move || shared.work())
-                .map_err(|e| Error::Load {
-                    model: model.to_string(),
-                    message: format!("cannot start its worker thread: {e}"),
-                })?
+            spawn_worker(model, move || shared.work())?
         };
         Ok(Scheduler {
             shared,
@@ -217,6 +211,20 @@ impl<T: Task> Submit for Scheduler<T> {
     fn depth(&self) -> usize {
         self.shared.lock().jobs.len()
     }
+}
+
+/// The thread that owns a model version and runs its work.
+pub(crate) fn spawn_worker(
+    model: &str,
+    work: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("wick-{model}"))
+        .spawn(work)
+        .map_err(|e| Error::Load {
+            model: model.to_string(),
+            message: format!("cannot start its worker thread: {e}"),
+        })
 }
 
 impl<T: Task> Drop for Scheduler<T> {

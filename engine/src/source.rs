@@ -66,11 +66,12 @@ impl Source {
 fn resolve_folder(dir: &Path, kind: &TaskKind) -> Result<Resolved> {
     // A single file (`model.gguf`) is the task's first required file; the
     // task derives the rest from it.
-    if let (true, Some(first), Some(_)) = (dir.is_file(), kind.required_files.first(), kind.derive)
+    if dir.is_file()
+        && kind.derive.is_some()
+        && let Some(first) = kind.required_files.first()
     {
-        let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         return Ok(Resolved {
-            dir: parent,
+            dir: dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
             files: BTreeMap::from([(first.to_string(), dir.to_path_buf())]),
         });
     }

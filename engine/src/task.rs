@@ -166,7 +166,14 @@ pub(crate) fn prepare<T: Task>(
     endpoint: T::Endpoint,
     inputs: Values,
 ) -> Result<Prepared<T::Request>> {
-    catch_unwind(AssertUnwindSafe(|| task.prepare(endpoint, inputs))).unwrap_or_else(|_| {
+    without_panics(|| task.prepare(endpoint, inputs))
+}
+
+/// Runs a task's `prepare`, reporting a panic as a failed inference.
+pub(crate) fn without_panics<R>(
+    prepare: impl FnOnce() -> Result<Prepared<R>>,
+) -> Result<Prepared<R>> {
+    catch_unwind(AssertUnwindSafe(prepare)).unwrap_or_else(|_| {
         Err(Error::Inference(
             "the task panicked preparing inputs".into(),
         ))

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use wick_engine::{Engine, JsonObject, PredictionStream, Update};
 use wick_types::{ErrorCode, Values};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, require_json};
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -82,46 +82,46 @@ struct CompletionRequest {
     common: Common,
 }
 
-/// Which OpenAI object the answer is.
+/// Which OpenAI objects the answer is made of.
 #[derive(Clone, Copy)]
-enum Kind {
+enum Shape {
     Chat,
     Completion,
 }
 
-impl Kind {
+impl Shape {
     fn endpoint(self) -> &'static str {
         match self {
-            Kind::Chat => "chat",
-            Kind::Completion => "complete",
+            Shape::Chat => "chat",
+            Shape::Completion => "complete",
         }
     }
 
     fn object(self, chunk: bool) -> &'static str {
         match (self, chunk) {
-            (Kind::Chat, false) => "chat.completion",
-            (Kind::Chat, true) => "chat.completion.chunk",
-            (Kind::Completion, _) => "text_completion",
+            (Shape::Chat, false) => "chat.completion",
+            (Shape::Chat, true) => "chat.completion.chunk",
+            (Shape::Completion, _) => "text_completion",
         }
     }
 
     fn id_prefix(self) -> &'static str {
         match self {
-            Kind::Chat => "chatcmpl-",
-            Kind::Completion => "cmpl-",
+            Shape::Chat => "chatcmpl-",
+            Shape::Completion => "cmpl-",
         }
     }
 
     /// A choice carrying `text`: the whole answer, or one chunk of it.
     fn choice(self, text: &str, finish_reason: Option<&str>, chunk: bool) -> Value {
         match (self, chunk) {
-            (Kind::Chat, false) => json!({
+            (Shape::Chat, false) => json!({
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
                 "finish_reason": finish_reason,
                 "logprobs": null,
             }),
-            (Kind::Chat, true) => {
+            (Shape::Chat, true) => {
                 let delta = if finish_reason.is_some() {
                     json!({})
                 } else {
@@ -129,7 +129,7 @@ impl Kind {
                 };
                 json!({"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null})
             }
-            (Kind::Completion, _) => json!({
+            (Shape::Completion, _) => json!({
                 "index": 0,
                 "text": text,
                 "finish_reason": finish_reason,
@@ -195,19 +195,21 @@ async fn models(State(engine): State<Arc<Engine>>) -> Json<Value> {
 
 async fn chat_completions(
     State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let request: ChatRequest = parse(&body.map_err(ApiError::from_body)?)?;
+    let request: ChatRequest = parse(&headers, body)?;
     let mut inputs = inputs(&request.common)?;
     inputs.insert("messages".into(), request.messages);
-    answer(engine, Kind::Chat, request.common, inputs).await
+    answer(engine, Shape::Chat, request.common, inputs).await
 }
 
 async fn completions(
     State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let request: CompletionRequest = parse(&body.map_err(ApiError::from_body)?)?;
+    let request: CompletionRequest = parse(&headers, body)?;
     let prompt = match request.prompt {
         Value::String(prompt) => prompt,
         Value::Array(items) if items.len() == 1 && items[0].is_string() => {
@@ -217,11 +219,17 @@ async fn completions(
     };
     let mut inputs = inputs(&request.common)?;
     inputs.insert("prompt".into(), Value::String(prompt));
-    answer(engine, Kind::Completion, request.common, inputs).await
+    answer(engine, Shape::Completion, request.common, inputs).await
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+/// A JSON body (declared as such, like every body of the API) of the
+/// request's shape: malformed JSON is a 400, the wrong shape a 422.
+fn parse<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    serde_json::from_slice(&body.map_err(ApiError::from_body)?).map_err(|e| {
         let code = if e.is_syntax() || e.is_eof() {
             ErrorCode::MalformedJson
         } else {
@@ -268,39 +276,46 @@ fn inputs(common: &Common) -> Result<JsonObject, ApiError> {
 
 async fn answer(
     engine: Arc<Engine>,
-    kind: Kind,
+    shape: Shape,
     common: Common,
     inputs: JsonObject,
 ) -> Result<Response, OpenAiError> {
     let model = common.model;
-    let stream = engine
-        .stream(&model, None, kind.endpoint(), vec![inputs])
-        .await?;
-    let id = format!("{}{}", kind.id_prefix(), uuid::Uuid::now_v7().simple());
+    let id = format!("{}{}", shape.id_prefix(), uuid::Uuid::now_v7().simple());
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let reply = Reply {
-        kind,
-        id,
-        created,
-        model,
-    };
     if common.stream {
+        let stream = engine
+            .stream(&model, None, shape.endpoint(), vec![inputs])
+            .await?;
+        let reply = Reply {
+            shape,
+            id,
+            created,
+            model,
+        };
         let include_usage = common.stream_options.is_some_and(|o| o.include_usage);
         return Ok(Sse::new(chunks(stream, reply, include_usage))
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let mut stream = stream;
-    let prediction = stream.finish().await?;
+    let prediction = engine
+        .predict(&model, None, shape.endpoint(), vec![inputs])
+        .await?;
     let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
-    let choice = kind.choice(
+    let choice = shape.choice(
         text(&outputs, "text"),
         Some(text(&outputs, "finish_reason")),
         false,
     );
+    let reply = Reply {
+        shape,
+        id,
+        created,
+        model,
+    };
     let mut body = reply.object(false, vec![choice]);
     body["usage"] = json_of(&outputs, "usage");
     Ok((StatusCode::OK, Json(body)).into_response())
@@ -322,7 +337,7 @@ fn json_of(outputs: &Values, name: &str) -> Value {
 
 /// What every object of one answer repeats.
 struct Reply {
-    kind: Kind,
+    shape: Shape,
     id: String,
     created: u64,
     model: String,
@@ -332,7 +347,7 @@ impl Reply {
     fn object(&self, chunk: bool, choices: Vec<Value>) -> Value {
         json!({
             "id": self.id,
-            "object": self.kind.object(chunk),
+            "object": self.shape.object(chunk),
             "created": self.created,
             "model": self.model,
             "system_fingerprint": null,
@@ -341,7 +356,7 @@ impl Reply {
     }
 
     fn chunk(&self, text: &str, finish_reason: Option<&str>) -> Event {
-        data(&self.object(true, vec![self.kind.choice(text, finish_reason, true)]))
+        data(&self.object(true, vec![self.shape.choice(text, finish_reason, true)]))
     }
 }
 
@@ -370,7 +385,7 @@ fn chunks(
         async move {
             let mut stream = match state {
                 State::Done => return None,
-                State::Start(stream) if matches!(reply.kind, Kind::Chat) => {
+                State::Start(stream) if matches!(reply.shape, Shape::Chat) => {
                     let mut first = reply.object(
                         true,
                         vec![json!({

@@ -2,19 +2,13 @@
 //! /openapi.json is a valid OpenAPI 3.1 document, and every snippet on the
 //! "Use via API" page runs as it is against the server.
 //!
-//! The Python parts need the venv that scripts/test makes (WICK_PYTHON,
-//! with openapi-spec-validator and requests).
+//! The Python parts need the venv that scripts/test makes (`common::python`).
 
 mod common;
 
 use std::process::Command;
 
-use common::{Server, lite0_dir, minilm_dir};
-
-fn python() -> String {
-    std::env::var("WICK_PYTHON")
-        .expect("WICK_PYTHON is not set: run the tests with scripts/test, which makes the Python venv these tests use")
-}
+use common::{Server, lite0_dir, minilm_dir, python};
 
 async fn get_text(server: &Server, path: &str) -> String {
     let response = reqwest::get(server.url(path)).await.unwrap();

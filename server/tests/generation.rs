@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, post};
+use common::{Server, post, python, sse_events};
 use serde_json::{Value, json};
 
 fn smollm2_dir() -> PathBuf {
@@ -31,10 +31,8 @@ async fn the_openai_python_client_works_unchanged() {
     let tokenizer = tokenizers::Tokenizer::from_file(smollm2_dir().join("tokenizer.json")).unwrap();
     let count = |text: &str| tokenizer.encode(text, false).unwrap().len().to_string();
     let chat_prompt = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
-    let python = std::env::var("WICK_PYTHON")
-        .expect("WICK_PYTHON is not set: run the tests with scripts/test, which makes the venv with `openai`");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py");
-    let output = Command::new(python)
+    let output = Command::new(python())
         .arg(script)
         .arg(&server.base)
         .arg(count(RAW))
@@ -59,15 +57,7 @@ async fn events(server: &Server, path: &str, body: Value) -> Vec<(String, Value)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let text = response.text().await.unwrap();
-    text.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .filter_map(|block| {
-            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_string(), serde_json::from_str(data).unwrap()))
-        })
-        .collect()
+    sse_events(&response.text().await.unwrap())
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 //! The router is built in process around an engine holding the toy task,
 //! the way a user serves their own Candle model through Wick as a library.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +18,8 @@ use serde_json::json;
 use wick_engine::{Engine, Item, Manifest, Prepared, Task};
 use wick_feedback::{Store, StoreConfig};
 use wick_types::{Endpoint, Field, Kind, Value, Values};
+
+use common::sse_events;
 
 /// `count`: emits `{"chunk": i}` for i in 0..n, 10 ms apart, unless its
 /// caller went away; answers `{"count": how many it emitted}`.
@@ -118,24 +122,6 @@ async fn serve_toy() -> Toy {
         emitted,
         _data: data,
     }
-}
-
-/// `(event, data)` of every complete server-sent event in `text`.
-fn sse_events(text: &str) -> Vec<(String, serde_json::Value)> {
-    text.split("\n\n")
-        .filter_map(|block| {
-            let mut name = None;
-            let mut data = None;
-            for line in block.lines() {
-                if let Some(value) = line.strip_prefix("event: ") {
-                    name = Some(value.to_string());
-                } else if let Some(value) = line.strip_prefix("data: ") {
-                    data = Some(serde_json::from_str(value).expect("JSON data"));
-                }
-            }
-            Some((name?, data?))
-        })
-        .collect()
 }
 
 fn api_stream(toy: &Toy, n: u64) -> reqwest::RequestBuilder {

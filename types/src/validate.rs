@@ -24,11 +24,17 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-fn refuse(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        message: message.into(),
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
+}
+
+fn refuse(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError::new(field, message)
 }
 
 /// Turns a JSON object into typed values, or says which field is wrong.

@@ -4,6 +4,7 @@
 //! limit, and callers that leave.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use wick_types::Value;
 

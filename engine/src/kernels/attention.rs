@@ -19,7 +19,6 @@ widest! {
         out: &mut [f32]
     ) {
         let dim = query.len();
-        let mut max = f32::NEG_INFINITY;
         for (position, score) in scores[..count].iter_mut().enumerate() {
             let key = &keys[position * stride + offset..][..dim];
             let mut lanes = [0.0f32; 16];
@@ -33,16 +32,21 @@ widest! {
                 dot += q * k;
             }
             *score = dot * scale;
-            max = max.max(*score);
         }
+        // The exact exponential: `fast_math`'s polynomial one moves these
+        // weights by ~1e-6, which flips this model's greedy text away from
+        // llama.cpp's (engine/tests/smollm2_matches_llama_cpp.rs).
+        let max = scores[..count].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut total = 0.0;
         for score in scores[..count].iter_mut() {
             *score = (*score - max).exp();
             total += *score;
         }
+        for score in scores[..count].iter_mut() {
+            *score /= total;
+        }
         out.fill(0.0);
-        for (position, score) in scores[..count].iter().enumerate() {
-            let weight = score / total;
+        for (position, &weight) in scores[..count].iter().enumerate() {
             let value = &values[position * stride + offset..][..dim];
             for (o, v) in out.iter_mut().zip(value) {
                 *o += weight * v;

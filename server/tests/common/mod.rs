@@ -1,5 +1,5 @@
 //! Starts the real `wick` binary on 127.0.0.1 with an ephemeral port and
-//! stops it when dropped.
+//! stops it when dropped; and what several test files share.
 
 #![allow(dead_code)]
 
@@ -173,4 +173,29 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The Python of the venv scripts/test makes (with openapi-spec-validator,
+/// requests and openai).
+pub fn python() -> String {
+    std::env::var("WICK_PYTHON")
+        .expect("WICK_PYTHON is not set: run the tests with scripts/test, which makes the Python venv these tests use")
+}
+
+/// `(event, data)` of every complete server-sent event in `text`.
+pub fn sse_events(text: &str) -> Vec<(String, serde_json::Value)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = Some(value.to_string());
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(value).expect("JSON data"));
+                }
+            }
+            Some((name?, data?))
+        })
+        .collect()
 }

@@ -6,9 +6,10 @@
 
 use rayon::prelude::*;
 
-use super::{Llama, quantize};
+use super::Llama;
 use crate::kernels::attention::attend_one;
-use crate::kernels::quant;
+use crate::kernels::fast_math::{add_all, rms_norm_all, swiglu_all};
+use crate::kernels::quant::{Quantized, matmul};
 
 /// One stream's keys and values, per layer, (position, kv_heads × head_dim).
 /// It grows with the stream; the model's context bounds it.
@@ -35,14 +36,6 @@ impl Cache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// Forgets everything after the first `len` tokens.
-    pub fn truncate(&mut self, len: usize, width: usize) {
-        self.len = self.len.min(len);
-        for cache in self.keys.iter_mut().chain(self.values.iter_mut()) {
-            cache.truncate(self.len * width);
-        }
-    }
 }
 
 impl Llama {
@@ -52,7 +45,7 @@ impl Llama {
     pub fn forward(&self, streams: &mut [(&mut Cache, &[u32])]) -> Vec<Vec<f32>> {
         let config = &self.config;
         let (hidden, kv_width) = (config.hidden, config.kv_width());
-        // Where each stream's rows start in the batch, and its first position.
+        // Where each stream's rows start in the batch.
         let mut starts = Vec::with_capacity(streams.len());
         let mut rows = 0;
         for (cache, tokens) in streams.iter() {
@@ -73,34 +66,35 @@ impl Llama {
             .iter()
             .flat_map(|(cache, tokens)| cache.len..cache.len + tokens.len())
             .collect();
+        let width = hidden + 2 * kv_width;
+        let mut normed = vec![0.0; rows * hidden];
+        let mut activated = vec![0.0; rows * config.ffn];
         for (index, layer) in self.layers.iter().enumerate() {
-            let normed = rms_norm(&x, &layer.attention_norm, config.rms_eps);
-            let mut qkv = quant::matmul(&quantize(&normed, hidden), &layer.qkv);
-            let width = hidden + 2 * kv_width;
+            rms_norm_all(&x, &layer.attention_norm, config.rms_eps, &mut normed);
+            let mut qkv = matmul(&Quantized::new(&normed, hidden), &layer.qkv);
             for (row, &position) in positions.iter().enumerate() {
-                let row = &mut qkv[row * width..][..hidden + kv_width];
-                self.rotate(row, position);
+                self.rotate(&mut qkv[row * width..][..hidden + kv_width], position);
             }
+            // Rounded to f16, as llama.cpp's cache stores them.
+            let f16 = |v: &f32| half::f16::from_f32(*v).to_f32();
             for ((cache, tokens), &start) in streams.iter_mut().zip(&starts) {
                 for row in start..start + tokens.len() {
                     let row = &qkv[row * width..][..width];
-                    // Rounded to f16, as llama.cpp's cache stores them.
-                    let f16 = |v: &f32| half::f16::from_f32(*v).to_f32();
                     cache.keys[index].extend(row[hidden..hidden + kv_width].iter().map(f16));
                     cache.values[index].extend(row[hidden + kv_width..].iter().map(f16));
                 }
             }
             let attended = self.attend(index, streams, &starts, &qkv, rows);
-            add(
+            add_all(
                 &mut x,
-                &quant::matmul(&quantize(&attended, hidden), &layer.output),
+                &matmul(&Quantized::new(&attended, hidden), &layer.output),
             );
-            let normed = rms_norm(&x, &layer.ffn_norm, config.rms_eps);
-            let gate_up = quant::matmul(&quantize(&normed, hidden), &layer.gate_up);
-            let activated = swiglu(&gate_up, config.ffn);
-            add(
+            rms_norm_all(&x, &layer.ffn_norm, config.rms_eps, &mut normed);
+            let gate_up = matmul(&Quantized::new(&normed, hidden), &layer.gate_up);
+            swiglu_all(&gate_up, config.ffn, &mut activated);
+            add_all(
                 &mut x,
-                &quant::matmul(&quantize(&activated, config.ffn), &layer.down),
+                &matmul(&Quantized::new(&activated, config.ffn), &layer.down),
             );
         }
         for (cache, tokens) in streams.iter_mut() {
@@ -110,8 +104,9 @@ impl Llama {
         for ((_, tokens), &start) in streams.iter().zip(&starts) {
             last.extend_from_slice(&x[(start + tokens.len() - 1) * hidden..][..hidden]);
         }
-        let last = rms_norm(&last, &self.norm, config.rms_eps);
-        let logits = quant::matmul(&quantize(&last, hidden), self.output());
+        let mut normed = vec![0.0; last.len()];
+        rms_norm_all(&last, &self.norm, config.rms_eps, &mut normed);
+        let logits = matmul(&Quantized::new(&normed, hidden), self.output());
         logits
             .chunks_exact(self.output().rows())
             .map(<[f32]>::to_vec)
@@ -184,30 +179,4 @@ impl Llama {
         }
         attended
     }
-}
-
-fn rms_norm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(weight.len()) {
-        let mean_square = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
-        let scale = 1.0 / (mean_square + eps).sqrt();
-        out.extend(row.iter().zip(weight).map(|(v, w)| v * scale * w));
-    }
-    out
-}
-
-fn add(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
-    }
-}
-
-/// silu(gate) × up, for rows of (gate | up).
-fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(gate_up.len() / 2);
-    for row in gate_up.chunks_exact(2 * ffn) {
-        let (gate, up) = row.split_at(ffn);
-        out.extend(gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u));
-    }
-    out
 }

@@ -1,18 +1,20 @@
 //! A GGUF file as the llama loader and the tokenizer builder read it: its
-//! metadata (through Candle's reader) and the raw bytes of a tensor.
+//! metadata (through Candle's reader) and the raw bytes of a tensor, read
+//! through the one open file.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Mutex;
 
 use candle_core::Device;
 use candle_core::quantized::GgmlDType;
-use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 
 pub struct Gguf {
-    path: PathBuf,
+    name: String,
     content: Content,
+    file: Mutex<File>,
 }
 
 impl Gguf {
@@ -22,20 +24,39 @@ impl Gguf {
         let content = Content::read(&mut file)
             .map_err(|e| format!("{} is not a GGUF file: {e}", path.display()))?;
         Ok(Gguf {
-            path: path.to_path_buf(),
+            name: path.display().to_string(),
             content,
+            file: Mutex::new(file),
         })
     }
 
-    pub fn metadata(&self) -> &HashMap<String, Value> {
-        &self.content.metadata
+    fn file(&self) -> std::sync::MutexGuard<'_, File> {
+        self.file.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A tensor's type and dimensions as Candle orders them (outermost
+    /// first: a matrix is (rows, columns)), without reading it.
+    pub fn info(&self, name: &str) -> Result<(GgmlDType, Vec<usize>), String> {
+        self.tensor_info(name)
+            .map(|info| (info.ggml_dtype, info.shape.dims().to_vec()))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn tensor_info(&self, name: &str) -> Result<&TensorInfo, String> {
+        self.content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| format!("{} has no tensor `{name}`", self.name))
     }
 
     fn value(&self, key: &str) -> Result<&Value, String> {
         self.content
             .metadata
             .get(key)
-            .ok_or_else(|| format!("the GGUF has no `{key}`"))
+            .ok_or_else(|| format!("{} has no `{key}`", self.name))
     }
 
     pub fn string(&self, key: &str) -> Result<&str, String> {
@@ -79,39 +100,30 @@ impl Gguf {
             .collect()
     }
 
-    /// A tensor's type, its dimensions as Candle orders them (outermost
-    /// first: a matrix is (rows, columns)) and its bytes.
-    pub fn tensor(&self, name: &str) -> Result<(GgmlDType, Vec<usize>, Vec<u8>), String> {
-        let info = self
-            .content
-            .tensor_infos
-            .get(name)
-            .ok_or_else(|| format!("the GGUF has no tensor `{name}`"))?;
+    /// A tensor's bytes, as the file stores them.
+    pub fn bytes(&self, name: &str) -> Result<Vec<u8>, String> {
+        let info = self.tensor_info(name)?;
         let elements = info.shape.elem_count();
         let block = info.ggml_dtype.block_size();
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(format!(
                 "tensor `{name}`: {elements} values is not whole blocks"
             ));
         }
-        let size = elements / block * info.ggml_dtype.type_size();
-        let mut bytes = vec![0u8; size];
-        let mut file =
-            File::open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut bytes = vec![0u8; elements / block * info.ggml_dtype.type_size()];
+        let mut file = self.file();
         file.seek(SeekFrom::Start(
             self.content.tensor_data_offset + info.offset,
         ))
         .and_then(|_| file.read_exact(&mut bytes))
         .map_err(|e| format!("tensor `{name}`: {e}"))?;
-        Ok((info.ggml_dtype, info.shape.dims().to_vec(), bytes))
+        Ok(bytes)
     }
 
     /// A tensor of any GGML type as f32 values, through Candle.
     pub fn dequantized(&self, name: &str) -> Result<Vec<f32>, String> {
-        let mut file =
-            File::open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.content
-            .tensor(&mut file, name, &Device::Cpu)
+            .tensor(&mut *self.file(), name, &Device::Cpu)
             .and_then(|t| t.dequantize(&Device::Cpu))
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1::<f32>())

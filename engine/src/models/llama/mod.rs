@@ -21,7 +21,7 @@ use candle_core::quantized::GgmlDType;
 pub use forward::Cache;
 pub use gguf::Gguf;
 
-use crate::kernels::quant::{self, Format, QMatrix};
+use crate::kernels::quant::{Format, QMatrix};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -104,10 +104,14 @@ pub struct Llama {
 impl Llama {
     /// Loads a GGUF; `context` caps the positions any stream may reach.
     pub fn load(path: &Path, context: usize) -> Result<Llama, String> {
-        let gguf = Gguf::open(path)?;
-        let config = Config::from_gguf(&gguf)?;
-        let matrix = |name: &str| load_matrix(&gguf, name);
-        let vector = |name: &str| load_vector(&gguf, name);
+        Llama::from_gguf(&Gguf::open(path)?, context)
+    }
+
+    /// The model of an open GGUF (whose metadata the caller reads too).
+    pub fn from_gguf(gguf: &Gguf, context: usize) -> Result<Llama, String> {
+        let config = Config::from_gguf(gguf)?;
+        let matrix = |name: &str| load_matrix(gguf, name);
+        let vector = |name: &str| load_vector(gguf, name);
         let mut layers = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
@@ -127,9 +131,9 @@ impl Llama {
                 down: matrix(&name("ffn_down"))?,
             });
         }
-        let output = match gguf.tensor("output.weight") {
-            Ok(_) => Some(matrix("output.weight")?),
-            Err(_) => None,
+        let output = match gguf.has("output.weight") {
+            true => Some(matrix("output.weight")?),
+            false => None,
         };
         let half = config.head_dim / 2;
         let context = context.min(config.context).max(1);
@@ -169,7 +173,7 @@ impl Llama {
 /// they are; any other type (F16, K-quants, ...) dequantized by Candle and
 /// requantized to Q8_0, which keeps it within 8-bit rounding.
 fn load_matrix(gguf: &Gguf, name: &str) -> Result<QMatrix, String> {
-    let (dtype, dims, bytes) = gguf.tensor(name)?;
+    let (dtype, dims) = gguf.info(name)?;
     let [rows, cols] = dims[..] else {
         return Err(format!("tensor `{name}` is not a matrix: {dims:?}"));
     };
@@ -181,23 +185,19 @@ fn load_matrix(gguf: &Gguf, name: &str) -> Result<QMatrix, String> {
             return QMatrix::from_f32(rows, cols, &values).map_err(|e| format!("`{name}`: {e}"));
         }
     };
-    QMatrix::from_gguf(format, rows, cols, &bytes).map_err(|e| format!("`{name}`: {e}"))
+    QMatrix::from_gguf(format, rows, cols, &gguf.bytes(name)?).map_err(|e| format!("`{name}`: {e}"))
 }
 
 fn load_vector(gguf: &Gguf, name: &str) -> Result<Vec<f32>, String> {
-    let (dtype, _, bytes) = gguf.tensor(name)?;
+    let (dtype, _) = gguf.info(name)?;
     if dtype != GgmlDType::F32 {
         return Err(format!("tensor `{name}` is {dtype:?}, not F32"));
     }
-    Ok(bytes
+    Ok(gguf
+        .bytes(name)?
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect())
-}
-
-/// Quantizes activations for the products (a re-export for `forward`).
-fn quantize(x: &[f32], cols: usize) -> quant::Quantized {
-    quant::Quantized::new(x, cols)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::utils::apply_repeat_penalty;
 use tokenizers::Tokenizer;
 use wick_types::{Endpoint, Field, FieldError, Kind, Value, Values};
 
@@ -93,15 +94,11 @@ impl TextGeneration {
         }
     }
 
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
-    }
-
     /// The prompt a conversation renders to (the chat template).
-    pub fn chat_prompt(&self, messages: &[Message]) -> Result<String> {
+    fn chat_prompt(&self, messages: &[Message]) -> Result<String> {
         self.template
             .render(messages)
-            .map_err(|message| Error::InvalidInput(refuse("messages", message)))
+            .map_err(|message| FieldError::new("messages", message).into())
     }
 
     fn parameters(&self) -> Vec<Field> {
@@ -205,23 +202,20 @@ impl TextGeneration {
 
     /// Samples the stream's next token from the logits after its last one.
     fn sample(&self, stream: &mut Stream, logits: Vec<f32>) -> Result<u32> {
-        let penalty = stream.request.sampler.repetition_penalty;
-        let mut logits = logits;
-        if penalty != 1.0 {
-            let seen = stream.request.prompt.iter().chain(&stream.generated);
-            let total = stream.request.prompt.len() + stream.generated.len();
-            for &token in seen.skip(total.saturating_sub(PENALTY_WINDOW)) {
-                if let Some(logit) = logits.get_mut(token as usize) {
-                    *logit = if *logit >= 0.0 {
-                        *logit / penalty
-                    } else {
-                        *logit * penalty
-                    };
-                }
-            }
-        }
         let len = logits.len();
-        let logits = Tensor::from_vec(logits, len, &Device::Cpu)?;
+        let mut logits = Tensor::from_vec(logits, len, &Device::Cpu)?;
+        let penalty = stream.request.sampler.repetition_penalty;
+        if penalty != 1.0 {
+            let seen: Vec<u32> = stream
+                .request
+                .prompt
+                .iter()
+                .chain(&stream.generated)
+                .copied()
+                .collect();
+            let window = &seen[seen.len().saturating_sub(PENALTY_WINDOW)..];
+            logits = apply_repeat_penalty(&logits, penalty, window)?;
+        }
         Ok(stream.logits.sample(&logits)?)
     }
 
@@ -246,24 +240,21 @@ impl TextGeneration {
             let start = stream.text.len();
             stream.text.push_str(&delta);
             // A stop text may span several steps' text: look back far enough.
-            let from = start.saturating_sub(
-                stream
-                    .request
-                    .stop
-                    .iter()
-                    .map(String::len)
-                    .max()
-                    .unwrap_or(0),
-            );
+            let longest = stream
+                .request
+                .stop
+                .iter()
+                .map(String::len)
+                .max()
+                .unwrap_or(0);
+            let from = stream
+                .text
+                .floor_char_boundary(start.saturating_sub(longest));
             let found = stream
                 .request
                 .stop
                 .iter()
-                .filter_map(|stop| {
-                    stream.text[floor_char(&stream.text, from)..]
-                        .find(stop.as_str())
-                        .map(|at| at + floor_char(&stream.text, from))
-                })
+                .filter_map(|stop| stream.text[from..].find(stop.as_str()).map(|at| from + at))
                 .min();
             if let Some(at) = found {
                 delta = if at >= start {
@@ -316,21 +307,6 @@ impl TextGeneration {
                 })),
             ),
         ])
-    }
-}
-
-/// The largest char boundary at or before `at`.
-fn floor_char(text: &str, mut at: usize) -> usize {
-    while at > 0 && !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
-fn refuse(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        message: message.into(),
     }
 }
 
@@ -394,21 +370,15 @@ impl StepTask for TextGeneration {
         let arrived = Instant::now();
         let (field, text) = match endpoint {
             GenerationEndpoint::Chat => {
+                // Checked against the `Chat` kind already: a list of messages.
                 let messages: Vec<Message> = match inputs.get("messages") {
                     Some(Value::Json(json)) => {
-                        serde_json::from_value::<Vec<serde_json::Value>>(json.clone())
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|m| Message {
-                                role: m["role"].as_str().unwrap_or_default().to_string(),
-                                content: m["content"].as_str().unwrap_or_default().to_string(),
-                            })
-                            .collect()
+                        serde_json::from_value(json.clone()).unwrap_or_default()
                     }
                     _ => Vec::new(),
                 };
                 if messages.is_empty() {
-                    return Err(refuse("messages", "needs at least one message").into());
+                    return Err(FieldError::new("messages", "needs at least one message").into());
                 }
                 ("messages", self.chat_prompt(&messages)?)
             }
@@ -418,7 +388,7 @@ impl StepTask for TextGeneration {
                     .and_then(Value::as_text)
                     .unwrap_or_default();
                 if prompt.is_empty() {
-                    return Err(refuse("prompt", "must not be empty").into());
+                    return Err(FieldError::new("prompt", "must not be empty").into());
                 }
                 ("prompt", prompt.to_string())
             }
@@ -429,7 +399,7 @@ impl StepTask for TextGeneration {
             .unwrap_or(self.settings.max_new_tokens);
         let context = self.llama.context();
         if prompt.len() >= context {
-            return Err(refuse(
+            return Err(FieldError::new(
                 field,
                 format!(
                     "is {} tokens; the context holds {context} (prompt and reply together)",
@@ -439,7 +409,7 @@ impl StepTask for TextGeneration {
             .into());
         }
         if prompt.len() + max_new_tokens > context {
-            return Err(refuse(
+            return Err(FieldError::new(
                 "max_new_tokens",
                 format!(
                     "{max_new_tokens} new tokens after a {}-token prompt pass the context of {context}; ask for at most {}",

@@ -150,7 +150,7 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {
             stops.push(id);
         }
     }
-    let llama = Llama::load(&gguf_path, settings.context).map_err(fail)?;
+    let llama = Llama::from_gguf(&gguf, settings.context).map_err(fail)?;
     let task = TextGeneration::new(llama, tokenizer, template, stops, settings);
     Ok(Arc::new(Stepping(task)))
 }
