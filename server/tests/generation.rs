@@ -10,17 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, post, python, sse_events};
+use common::{Server, metric, post, python, smollm2_dir, sse_events};
 use serde_json::{Value, json};
-
-fn smollm2_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/smollm2");
-    assert!(
-        dir.join("model.gguf").is_file(),
-        "run scripts/fetch-examples first"
-    );
-    dir
-}
 
 const RAW: &str =
     "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
@@ -148,16 +139,7 @@ async fn bad_input_is_refused_with_the_field_named() {
 }
 
 async fn generated_tokens(server: &Server) -> f64 {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("wick_generated_tokens_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric(server, "wick_generated_tokens_total{").await
 }
 
 #[tokio::test]
@@ -196,4 +178,7 @@ async fn a_client_that_leaves_stops_decoding_within_a_step() {
         after_stop < 1000.0,
         "it generated everything in {elapsed:?}"
     );
+    // It stopped because the client left, not because the text ended.
+    let cancelled = r#"wick_requests_total{model="smollm2",version="1.0.0",endpoint="complete",outcome="cancelled"}"#;
+    assert_eq!(metric(&server, cancelled).await, 1.0);
 }

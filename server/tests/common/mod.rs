@@ -49,6 +49,30 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
+pub fn smollm2_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/smollm2");
+    assert!(
+        dir.join("model.gguf").is_file(),
+        "examples/smollm2 has no model.gguf: run scripts/fetch-examples first"
+    );
+    dir
+}
+
+/// The sum of the series of a Prometheus metric whose lines start with
+/// `prefix` (e.g. `wick_generated_tokens_total{`).
+pub async fn metric(server: &Server, prefix: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn lite0_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
     assert!(
