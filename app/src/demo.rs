@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
+use crate::chat::{ChatDemo, is_chat};
 use crate::media_input::fetch_data_url;
 
 use crate::flag::{FlagBar, Flagged};
@@ -80,6 +81,9 @@ enum Shown {
 
 #[component]
 fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
+    if is_chat(&endpoint) {
+        return view! { <ChatDemo page endpoint/> }.into_any();
+    }
     let model_name = StoredValue::new(page.info.name.clone());
     let endpoint_name = StoredValue::new(endpoint.name.clone());
     let fields = StoredValue::new(endpoint.inputs.clone());

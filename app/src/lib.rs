@@ -9,6 +9,7 @@
 #[cfg(feature = "ssr")]
 pub mod admin;
 mod api_page;
+mod chat;
 mod demo;
 mod flag;
 mod inputs;

@@ -1,5 +1,6 @@
 //! The demo page in real headless Chromium (Debian's chromium and
-//! chromium-driver, over WebDriver) against a real `wick serve` of MiniLM.
+//! chromium-driver, over WebDriver) against a real `wick serve` of MiniLM,
+//! EfficientNet-Lite0 and SmolLM2 (the chat demo).
 //! Screenshots of each state go to target/browser-screenshots/.
 
 mod common;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, lite0_dir, minilm_dir};
+use common::{Server, lite0_dir, metric, minilm_dir, smollm2_dir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -587,6 +588,144 @@ async fn a_person_classifies_photos_in_a_real_browser() {
         .into_iter()
         .filter(|e| !e.contains("status of 422"))
         .collect();
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
+    browser.client.clone().close().await.unwrap();
+}
+
+impl Browser {
+    /// Sets a slider input (a range) to `value` as a person dragging it would.
+    async fn slide(&self, testid: &str, value: &str) {
+        let script = format!(
+            "const s = document.querySelector(\"[data-testid='{testid}']\");
+             s.value = '{value}'; s.dispatchEvent(new Event('input', {{bubbles: true}}));"
+        );
+        self.client.execute(&script, vec![]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_person_chats_in_a_real_browser() {
+    let server = Server::start(&[&smollm2_dir()], &[]);
+    let browser = Browser::start().await;
+    browser.open(&server.url("/m/smollm2/chat")).await;
+    browser.screenshot("chat-1-empty").await;
+    // A long answer: up to 1,024 new tokens (the slider's maximum).
+    browser.slide("input-max_new_tokens", "1024").await;
+    browser
+        .type_into(
+            "chat-message",
+            "Tell me a very long story about a lighthouse keeper and the sea.",
+        )
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+
+    // The reply grows in place: two renders while it is still streaming,
+    // the second extending the first.
+    let first = browser
+        .until("the reply's first words", || async {
+            let text = browser.text("[data-testid='reply']").await?;
+            (!text.is_empty()).then_some(text)
+        })
+        .await;
+    let second = browser
+        .until("a longer reply", || async {
+            let text = browser.text("[data-testid='reply']").await?;
+            (text.len() > first.len()).then_some(text)
+        })
+        .await;
+    assert!(
+        second.starts_with(first.trim_end()),
+        "{first:?} then {second:?}"
+    );
+    browser.screenshot("chat-2-streaming").await;
+
+    // Stop: decoding ends on the server, not only in the page.
+    browser.find("stop").await.click().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let generated = metric(&server, "wick_generated_tokens_total{").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        metric(&server, "wick_generated_tokens_total{").await,
+        generated,
+        "the server kept decoding after Stop"
+    );
+    assert!(
+        generated < 1024.0,
+        "the whole reply was generated before Stop"
+    );
+    let cancelled = r#"wick_requests_total{model="smollm2",version="1.0.0",endpoint="chat",outcome="cancelled"}"#;
+    assert_eq!(metric(&server, cancelled).await, 1.0);
+    // What came before Stop stays as the assistant's message.
+    let kept = browser
+        .find("message-assistant")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(kept.starts_with(second.trim_end()), "{kept:?}");
+    browser.screenshot("chat-3-stopped").await;
+
+    // Undo takes the exchange back and returns the question to the box.
+    browser.find("undo").await.click().await.unwrap();
+    let draft = browser
+        .find("chat-message")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(draft.starts_with("Tell me a very long story"), "{draft}");
+    assert!(browser.text("[data-testid='message-user']").await.is_none());
+
+    // A starter prompt runs to its end: the reply and its timings.
+    browser.slide("input-max_new_tokens", "24").await;
+    browser.find("clear").await.click().await.unwrap();
+    browser.find("example-0").await.click().await.unwrap();
+    let stats = browser
+        .until("the reply's timings", || {
+            browser.text("[data-testid='chat-stats']")
+        })
+        .await;
+    assert!(
+        stats.contains("first token") && stats.contains("tokens/s"),
+        "{stats}"
+    );
+    let user = browser.find("message-user").await.text().await.unwrap();
+    assert_eq!(user, "What is the capital of France?");
+    assert!(
+        !browser
+            .find("message-assistant")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Retry samples the last reply again: still one exchange.
+    browser.find("retry").await.click().await.unwrap();
+    browser
+        .until("the retried reply", || {
+            browser.text("[data-testid='chat-stats']")
+        })
+        .await;
+    let replies = browser
+        .client
+        .find_all(Locator::Css("[data-testid='message-assistant']"))
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 1);
+
+    // The whole conversation can be flagged.
+    browser.find("flag-Incorrect").await.click().await.unwrap();
+    browser
+        .until("the flag to be saved", || async {
+            let text = browser.text("[data-testid='flag-status']").await?;
+            text.contains("saved").then_some(())
+        })
+        .await;
+    browser.screenshot("chat-4-flagged").await;
+    let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     browser.client.clone().close().await.unwrap();
 }
