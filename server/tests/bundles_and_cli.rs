@@ -235,6 +235,44 @@ fn wick_predict_takes_an_image_file_and_bench_measures_images() {
     }
 }
 
+/// A text-generation bundle gets its own figures: prefill, one stream's
+/// decoding, and N streams at once, each a positive rate.
+#[test]
+fn bench_measures_generation() {
+    let table = output_of(
+        wick()
+            .arg("bench")
+            .arg(common::smollm2_dir())
+            .args(["--concurrency", "2"]),
+    );
+    let rate = |line: &str, after: &str| -> f64 {
+        let rest = line.split(after).nth(1).unwrap_or_default();
+        rest.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or(0.0)
+    };
+    let prefill = table
+        .lines()
+        .find(|l| l.starts_with("prefill:"))
+        .expect("a prefill line");
+    assert!(prefill.contains("512 prompt tokens"), "{table}");
+    assert!(rate(prefill, " at ") > 0.0, "{table}");
+    let decode = table
+        .lines()
+        .find(|l| l.starts_with("decode, one stream:"))
+        .expect("a decode line");
+    assert!(rate(decode, "stream: ") > 0.0, "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| 2 |"))
+        .expect("a row for 2 streams");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(cells[4].parse::<f64>().is_ok_and(|r| r > 0.0), "{row}");
+    assert_eq!(cells[7], "0", "{row}");
+}
+
 #[test]
 fn hash_password_prints_an_argon2id_hash_of_standard_input() {
     use std::io::Write;

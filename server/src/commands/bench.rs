@@ -7,7 +7,8 @@
 //! an image endpoint: `workload`). Each cell stops after `--seconds` or
 //! `--requests`, whichever comes first. It also measures the server's cold
 //! start and idle memory, and, at concurrency 16 with 16-token texts, the
-//! same server with batching off (`--max-batch-size 1`).
+//! same server with batching off (`--max-batch-size 1`). A text-generation
+//! bundle is measured in its own way instead (`generation_bench`).
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -70,6 +71,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .next()
         .cloned()
         .context("the bundle loaded no model")?;
+    if super::generation_bench::generates(&info) {
+        return runtime.block_on(super::generation_bench::run(&args, engine, &info));
+    }
     let endpoint_name = super::forward_bench::endpoint_name(&args.endpoint, &info.endpoints)?;
     let endpoint = info
         .endpoint(&endpoint_name)
@@ -305,15 +309,12 @@ fn finish(
     mean_batch_size: Option<f64>,
 ) -> Cell {
     drive.latencies.sort();
-    let percentile = |p: f64| -> f64 {
-        if drive.latencies.is_empty() {
-            return 0.0;
-        }
-        let index = ((drive.latencies.len() as f64 * p).ceil() as usize)
-            .clamp(1, drive.latencies.len())
-            - 1;
-        drive.latencies[index].as_secs_f64() * 1000.0
-    };
+    let milliseconds: Vec<f64> = drive
+        .latencies
+        .iter()
+        .map(|latency| latency.as_secs_f64() * 1000.0)
+        .collect();
+    let percentile = |p: f64| percentile(&milliseconds, p);
     let seconds = drive.elapsed.as_secs_f64();
     let cell = Cell {
         path,
@@ -391,6 +392,15 @@ fn print_table(report: &Report) {
     if let Some(mb) = report.idle_rss_mb {
         println!("idle RSS after start: {mb:.0} MB");
     }
+}
+
+/// The `p` quantile (0..=1) of `sorted` values, nearest rank; 0 for none.
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
 }
 
 enum Target {

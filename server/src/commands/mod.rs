@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod deploy;
 pub mod feedback;
 pub mod forward_bench;
+pub mod generation_bench;
 pub mod hash_password;
 pub mod predict;
 pub mod serve;
