@@ -24,6 +24,9 @@ def one(i, results):
         "messages": [{"role": "user", "content": f"Write a long story about {topics[i % len(topics)]}."}],
         "max_tokens": tokens, "temperature": 0, "stream": True,
         "stream_options": {"include_usage": True},
+        # llama-server would otherwise reuse the KV cache of an earlier
+        # identical prompt (Wick has no prompt cache and ignores the field).
+        "cache_prompt": False,
     }
     request = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
