@@ -33,9 +33,10 @@ widest! {
             }
             *score = dot * scale;
         }
-        // The exact exponential: `fast_math`'s polynomial one moves these
-        // weights by ~1e-6, which flips this model's greedy text away from
-        // llama.cpp's (engine/tests/smollm2_matches_llama_cpp.rs).
+        // The exact exponential, as the llama.cpp reference tests were made
+        // with: moving this softmax, SwiGLU and RMS norm onto `fast_math`'s
+        // polynomial `exp` and 16-lane sums (each ~1e-6 off) changed
+        // SmolLM2's greedy chat text (engine/tests/smollm2_matches_llama_cpp.rs).
         let max = scores[..count].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut total = 0.0;
         for score in scores[..count].iter_mut() {

@@ -201,8 +201,8 @@ widest! {
 widest! {
     /// silu(gate) × up for every row of `gate | up` (each half `width`
     /// values), into `out` (a gated feed-forward layer's activation). With
-    /// the exact exponential, not `exp` here: the polynomial's ~1e-6 flips
-    /// SmolLM2's greedy text away from llama.cpp's.
+    /// the exact exponential, not `exp` here, as the llama.cpp reference
+    /// tests were made with (see `attention::attend_one`).
     pub fn swiglu_all(gate_up: &[f32], width: usize, out: &mut [f32]) {
         for (row, out) in gate_up.chunks_exact(2 * width).zip(out.chunks_exact_mut(width)) {
             let (gate, up) = row.split_at(width);
