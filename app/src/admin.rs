@@ -17,8 +17,13 @@ pub enum ServerPage {
     Off,
     /// The sign-in form, with why the last try failed.
     SignIn { problem: Option<String> },
-    /// The review: counts per option, the newest flags, a CSV link.
+    /// The review: the versions side by side over a window, the shadows'
+    /// comparisons, counts per option, the newest flags, a CSV link.
     Review {
+        /// One of `WINDOWS`' keys.
+        window: String,
+        versions: Vec<VersionRow>,
+        shadows: Vec<ShadowRow>,
         counts: Vec<OptionCount>,
         newest: Vec<Flag>,
     },
@@ -29,6 +34,45 @@ pub enum ServerPage {
         problem: Option<String>,
         next: String,
     },
+}
+
+/// The windows the versions can be compared over: key, words and
+/// seconds (0: all of it).
+pub const WINDOWS: [(&str, &str, u64); 5] = [
+    ("15m", "15 minutes", 15 * 60),
+    ("1h", "hour", 3600),
+    ("24h", "24 hours", 24 * 3600),
+    ("7d", "7 days", 7 * 24 * 3600),
+    ("all", "since the start", 0),
+];
+
+/// One model version over the window: its traffic, errors, latency and
+/// flags, to set beside its other versions ("is 1.1.0 worse?").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VersionRow {
+    pub model: String,
+    pub version: String,
+    /// Its share of the traffic now, in percent; `None` once unloaded.
+    pub share: Option<f64>,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Flags per option in the window.
+    pub flags: Vec<(String, i64)>,
+}
+
+/// How a shadow version's answers compared with the serving version's,
+/// for one output of one endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShadowRow {
+    pub model: String,
+    pub version: String,
+    pub endpoint: String,
+    pub output: String,
+    pub compared: u64,
+    pub agreement: Option<f64>,
+    pub mean_cosine: Option<f64>,
 }
 
 /// The whole HTML document for `view`.
@@ -46,7 +90,13 @@ pub fn server_page(view: ServerPage) -> String {
             }
             .into_any(),
             ServerPage::SignIn { problem } => view! { <SignIn problem/> }.into_any(),
-            ServerPage::Review { counts, newest } => view! { <Review counts newest/> }.into_any(),
+            ServerPage::Review {
+                window,
+                versions,
+                shadows,
+                counts,
+                newest,
+            } => view! { <Review window versions shadows counts newest/> }.into_any(),
             ServerPage::Unavailable => view! {
                 <p class="error" role="alert">
                     "The feedback store cannot be read right now; see the server log."
@@ -115,7 +165,13 @@ fn DemoSignIn(problem: Option<String>, next: String) -> impl IntoView {
 }
 
 #[component]
-fn Review(counts: Vec<OptionCount>, newest: Vec<Flag>) -> impl IntoView {
+fn Review(
+    window: String,
+    versions: Vec<VersionRow>,
+    shadows: Vec<ShadowRow>,
+    counts: Vec<OptionCount>,
+    newest: Vec<Flag>,
+) -> impl IntoView {
     view! {
         <div class="admin-actions">
             <a href="/admin/feedback.csv" data-testid="admin-csv" download>"Download CSV"</a>
@@ -123,10 +179,113 @@ fn Review(counts: Vec<OptionCount>, newest: Vec<Flag>) -> impl IntoView {
                 <button type="submit" class="secondary">"Sign out"</button>
             </form>
         </div>
+        <Versions window versions/>
+        <Shadows shadows/>
         <Counts counts/>
         <h2>"Newest flags"</h2>
         <Rows flags=newest/>
     }
+}
+
+#[component]
+fn Versions(window: String, versions: Vec<VersionRow>) -> impl IntoView {
+    let windows = WINDOWS
+        .iter()
+        .map(|(key, words, _)| {
+            let current = *key == window;
+            view! {
+                <a href=format!("/admin/feedback?window={key}") aria-current=current.then_some("page")
+                    class:current=current>{*words}</a>
+            }
+        })
+        .collect_view();
+    let percent =
+        |value: Option<f64>| value.map_or("–".to_string(), |v| format!("{:.1} %", v * 100.0));
+    let millis = |value: Option<f64>| value.map_or("–".to_string(), |v| format!("{v:.1} ms"));
+    let rows = versions
+        .into_iter()
+        .map(|row| {
+            let rate = |count: u64| {
+                (row.requests > 0).then(|| count as f64 / row.requests as f64)
+            };
+            let flags = row
+                .flags
+                .iter()
+                .map(|(option, count)| {
+                    format!("{option}: {count} ({})", percent(rate(*count as u64)))
+                })
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let export = format!(
+                "/admin/feedback.csv?{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("model", &row.model)
+                    .append_pair("version", &row.version)
+                    .finish()
+            );
+            view! {
+                <tr data-version=format!("{}@{}", row.model, row.version)>
+                    <td>{row.model.clone()}</td>
+                    <td>{row.version.clone()}</td>
+                    <td class="number">{row.share.map_or("unloaded".to_string(), |s| format!("{s:.0} %"))}</td>
+                    <td class="number">{row.requests}</td>
+                    <td class="number">{percent(rate(row.errors))}</td>
+                    <td class="number">{millis(row.p50_ms)}</td>
+                    <td class="number">{millis(row.p99_ms)}</td>
+                    <td>{if flags.is_empty() { "none".to_string() } else { flags }}</td>
+                    <td><a href=export download>"CSV"</a></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Versions"</h2>
+        <p class="hint">"Over the last " <span class="windows">{windows}</span>
+            ". Requests are counted since the server started (the last 100,000 per version); flags as stored."</p>
+        <table data-testid="admin-versions">
+            <thead><tr>
+                <th scope="col">"Model"</th><th scope="col">"Version"</th><th scope="col">"Traffic"</th>
+                <th scope="col">"Requests"</th><th scope="col">"Error rate"</th>
+                <th scope="col">"p50"</th><th scope="col">"p99"</th>
+                <th scope="col">"Flags (per request)"</th><th scope="col">"Export"</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Shadows(shadows: Vec<ShadowRow>) -> impl IntoView {
+    (!shadows.is_empty()).then(|| {
+        let rows = shadows
+            .into_iter()
+            .map(|row| {
+                let measure = match (row.agreement, row.mean_cosine) {
+                    (_, Some(cosine)) => format!("mean cosine {cosine:.4}"),
+                    (Some(agreement), None) => format!("{:.1} % agree", agreement * 100.0),
+                    (None, None) => "–".to_string(),
+                };
+                view! {
+                    <tr>
+                        <td>{format!("{}@{}", row.model, row.version)}</td>
+                        <td>{row.endpoint}</td><td>{row.output}</td>
+                        <td class="number">{row.compared}</td><td>{measure}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <h2>"Shadows"</h2>
+            <p class="hint">"Copies of live requests answered by a shadow version, compared with what the serving version answered."</p>
+            <table data-testid="admin-shadows">
+                <thead><tr>
+                    <th scope="col">"Shadow"</th><th scope="col">"Endpoint"</th><th scope="col">"Output"</th>
+                    <th scope="col">"Compared"</th><th scope="col">"Agreement"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+    })
 }
 
 #[component]
@@ -213,9 +372,30 @@ mod tests {
         assert!(!html.contains("<b>wrong"), "{html}");
 
         let empty = server_page(ServerPage::Review {
+            window: "24h".into(),
+            versions: vec![VersionRow {
+                model: "m".into(),
+                version: "1.1.0".into(),
+                share: Some(10.0),
+                requests: 200,
+                errors: 2,
+                p50_ms: Some(3.0),
+                p99_ms: Some(9.5),
+                flags: vec![("Incorrect".into(), 4)],
+            }],
+            shadows: Vec::new(),
             counts: Vec::new(),
             newest: Vec::new(),
         });
+        for shown in [
+            "Incorrect: 4 (2.0 %)",
+            "1.0 %",
+            "9.5 ms",
+            "10 %",
+            "/admin/feedback.csv?model=m&amp;version=1.1.0",
+        ] {
+            assert!(empty.contains(shown), "{shown} in {empty}");
+        }
         assert!(empty.contains("data-testid=\"admin-empty\""), "{empty}");
         assert!(empty.contains("href=\"/admin/feedback.csv\""), "{empty}");
     }

@@ -6,6 +6,7 @@
 //! tokens/s under the reply; the examples as starter prompts; and the
 //! Flag bar for the whole conversation.
 
+use crate::version_picker::VersionPicker;
 use futures::StreamExt;
 use futures::future::{AbortHandle, Abortable};
 use leptos::prelude::*;
@@ -68,6 +69,7 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
     let stats = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<(Option<String>, String)>);
     let flagged = RwSignal::new(None::<Flagged>);
+    let picked = RwSignal::new(None::<String>);
     // Stop and Clear abort the reply's future: its stream is dropped, the
     // browser cancels the response, and the server stops decoding.
     let stop = StoredValue::new(None::<AbortHandle>);
@@ -123,7 +125,13 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         stop.set_value(Some(handle));
         let (model, endpoint) = (model.get_value(), endpoint_name.get_value());
         let streamed = async move {
-            let lines = match predict_stream(model.clone(), endpoint.clone(), inputs.clone()).await
+            let lines = match predict_stream(
+                model.clone(),
+                endpoint.clone(),
+                inputs.clone(),
+                picked.get_untracked(),
+            )
+            .await
             {
                 Ok(stream) => stream.into_inner(),
                 Err(failure) => {
@@ -161,7 +169,8 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                                 .get("text")
                                 .and_then(|t| t.as_str())
                                 .map(String::from);
-                            stats.set(Some(timings_text(&outputs)));
+                            // Which version answered, as the other demos say.
+                            stats.set(Some(format!("{version} · {}", timings_text(&outputs))));
                             flagged.set(Some(Flagged {
                                 model: model.clone(),
                                 version,
@@ -294,6 +303,7 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                 <p class="endpoint-description">
                     <code>{endpoint.name.clone()}</code>" — "{endpoint.description.clone()}
                 </p>
+                <VersionPicker versions=page.info.versions.clone() picked/>
             </div>
             <div class="panel chat" data-testid="chat" aria-live="polite" aria-busy=move || running.get().to_string()>
                 {move || history.get().into_iter().map(|message| view! {

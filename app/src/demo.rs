@@ -14,6 +14,7 @@ use crate::flag::{FlagBar, Flagged};
 use crate::inputs::{InputWidget, initial_value};
 use crate::outputs::OutputView;
 use crate::server_fns::{ModelPage, Outcome, predict};
+use crate::version_picker::VersionPicker;
 use crate::{Tabs, with_site};
 
 type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -95,13 +96,21 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
     let values = StoredValue::new(values);
     let error = RwSignal::new(None::<(Option<String>, String)>);
     let shown = RwSignal::new(Shown::Nothing);
+    let picked = RwSignal::new(None::<String>);
 
     // The inputs travel with the answer, so a flag names exactly what ran.
-    let run = Action::new(|(model, endpoint, inputs): &(String, String, JsonObject)| {
-        let inputs = inputs.clone();
-        let answer = predict(model.clone(), endpoint.clone(), inputs.clone());
-        async move { (inputs, answer.await) }
-    });
+    let run = Action::new(
+        move |(model, endpoint, inputs): &(String, String, JsonObject)| {
+            let inputs = inputs.clone();
+            let answer = predict(
+                model.clone(),
+                endpoint.clone(),
+                inputs.clone(),
+                picked.get_untracked(),
+            );
+            async move { (inputs, answer.await) }
+        },
+    );
     let busy = run.pending();
     Effect::new(move |_| match run.value().get() {
         Some((
@@ -270,6 +279,7 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                 <p class="endpoint-description">
                     <code>{endpoint.name.clone()}</code>" — "{endpoint.description.clone()}
                 </p>
+                <VersionPicker versions=page.info.versions.clone() picked/>
             </div>
             <div class="panels">
                 <form

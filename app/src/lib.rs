@@ -19,6 +19,7 @@ mod outputs;
 pub mod proxy;
 mod server_fns;
 pub mod snippets;
+mod version_picker;
 #[cfg(all(test, feature = "ssr"))]
 mod widgets_tests;
 

@@ -75,7 +75,7 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
         .unwrap_or_else(|| "http://localhost:7860".to_string());
     let models = engine
         .models()
-        .cloned()
+        .into_iter()
         .map(|info| ModelPage {
             article_html: markdown::to_safe_html(&info.article),
             info,
@@ -89,10 +89,14 @@ pub async fn predict(
     model: String,
     endpoint: String,
     inputs: JsonObject,
+    version: Option<String>,
 ) -> Result<Outcome, ServerFnError> {
     let engine = engine()?;
+    let route = route(version);
     Ok(outcome(
-        engine.predict(&model, None, &endpoint, vec![inputs]).await,
+        engine
+            .predict(&model, &route, &endpoint, vec![inputs])
+            .await,
     ))
 }
 
@@ -103,12 +107,14 @@ pub async fn predict_stream(
     model: String,
     endpoint: String,
     inputs: JsonObject,
+    version: Option<String>,
 ) -> Result<TextStream, ServerFnError> {
     use futures::StreamExt;
     use wick_engine::Update;
 
     let engine = engine()?;
-    let stream = engine.stream(&model, None, &endpoint, vec![inputs]).await;
+    let route = route(version);
+    let stream = engine.stream(&model, &route, &endpoint, vec![inputs]).await;
     let lines = futures::stream::unfold(Some(stream), |state| async move {
         let (line, rest) = match state? {
             Err(error) => (StreamLine::End(outcome(Err(error))), None),
@@ -143,7 +149,7 @@ pub async fn flag(model: String, request: JsonObject) -> Result<FlagOutcome, Ser
         let error = wick_engine::Error::UnknownModel(model);
         return Ok(FlagOutcome::Refused(refusal(error.code(), None, &error)));
     };
-    Ok(match store.record(info, request).await {
+    Ok(match store.record(&info, request).await {
         Ok(stored) => FlagOutcome::Stored { id: stored.id },
         Err(error) => {
             if matches!(error, wick_feedback::FlagError::Store(_)) {
@@ -152,6 +158,19 @@ pub async fn flag(model: String, request: JsonObject) -> Result<FlagOutcome, Ser
             FlagOutcome::Refused(refusal(error.code(), error.field(), &error))
         }
     })
+}
+
+/// The version a reviewer picked, if any, and who is asking (the server
+/// names the client in the request's extensions: its `wick_client`
+/// cookie), so that one person keeps seeing one version.
+#[cfg(feature = "ssr")]
+fn route(version: Option<String>) -> wick_engine::Route {
+    let client = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<wick_engine::ClientId>().cloned());
+    wick_engine::Route {
+        version: version.filter(|v| !v.is_empty()),
+        client: client.map(|c| c.0),
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -241,6 +241,7 @@ mod tests {
         let model = ModelInfo {
             name: "m".into(),
             version: "1".into(),
+            versions: Vec::new(),
             task: "t".into(),
             title: String::new(),
             description: String::new(),

@@ -356,12 +356,8 @@ impl<T: StepTask> Shared<T> {
     fn admit(&self, running: &mut Vec<Running<T>>) -> bool {
         let mut queue = self.lock();
         loop {
-            if queue.closed {
-                for stream in running.drain(..) {
-                    stream
-                        .answers
-                        .fail(Error::Unavailable("the model was unloaded".into()));
-                }
+            // Unloading drains: what runs and what waits still finishes.
+            if queue.closed && running.is_empty() && queue.waiting.is_empty() {
                 return false;
             }
             let now = Instant::now();

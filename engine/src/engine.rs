@@ -2,23 +2,35 @@
 //!
 //! Every adapter — the UI's server functions, the JSON API, the CLI — calls
 //! `Engine::stream` (or `Engine::predict`, which reads the stream to its
-//! end). It finds the model and endpoint, then, on a blocking thread rather
-//! than the async runtime, checks the inputs against the signature and
-//! prepares them (tokenizing), and hands them to the model's scheduler,
-//! which batches them with other requests on the model's worker thread.
-//! Every request is counted in the engine's metrics, by outcome.
+//! end). It picks the model version that answers (pinned, or by the
+//! model's `Routing`, sticky per client), then, on a blocking thread
+//! rather than the async runtime, checks the inputs against the signature
+//! and prepares them (tokenizing), and hands them to that version's
+//! scheduler, which batches them with other requests on its worker thread.
+//! A share of the requests may also go to a shadow version, whose answer
+//! is compared and dropped. Every request is counted in the engine's
+//! metrics, by outcome.
+//!
+//! Versions are loaded, split, promoted, rolled back and unloaded while
+//! requests flow: the table is behind a lock held only to look a version
+//! up, and a request keeps the version it was given until it ends.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
+use lru::LruCache;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use wick_types::{Endpoint, Example, Field, FieldError, ModelInfo, Values, validate_inputs};
 
 use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::routing::{Routing, Shadow};
 use crate::scheduler::Submit;
 use crate::stream::{PredictionStream, Record};
 use crate::task::{AnyTask, endpoint_names};
@@ -28,24 +40,71 @@ use crate::tasks::task_kind;
 /// (`/api/models/{model}/feedback`, `/m/{model}/api`).
 pub const RESERVED_ENDPOINTS: &[&str] = &["feedback", "api"];
 
+/// Clients whose version is remembered per model, so that a weight change
+/// that keeps their version keeps them on it.
+const STICKY_CLIENTS: usize = 100_000;
+
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
-/// The models being served.
+/// The models being served, each with its versions.
 #[derive(Default)]
 pub struct Engine {
-    models: Vec<Model>,
+    models: RwLock<Vec<Served>>,
     metrics: Arc<Metrics>,
 }
 
-struct Model {
+/// One model name: its loaded versions and how traffic is split.
+struct Served {
+    name: String,
+    /// In the order they were loaded.
+    versions: Vec<Arc<Version>>,
+    routing: Routing,
+    /// A client's hash → the version it was given.
+    sticky: Mutex<LruCache<u64, String>>,
+}
+
+/// One loaded version of a model, with its own scheduler and worker.
+struct Version {
     info: ModelInfo,
-    scheduler: Arc<dyn Submit>,
+    scheduler: Option<Box<dyn Submit>>,
     timeout: Duration,
     max_inputs: usize,
     max_chars: usize,
     /// Files that examples name (an example photo), by their bundle path.
     example_files: BTreeMap<String, ExampleFile>,
+    /// The bundle folder it was loaded from, if any.
+    source: Option<PathBuf>,
 }
+
+/// Who is asking, for choosing the version that answers.
+#[derive(Clone, Debug, Default)]
+pub struct Route {
+    /// This version and no other (`"version"` in the body, a header, a
+    /// reviewer's pick); it may have no share of the traffic.
+    pub version: Option<String>,
+    /// Who the client is (a cookie, a header, an address): the same client
+    /// gets the same version while that version has traffic.
+    pub client: Option<String>,
+}
+
+impl Route {
+    /// Any version, by the weights alone.
+    pub fn any() -> Route {
+        Route::default()
+    }
+
+    pub fn pinned(version: Option<&str>) -> Route {
+        Route {
+            version: version.map(String::from),
+            client: None,
+        }
+    }
+}
+
+/// Who sent a request, as the adapter identified them (a header, a
+/// cookie, an address): put in the request's extensions by the server.
+#[derive(Clone, Debug)]
+pub struct ClientId(pub String);
 
 /// A bundle file an example names, served for the UI's thumbnails.
 #[derive(Clone, Debug)]
@@ -63,62 +122,115 @@ pub struct Prediction {
     pub duration: Duration,
 }
 
+/// A model's versions and routing, as the admin API shows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct RolloutStatus {
+    pub model: String,
+    pub versions: Vec<VersionStatus>,
+    pub shadow: Option<Shadow>,
+    pub baseline: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionStatus {
+    pub version: String,
+    pub weight: u32,
+    /// Its share of the traffic, in percent.
+    pub share: f64,
+    /// Requests waiting for its worker now.
+    pub queued: usize,
+    /// The bundle folder it was loaded from.
+    pub source: Option<PathBuf>,
+}
+
+/// What `wick serve` keeps across restarts for one model.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct SavedRouting {
+    pub routing: Routing,
+    /// Where each version was loaded from.
+    pub sources: BTreeMap<String, PathBuf>,
+}
+
 impl Engine {
     pub fn new() -> Engine {
         Engine::default()
     }
 
-    /// Loads a verified bundle with the task its manifest names.
-    pub fn load(&mut self, bundle: &Bundle) -> Result<()> {
+    /// Loads a verified bundle with the task its manifest names. A bundle
+    /// of a model already loaded adds a version with no traffic; its
+    /// signature must serve the clients of the versions loaded (see
+    /// `incompatibility`) unless `force`.
+    pub fn load(&self, bundle: &Bundle, force: bool) -> Result<()> {
         let manifest = &bundle.manifest;
         let kind = task_kind(&manifest.task)?;
         let device = device(&manifest.serving.device).map_err(|message| Error::Load {
             model: manifest.name.clone(),
             message,
         })?;
+        self.check_new_version(manifest)?;
         let task = (kind.load)(bundle, &device)?;
-        self.add_model_from(manifest, task, Some(&bundle.dir))
+        self.add_model_from(manifest, task, Some(&bundle.dir), force)
     }
 
     /// Serves a task you built yourself (your own Candle model) under the
     /// name, version, UI text and settings of `manifest`. Examples with
     /// images or audio name files of a bundle folder: use `Engine::load`.
-    pub fn add_model(&mut self, manifest: &Manifest, task: Arc<dyn AnyTask>) -> Result<()> {
-        self.add_model_from(manifest, task, None)
+    pub fn add_model(&self, manifest: &Manifest, task: Arc<dyn AnyTask>) -> Result<()> {
+        self.add_model_from(manifest, task, None, false)
+    }
+
+    /// Refuses a version already loaded before its weights are read.
+    fn check_new_version(&self, manifest: &Manifest) -> Result<()> {
+        let models = self.read();
+        match models.iter().find(|m| m.name == manifest.name) {
+            Some(served) if served.version(&manifest.version).is_some() => Err(Error::Load {
+                model: manifest.name.clone(),
+                message: format!("version {} is already loaded", manifest.version),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn add_model_from(
-        &mut self,
+        &self,
         manifest: &Manifest,
         task: Arc<dyn AnyTask>,
         dir: Option<&Path>,
+        force: bool,
     ) -> Result<()> {
         let fail = |message: String| Error::Load {
             model: manifest.name.clone(),
             message,
         };
-        if self.models.iter().any(|m| m.info.name == manifest.name) {
-            return Err(fail("a model of that name is already loaded".into()));
-        }
+        self.check_new_version(manifest)?;
         let endpoints = task.signatures();
         check_endpoint_names(&endpoints).map_err(fail)?;
+        if !force
+            && let Some(serving) = self.model(&manifest.name)
+            && let Some(why) = incompatibility(&serving.endpoints, &endpoints)
+        {
+            return Err(Error::Incompatible {
+                model: manifest.name.clone(),
+                version: manifest.version.clone(),
+                serving: serving.version,
+                why,
+            });
+        }
         let mut examples = Vec::new();
         let mut example_files = BTreeMap::new();
         for (endpoint_name, rows) in &manifest.examples {
             let endpoint = endpoints
                 .iter()
                 .find(|e| &e.name == endpoint_name)
-                .ok_or_else(|| Error::Load {
-                    model: manifest.name.clone(),
-                    message: format!("[examples] names `{endpoint_name}`, which is no endpoint"),
+                .ok_or_else(|| {
+                    fail(format!(
+                        "[examples] names `{endpoint_name}`, which is no endpoint"
+                    ))
                 })?;
             for (row, inputs) in rows.iter().enumerate() {
                 let files =
                     check_example(&endpoint.inputs, inputs, manifest, dir).map_err(|message| {
-                        Error::Load {
-                            model: manifest.name.clone(),
-                            message: format!("example {row} of `{endpoint_name}`: {message}"),
-                        }
+                        fail(format!("example {row} of `{endpoint_name}`: {message}"))
                     })?;
                 example_files.extend(files);
                 examples.push(Example {
@@ -140,10 +252,11 @@ impl Engine {
             &manifest.serving,
             self.metrics.clone(),
         )?;
-        self.models.push(Model {
+        let version = Arc::new(Version {
             info: ModelInfo {
                 name: manifest.name.clone(),
                 version: manifest.version.clone(),
+                versions: Vec::new(),
                 task: manifest.task.clone(),
                 title,
                 description: manifest.ui.description.clone(),
@@ -152,65 +265,107 @@ impl Engine {
                 examples,
                 flagging_options: manifest.flagging.options.clone(),
             },
-            scheduler: scheduler.into(),
+            scheduler: Some(scheduler),
             timeout: Duration::from_millis(manifest.serving.request_timeout_ms),
             max_inputs: manifest.serving.max_inputs_per_request,
             max_chars: manifest.serving.max_input_chars,
             example_files,
+            source: dir.map(Path::to_path_buf),
         });
+        let mut models = self.write();
+        match models.iter_mut().find(|m| m.name == manifest.name) {
+            Some(served) => {
+                if served.version(&manifest.version).is_some() {
+                    return Err(fail(format!(
+                        "version {} is already loaded",
+                        manifest.version
+                    )));
+                }
+                served.routing.add(&manifest.version);
+                served.versions.push(version);
+            }
+            None => models.push(Served {
+                name: manifest.name.clone(),
+                versions: vec![version],
+                routing: Routing::first(&manifest.version),
+                sticky: Mutex::new(LruCache::new(
+                    NonZeroUsize::new(STICKY_CLIENTS).unwrap_or(NonZeroUsize::MIN),
+                )),
+            }),
+        }
         Ok(())
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Served>> {
+        self.models.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Served>> {
+        self.models.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A file an example of `model` names (`examples/cat.png`), if any.
-    pub fn example_file(&self, model: &str, path: &str) -> Option<&ExampleFile> {
-        self.find(model).ok()?.example_files.get(path)
-    }
-
-    /// The loaded models, in the order they were loaded.
-    pub fn models(&self) -> impl ExactSizeIterator<Item = &ModelInfo> {
-        self.models.iter().map(|m| &m.info)
-    }
-
-    pub fn model(&self, name: &str) -> Option<&ModelInfo> {
-        self.find(name).ok().map(|m| &m.info)
-    }
-
-    fn find(&self, name: &str) -> Result<&Model> {
-        self.models
+    pub fn example_file(&self, model: &str, path: &str) -> Option<ExampleFile> {
+        let models = self.read();
+        let served = models.iter().find(|m| m.name == model)?;
+        served
+            .versions
             .iter()
-            .find(|m| m.info.name == name)
-            .ok_or_else(|| Error::UnknownModel(name.to_string()))
+            .find_map(|v| v.example_files.get(path).cloned())
+    }
+
+    /// The loaded models, in the order they were loaded: each as its
+    /// primary version (the one with the largest share) describes it,
+    /// with every loaded version listed.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.read().iter().map(Served::describe).collect()
+    }
+
+    pub fn model(&self, name: &str) -> Option<ModelInfo> {
+        self.read()
+            .iter()
+            .find(|m| m.name == name)
+            .map(Served::describe)
+    }
+
+    /// One loaded version of a model, described by itself.
+    pub fn model_version(&self, name: &str, version: &str) -> Option<ModelInfo> {
+        let models = self.read();
+        let served = models.iter().find(|m| m.name == name)?;
+        let mut info = served.version(version)?.info.clone();
+        info.versions = served.version_names();
+        Some(info)
     }
 
     /// The Prometheus exposition of every model's metrics.
     pub fn metrics_text(&self) -> String {
         let queues: Vec<(String, String, usize)> = self
-            .models
+            .read()
             .iter()
-            .map(|m| {
-                (
-                    m.info.name.clone(),
-                    m.info.version.clone(),
-                    m.scheduler.depth(),
-                )
-            })
+            .flat_map(|served| served.versions.iter())
+            .map(|v| (v.info.name.clone(), v.info.version.clone(), v.depth()))
             .collect();
         self.metrics.render(&queues)
     }
 
+    /// The serving metrics, with the recent requests per version and the
+    /// shadows' comparisons.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Checks `inputs` against the endpoint's signature, runs them through
-    /// the model's scheduler and waits for the final outputs, within the
-    /// model's `request_timeout_ms`. `version`, when given, must be the
-    /// loaded version.
+    /// the scheduler of the version `route` picks and waits for the final
+    /// outputs, within that version's `request_timeout_ms`.
     pub async fn predict(
         &self,
         model: &str,
-        version: Option<&str>,
+        route: &Route,
         endpoint: &str,
         inputs: Vec<JsonObject>,
     ) -> Result<Prediction> {
-        let deadline = Instant::now() + self.find(model)?.timeout;
-        let mut stream = self.stream(model, version, endpoint, inputs).await?;
+        let mut stream = self.stream(model, route, endpoint, inputs).await?;
+        let deadline = stream.started() + stream.timeout();
         match tokio::time::timeout_at(deadline.into(), stream.finish()).await {
             Ok(answered) => answered,
             Err(_) => Err(stream.fail(Error::Timeout)),
@@ -224,54 +379,354 @@ impl Engine {
     pub async fn stream(
         &self,
         model: &str,
-        version: Option<&str>,
+        route: &Route,
         endpoint: &str,
         inputs: Vec<JsonObject>,
     ) -> Result<PredictionStream> {
-        let found = self.find(model)?;
-        if let Some(version) = version
-            && version != found.info.version
-        {
-            return Err(Error::UnknownVersion {
-                model: model.to_string(),
-                version: version.to_string(),
-                loaded: found.info.version.clone(),
-            });
+        let (version, shadow) = self.route(model, route)?;
+        let Some(shadow) = shadow else {
+            return version.submit(&self.metrics, endpoint, inputs).await;
+        };
+        let copy = inputs.clone();
+        let mut stream = version.submit(&self.metrics, endpoint, inputs).await?;
+        let serving = stream.tap();
+        let metrics = self.metrics.clone();
+        let endpoint = endpoint.to_string();
+        tokio::spawn(async move {
+            let answer = match shadow.submit(&metrics, &endpoint, copy).await {
+                Ok(mut stream) => {
+                    let deadline = stream.started() + stream.timeout();
+                    tokio::time::timeout_at(deadline.into(), stream.finish()).await
+                }
+                Err(error) => Ok(Err(error)),
+            };
+            let info = &shadow.info;
+            match answer {
+                Ok(Ok(shadowed)) => {
+                    if let Ok(served) = serving.await {
+                        metrics.shadows.compare(
+                            &info.name,
+                            &info.version,
+                            &endpoint,
+                            &served,
+                            &shadowed.outputs,
+                        );
+                    }
+                }
+                _ => metrics.shadows.failed(&info.name, &info.version),
+            }
+        });
+        Ok(stream)
+    }
+
+    /// The version that answers, and the shadow that gets a copy, if any.
+    fn route(&self, model: &str, route: &Route) -> Result<(Arc<Version>, Option<Arc<Version>>)> {
+        let models = self.read();
+        let served = models
+            .iter()
+            .find(|m| m.name == model)
+            .ok_or_else(|| Error::UnknownModel(model.to_string()))?;
+        if let Some(version) = &route.version {
+            let pinned = served
+                .version(version)
+                .ok_or_else(|| Error::UnknownVersion {
+                    model: model.to_string(),
+                    version: version.clone(),
+                    loaded: served.version_names().join(", "),
+                })?;
+            return Ok((pinned.clone(), None));
         }
-        let number = found
+        let chosen = served.pick(route.client.as_deref());
+        let version = served
+            .version(&chosen)
+            .ok_or_else(|| Error::Unavailable(format!("model `{model}` has no version serving")))?
+            .clone();
+        let shadow = served
+            .routing
+            .shadow
+            .as_ref()
+            .filter(|s| s.version != chosen && fastrand::f64() * 100.0 < s.percent)
+            .and_then(|s| served.version(&s.version).cloned());
+        Ok((version, shadow))
+    }
+
+    /// A model's versions, weights, shadow and baseline.
+    pub fn rollout(&self, model: &str) -> Result<RolloutStatus> {
+        let models = self.read();
+        let served = models
+            .iter()
+            .find(|m| m.name == model)
+            .ok_or_else(|| Error::UnknownModel(model.to_string()))?;
+        let shares = served.routing.shares();
+        Ok(RolloutStatus {
+            model: model.to_string(),
+            versions: served
+                .versions
+                .iter()
+                .map(|v| VersionStatus {
+                    version: v.info.version.clone(),
+                    weight: served.routing.weights[&v.info.version],
+                    share: shares[&v.info.version],
+                    queued: v.depth(),
+                    source: v.source.clone(),
+                })
+                .collect(),
+            shadow: served.routing.shadow.clone(),
+            baseline: served.routing.baseline.clone(),
+        })
+    }
+
+    /// Changes a model's routing with `change`; nothing changes when it
+    /// refuses (`Error::Rollout`).
+    pub fn change_routing(
+        &self,
+        model: &str,
+        change: impl FnOnce(&mut Routing) -> std::result::Result<(), String>,
+    ) -> Result<RolloutStatus> {
+        {
+            let mut models = self.write();
+            let served = models
+                .iter_mut()
+                .find(|m| m.name == model)
+                .ok_or_else(|| Error::UnknownModel(model.to_string()))?;
+            let mut routing = served.routing.clone();
+            change(&mut routing).map_err(Error::Rollout)?;
+            served.routing = routing;
+        }
+        self.rollout(model)
+    }
+
+    /// Takes a version out of the routing and unloads it: requests it has
+    /// already taken finish (its worker drains its queue), new ones go to
+    /// the other versions.
+    pub fn unload(&self, model: &str, version: &str) -> Result<RolloutStatus> {
+        let removed = {
+            let mut models = self.write();
+            let served = models
+                .iter_mut()
+                .find(|m| m.name == model)
+                .ok_or_else(|| Error::UnknownModel(model.to_string()))?;
+            served.routing.remove(version).map_err(Error::Rollout)?;
+            let index = served
+                .versions
+                .iter()
+                .position(|v| v.info.version == version)
+                .ok_or_else(|| Error::Rollout(format!("version `{version}` is not loaded")))?;
+            served.versions.remove(index)
+        };
+        drop(removed);
+        self.rollout(model)
+    }
+
+    /// Every model's routing and where its versions came from, to be kept
+    /// across restarts.
+    pub fn saved_routing(&self) -> BTreeMap<String, SavedRouting> {
+        self.read()
+            .iter()
+            .map(|served| {
+                let sources = served
+                    .versions
+                    .iter()
+                    .filter_map(|v| Some((v.info.version.clone(), v.source.clone()?)))
+                    .collect();
+                let saved = SavedRouting {
+                    routing: served.routing.clone(),
+                    sources,
+                };
+                (served.name.clone(), saved)
+            })
+            .collect()
+    }
+
+    /// Puts back a kept routing once its versions are loaded: weights,
+    /// shadow and baseline of the versions that are.
+    pub fn restore_routing(&self, model: &str, saved: &Routing) -> Result<RolloutStatus> {
+        self.change_routing(model, |routing| {
+            let weights: BTreeMap<String, u32> = saved
+                .weights
+                .iter()
+                .filter(|(version, _)| routing.weights.contains_key(*version))
+                .map(|(version, weight)| (version.clone(), *weight))
+                .collect();
+            routing.split(&weights)?;
+            if let Some(shadow) = &saved.shadow {
+                routing.set_shadow(&shadow.version, shadow.percent)?;
+            }
+            routing.baseline = saved.baseline.clone();
+            Ok(())
+        })
+    }
+}
+
+impl Served {
+    fn version(&self, version: &str) -> Option<&Arc<Version>> {
+        self.versions.iter().find(|v| v.info.version == version)
+    }
+
+    fn version_names(&self) -> Vec<String> {
+        self.versions
+            .iter()
+            .map(|v| v.info.version.clone())
+            .collect()
+    }
+
+    /// The version with the largest share (the first loaded on a tie).
+    fn primary(&self) -> &Arc<Version> {
+        let weight = |v: &Arc<Version>| self.routing.weights.get(&v.info.version).copied();
+        let mut best = &self.versions[0];
+        for version in &self.versions[1..] {
+            if weight(version) > weight(best) {
+                best = version;
+            }
+        }
+        best
+    }
+
+    fn describe(&self) -> ModelInfo {
+        let mut info = self.primary().info.clone();
+        info.versions = self.version_names();
+        info
+    }
+
+    /// The version for a client: the one it was given before while that
+    /// one still has traffic, else by its hash (or a random draw for an
+    /// unknown client) over the weights.
+    fn pick(&self, client: Option<&str>) -> String {
+        let serves = |version: &str| self.routing.weights.get(version).is_some_and(|w| *w > 0);
+        let Some(client) = client else {
+            return self
+                .routing
+                .pick(fastrand::u64(..))
+                .unwrap_or_default()
+                .to_string();
+        };
+        let hash = client_hash(&self.name, client);
+        let mut sticky = self.sticky.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(version) = sticky.get(&hash)
+            && serves(version)
+        {
+            return version.clone();
+        }
+        let version = self.routing.pick(hash).unwrap_or_default().to_string();
+        sticky.put(hash, version.clone());
+        version
+    }
+}
+
+/// A stable number for a client of a model (the same across restarts).
+fn client_hash(model: &str, client: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(model.as_bytes())
+        .chain_update([0])
+        .chain_update(client.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+/// Why a new version's endpoints would fail the clients of the serving
+/// one, if they would: an endpoint, input or output gone or of another
+/// kind, or a new required input. New endpoints, optional inputs and
+/// outputs are fine.
+pub fn incompatibility(serving: &[Endpoint], new: &[Endpoint]) -> Option<String> {
+    for old in serving {
+        let Some(endpoint) = new.iter().find(|e| e.name == old.name) else {
+            return Some(format!("it has no endpoint `{}`", old.name));
+        };
+        let name = &old.name;
+        for field in &old.inputs {
+            match endpoint.inputs.iter().find(|f| f.name == field.name) {
+                None => return Some(format!("`{name}` has no input `{}`", field.name)),
+                Some(f) if f.kind != field.kind => {
+                    return Some(format!(
+                        "input `{}` of `{name}` changed its kind",
+                        field.name
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(added) = endpoint
+            .inputs
+            .iter()
+            .find(|f| f.required && !old.inputs.iter().any(|o| o.name == f.name))
+        {
+            return Some(format!("`{name}` requires a new input `{}`", added.name));
+        }
+        for field in &old.outputs {
+            match endpoint.outputs.iter().find(|f| f.name == field.name) {
+                None => return Some(format!("`{name}` has no output `{}`", field.name)),
+                Some(f) if f.kind != field.kind => {
+                    return Some(format!(
+                        "output `{}` of `{name}` changed its kind",
+                        field.name
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    None
+}
+
+impl Version {
+    fn scheduler(&self) -> &dyn Submit {
+        self.scheduler
+            .as_deref()
+            .expect("a version has its scheduler until dropped")
+    }
+
+    fn depth(&self) -> usize {
+        self.scheduler().depth()
+    }
+
+    /// Checks and queues a request to this version.
+    async fn submit(
+        self: &Arc<Self>,
+        metrics: &Arc<Metrics>,
+        endpoint: &str,
+        inputs: Vec<JsonObject>,
+    ) -> Result<PredictionStream> {
+        let number = self
             .info
             .endpoints
             .iter()
             .position(|e| e.name == endpoint)
             .ok_or_else(|| Error::UnknownEndpoint {
-                model: model.to_string(),
+                model: self.info.name.clone(),
                 endpoint: endpoint.to_string(),
-                known: endpoint_names(found.info.endpoints.iter()),
+                known: endpoint_names(self.info.endpoints.iter()),
             })?;
         let mut record = Record::start(
-            self.metrics.clone(),
-            &found.info.name,
-            &found.info.version,
+            metrics.clone(),
+            &self.info.name,
+            &self.info.version,
             endpoint,
         );
-        let fields = found.info.endpoints[number].inputs.clone();
-        if let Err(error) = found.check_size(&fields, &inputs) {
+        let fields = self.info.endpoints[number].inputs.clone();
+        if let Err(error) = self.check_size(&fields, &inputs) {
             record.outcome(error.code());
             return Err(error);
         }
-        let deadline = Instant::now() + found.timeout;
-        let scheduler = found.scheduler.clone();
+        let deadline = Instant::now() + self.timeout;
+        let version = self.clone();
         // Checking and preparing are CPU work that grows with the input
-        // (tokenizing, and next decoding images and resampling audio): on
-        // tokio's worker threads they would stall every other connection.
+        // (tokenizing, decoding images, resampling audio): on tokio's
+        // worker threads they would stall every other connection.
         let submitted = tokio::task::spawn_blocking(move || {
             let batch = validate(&fields, &inputs)?;
-            scheduler.submit(number, batch, deadline)
+            version.scheduler().submit(number, batch, deadline)
         })
         .await
         .unwrap_or_else(|_| Err(Error::Inference("preparing the inputs failed".into())));
         match submitted {
-            Ok(events) => Ok(PredictionStream::new(events, deadline, record)),
+            Ok(events) => Ok(PredictionStream::new(
+                events,
+                deadline,
+                self.timeout,
+                record,
+            )),
             Err(error) => {
                 record.outcome(error.code());
                 Err(error)
@@ -280,7 +735,21 @@ impl Engine {
     }
 }
 
-impl Model {
+impl Drop for Version {
+    /// A scheduler's drop waits for its worker to finish what it has
+    /// taken: never on the thread that happens to drop the version last
+    /// (an async one, maybe), but on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            let name = format!("wick-unload-{}", self.info.name);
+            let _ = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || drop(scheduler));
+        }
+    }
+}
+
+impl Version {
     /// Refuses a request with too many sets of inputs or too much text
     /// before anything is checked or queued: it costs one walk over what
     /// was already parsed. Media fields are bounded by their own
@@ -532,10 +1001,10 @@ mod tests {
             .unwrap()
         };
         let dir = Path::new("/bundles/m");
-        let mut engine = Engine::new();
+        let engine = Engine::new();
         let manifest = with_example("examples/cat.png", "examples/cat.png");
         engine
-            .add_model_from(&manifest, Arc::new(Looks), Some(dir))
+            .add_model_from(&manifest, Arc::new(Looks), Some(dir), false)
             .unwrap();
         let file = engine.example_file("m", "examples/cat.png").unwrap();
         assert_eq!(file.path, dir.join("examples/cat.png"));
@@ -560,7 +1029,7 @@ mod tests {
         ];
         for (manifest, dir, message) in refused {
             let error = Engine::new()
-                .add_model_from(&manifest, Arc::new(Looks), dir)
+                .add_model_from(&manifest, Arc::new(Looks), dir, false)
                 .unwrap_err();
             assert!(error.to_string().contains(message), "{error}");
         }
@@ -569,7 +1038,7 @@ mod tests {
     #[test]
     fn endpoints_named_like_routes_or_not_plain_are_refused_at_load() {
         for bad in ["feedback", "api", "", "a/b", "has space"] {
-            let mut engine = Engine::new();
+            let engine = Engine::new();
             let error = engine
                 .add_model(&manifest("m"), Arc::new(Named(bad)))
                 .unwrap_err();
@@ -578,7 +1047,7 @@ mod tests {
                 "{bad}: {error}"
             );
         }
-        let mut engine = Engine::new();
+        let engine = Engine::new();
         engine
             .add_model(&manifest("m"), Arc::new(Named("score_it")))
             .unwrap();

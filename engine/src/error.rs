@@ -97,6 +97,19 @@ pub enum Error {
 
     #[error("the model is not serving: {0}")]
     Unavailable(String),
+
+    #[error(
+        "version {version} of `{model}` would break the clients of {serving}: {why} (load it with force to serve it anyway)"
+    )]
+    Incompatible {
+        model: String,
+        version: String,
+        serving: String,
+        why: String,
+    },
+
+    #[error("{0}")]
+    Rollout(String),
 }
 
 impl Error {
@@ -114,6 +127,7 @@ impl Error {
             Error::Timeout => ErrorCode::Timeout,
             Error::Cancelled => ErrorCode::Cancelled,
             Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Incompatible { .. } | Error::Rollout(_) => ErrorCode::Conflict,
             Error::Io { .. }
             | Error::Manifest { .. }
             | Error::MissingFile { .. }

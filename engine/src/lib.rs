@@ -11,6 +11,9 @@
 //! - `stream`: how partial and final outputs travel back to a caller.
 //! - `scheduler`: per model version, the bounded queue, batcher and worker.
 //! - `metrics`: request, batch and queue metrics in OpenMetrics text.
+//! - `routing`: how a model's traffic is split between its versions.
+//! - `shadow`: comparing a shadow version's answers with the serving one's.
+//! - `history`: recent requests per version, for comparing versions.
 //!
 //! Imports go one way: tasks → models → kernels, and the engine, scheduler
 //! and registry know a task only through the `Task` trait. The server turns
@@ -21,19 +24,25 @@ pub mod bundle;
 pub mod continuous;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod images;
 pub mod kernels;
 pub mod metrics;
 pub mod models;
+pub mod routing;
 pub mod scheduler;
+pub mod shadow;
 pub mod source;
 pub mod stream;
 pub mod task;
 pub mod tasks;
 
 pub use bundle::{Bundle, Manifest};
-pub use engine::{Engine, ExampleFile, JsonObject, Prediction};
+pub use engine::{
+    ClientId, Engine, ExampleFile, JsonObject, Prediction, RolloutStatus, Route, SavedRouting,
+};
 pub use error::{Error, Result};
+pub use routing::Routing;
 pub use stream::{PredictionStream, Update};
 pub use task::{AnyTask, Item, Prepared, Task, TaskKind};
 pub use wick_types::ErrorCode;

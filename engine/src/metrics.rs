@@ -6,6 +6,7 @@
 //! so every adapter's requests are counted the same way.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,6 +14,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::history::History;
+use crate::shadow::ShadowStats;
 
 /// The content type of `Metrics::render`'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,6 +50,14 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    model: String,
+    version: String,
+    endpoint: String,
+    output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DroppedLabels {
     model: String,
     version: String,
@@ -70,6 +82,13 @@ pub struct Metrics {
     generated: Family<VersionLabels, Counter>,
     queue_depth: Family<VersionLabels, Gauge>,
     resident_memory: Gauge,
+    shadow_compared: Family<ShadowLabels, Gauge>,
+    shadow_agreement: Family<ShadowLabels, Gauge<f64, AtomicU64>>,
+    shadow_cosine: Family<ShadowLabels, Gauge<f64, AtomicU64>>,
+    /// Recent requests per version, for comparing versions over a window.
+    pub history: History,
+    /// How shadow versions' answers compare with the serving ones'.
+    pub shadows: ShadowStats,
     /// One scrape at a time: the gauges read at scrape time are cleared and
     /// set again, and two scrapes must not interleave that.
     scrape: Mutex<()>,
@@ -85,6 +104,9 @@ impl Default for Metrics {
         let generated = Family::default();
         let queue_depth = Family::default();
         let resident_memory = Gauge::default();
+        let shadow_compared = Family::default();
+        let shadow_agreement = Family::default();
+        let shadow_cosine = Family::default();
         let mut registry = Registry::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
@@ -127,8 +149,28 @@ impl Default for Metrics {
             "Resident set size",
             resident_memory.clone(),
         );
+        registry.register(
+            "wick_shadow_compared",
+            "Answers of a shadow version compared with the serving version's, per output",
+            shadow_compared.clone(),
+        );
+        registry.register(
+            "wick_shadow_agreement_ratio",
+            "Share of a shadow version's labels, texts and numbers equal to the serving version's",
+            shadow_agreement.clone(),
+        );
+        registry.register(
+            "wick_shadow_mean_cosine",
+            "Mean cosine between a shadow version's embeddings and the serving version's",
+            shadow_cosine.clone(),
+        );
         Metrics {
             registry,
+            shadow_compared,
+            shadow_agreement,
+            shadow_cosine,
+            history: History::default(),
+            shadows: ShadowStats::default(),
             requests,
             latency,
             batch_size,
@@ -158,6 +200,7 @@ impl Metrics {
             endpoint: endpoint.to_string(),
         };
         self.latency.get_or_create(&labels).observe(seconds);
+        self.history.record(model, version, outcome, seconds);
         self.requests
             .get_or_create(&RequestLabels {
                 model: labels.model,
@@ -204,6 +247,23 @@ impl Metrics {
             self.queue_depth
                 .get_or_create(&version_labels(model, version))
                 .set(i64::try_from(*depth).unwrap_or(i64::MAX));
+        }
+        for (key, agreement) in self.shadows.agreements() {
+            let labels = ShadowLabels {
+                model: key.model,
+                version: key.version,
+                endpoint: key.endpoint,
+                output: key.output,
+            };
+            self.shadow_compared
+                .get_or_create(&labels)
+                .set(i64::try_from(agreement.compared).unwrap_or(i64::MAX));
+            if let Some(rate) = agreement.rate() {
+                self.shadow_agreement.get_or_create(&labels).set(rate);
+            }
+            if let Some(cosine) = agreement.mean_cosine() {
+                self.shadow_cosine.get_or_create(&labels).set(cosine);
+            }
         }
         if let Some(rss) = resident_bytes("self") {
             self.resident_memory

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
 use wick_types::{ErrorCode, Values};
 
 use crate::engine::Prediction;
@@ -83,18 +84,52 @@ pub struct PredictionStream {
     /// Until the first event arrives, the request may wait at most until
     /// then (queueing); once it runs, it runs to its end.
     deadline: Option<Instant>,
+    /// The version's `request_timeout_ms`.
+    timeout: Duration,
     record: Record,
     done: bool,
+    /// Who also wants the final outputs (a shadow comparing its own).
+    tap: Option<oneshot::Sender<Vec<Values>>>,
 }
 
 impl PredictionStream {
-    pub(crate) fn new(events: UnboundedReceiver<Event>, deadline: Instant, record: Record) -> Self {
+    pub(crate) fn new(
+        events: UnboundedReceiver<Event>,
+        deadline: Instant,
+        timeout: Duration,
+        record: Record,
+    ) -> Self {
         PredictionStream {
             events,
             deadline: Some(deadline),
+            timeout,
             record,
             done: false,
+            tap: None,
         }
+    }
+
+    /// The final outputs, once they come, also go to the returned receiver;
+    /// it sees its sender dropped when the request fails or is dropped.
+    pub(crate) fn tap(&mut self) -> oneshot::Receiver<Vec<Values>> {
+        let (sender, receiver) = oneshot::channel();
+        self.tap = Some(sender);
+        receiver
+    }
+
+    /// The version that answers.
+    pub fn version(&self) -> &str {
+        &self.record.version
+    }
+
+    /// When the request reached the engine.
+    pub fn started(&self) -> Instant {
+        self.record.started
+    }
+
+    /// How long the answering version lets a request take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The next update; `None` after the final answer or an error.
@@ -115,6 +150,9 @@ impl PredictionStream {
             Some(Event::Partial { index, outputs }) => Ok(Update::Partial { index, outputs }),
             Some(Event::Done(Ok(outputs))) => {
                 self.done = true;
+                if let Some(tap) = self.tap.take() {
+                    let _ = tap.send(outputs.clone());
+                }
                 Ok(Update::Finished(self.record.finish(outputs)))
             }
             Some(Event::Done(Err(error))) => Err(self.fail(error)),
@@ -145,9 +183,9 @@ impl PredictionStream {
 pub(crate) struct Record {
     metrics: std::sync::Arc<Metrics>,
     model: String,
-    version: String,
+    pub(crate) version: String,
     endpoint: String,
-    started: Instant,
+    pub(crate) started: Instant,
     recorded: bool,
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::Device;
 use serde::Deserialize;
 use wick_engine::tasks::sentence_embedding::Embedder;
-use wick_engine::{Bundle, Engine, JsonObject};
+use wick_engine::{Bundle, Engine, JsonObject, Route};
 use wick_types::Value;
 
 #[derive(Deserialize)]
@@ -133,8 +133,8 @@ fn the_tokenizer_gives_the_reference_ids() {
 
 #[tokio::test]
 async fn the_engine_answers_a_client_batch_like_single_requests() {
-    let mut engine = Engine::new();
-    engine.load(&minilm()).unwrap();
+    let engine = Engine::new();
+    engine.load(&minilm(), false).unwrap();
     let engine = Arc::new(engine);
     let inputs: Vec<JsonObject> = reference()
         .rows
@@ -147,13 +147,13 @@ async fn the_engine_answers_a_client_batch_like_single_requests() {
         })
         .collect();
     let batch = engine
-        .predict("minilm", None, "embed", inputs.clone())
+        .predict("minilm", &Route::any(), "embed", inputs.clone())
         .await
         .unwrap();
     assert_eq!(batch.outputs.len(), inputs.len());
     for (i, one) in inputs.into_iter().enumerate() {
         let single = engine
-            .predict("minilm", Some("1.0.0"), "embed", vec![one])
+            .predict("minilm", &Route::pinned(Some("1.0.0")), "embed", vec![one])
             .await
             .unwrap();
         let (Value::Vector(a), Value::Vector(b)) = (
@@ -172,7 +172,7 @@ async fn the_engine_answers_a_client_batch_like_single_requests() {
     let similarity = engine
         .predict(
             "minilm",
-            None,
+            &Route::any(),
             "similarity",
             vec![serde_json::json!({"a": "The new movie is awesome", "b": "The new movie is so great"}).as_object().unwrap().clone()],
         )

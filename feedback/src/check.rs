@@ -97,15 +97,24 @@ pub fn parse_flag(object: serde_json::Map<String, Value>) -> Result<FlagRequest,
 /// images and audio clips become files kept beside the row (`files`), and
 /// the rest of the flag is at most `MAX_FLAG_BYTES` of JSON.
 pub fn check_flag(model: &ModelInfo, request: FlagRequest) -> Result<NewFlag, FlagError> {
-    if let Some(version) = &request.version
-        && *version != model.version
-    {
-        return Err(FlagError::UnknownVersion {
-            model: model.name.clone(),
-            version: version.clone(),
-            loaded: model.version.clone(),
-        });
-    }
+    // The version that answered: any loaded one (a canary too).
+    let version = match &request.version {
+        None => model.version.clone(),
+        Some(version) if *version == model.version || model.versions.contains(version) => {
+            version.clone()
+        }
+        Some(version) => {
+            return Err(FlagError::UnknownVersion {
+                model: model.name.clone(),
+                version: version.clone(),
+                loaded: if model.versions.is_empty() {
+                    model.version.clone()
+                } else {
+                    model.versions.join(", ")
+                },
+            });
+        }
+    };
     let endpoint = model.endpoint(&request.endpoint).ok_or_else(|| {
         let known: Vec<&str> = model.endpoints.iter().map(|e| e.name.as_str()).collect();
         invalid(
@@ -158,7 +167,7 @@ pub fn check_flag(model: &ModelInfo, request: FlagRequest) -> Result<NewFlag, Fl
     files.extend(take_output_files(&endpoint.outputs, &mut outputs).map_err(within("outputs"))?);
     let flag = NewFlag {
         model: model.name.clone(),
-        version: model.version.clone(),
+        version,
         endpoint: endpoint.name.clone(),
         inputs: serde_json::to_value(inputs).unwrap_or_default(),
         outputs: serde_json::Value::Object(outputs),

@@ -43,12 +43,19 @@ impl StoreConfig {
                 ))
             };
         }
-        let dir = match data_dir {
+        Ok(StoreConfig::Sqlite(
+            Self::data_dir(data_dir).join(Self::SQLITE_FILE),
+        ))
+    }
+
+    /// The folder Wick keeps its state in: `--data-dir`, else `/data` when
+    /// it exists and is writable, else `./wick-data`.
+    pub fn data_dir(data_dir: Option<&Path>) -> PathBuf {
+        match data_dir {
             Some(dir) => dir.to_path_buf(),
             None if is_writable_dir(Path::new("/data")) => PathBuf::from("/data"),
             None => PathBuf::from("wick-data"),
-        };
-        Ok(StoreConfig::Sqlite(dir.join(Self::SQLITE_FILE)))
+        }
     }
 
     /// Where the store is, for logs, without a password.
@@ -119,6 +126,8 @@ pub struct Flag {
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub model: Option<String>,
+    /// Only this version of the model (a canary's flags).
+    pub version: Option<String>,
     /// Lower bound on `created_at`, as `parse_since` gives it.
     pub since: Option<String>,
     /// Newest first and at most this many; all, oldest first, when `None`.
@@ -315,6 +324,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM feedback \
              WHERE ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2) \
+             AND ($4 IS NULL OR version = $4) \
              ORDER BY created_at {order}, id {order} LIMIT $3"
         );
         let limit = filter.newest.map_or(i64::MAX, i64::from);
@@ -322,6 +332,7 @@ impl Store {
             .bind(&filter.model)
             .bind(&filter.since)
             .bind(limit)
+            .bind(&filter.version)
             .fetch_all(pool)
             .await)?;
         rows.into_iter().map(from_row).collect()
@@ -334,10 +345,12 @@ impl Store {
         filter: &Filter,
     ) -> Result<std::collections::BTreeSet<String>, sqlx::Error> {
         let sql = "SELECT files FROM feedback WHERE files IS NOT NULL \
-                   AND ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2)";
+                   AND ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2) \
+                   AND ($3 IS NULL OR version = $3)";
         let lists: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(&filter.model)
             .bind(&filter.since)
+            .bind(&filter.version)
             .fetch_all(pool)
             .await)?;
         let mut names = std::collections::BTreeSet::new();
@@ -364,6 +377,7 @@ impl Store {
             "SELECT {COLUMNS} FROM feedback \
              WHERE ($1 IS NULL OR model = $1) AND ($2 IS NULL OR created_at >= $2) \
              AND ($3 IS NULL OR created_at > $3 OR (created_at = $3 AND id > $4)) \
+             AND ($6 IS NULL OR version = $6) \
              ORDER BY created_at, id LIMIT $5"
         );
         let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(&sql)
@@ -372,16 +386,20 @@ impl Store {
             .bind(after.map(|c| &c.created_at))
             .bind(after.map(|c| &c.id))
             .bind(i64::from(limit))
+            .bind(&filter.version)
             .fetch_all(pool)
             .await)?;
         rows.into_iter().map(from_row).collect()
     }
 
-    pub async fn counts(&self) -> Result<Vec<OptionCount>, sqlx::Error> {
+    /// Flags per option per model version, since `since` (as
+    /// `parse_since` gives it) or ever.
+    pub async fn counts(&self, since: Option<&str>) -> Result<Vec<OptionCount>, sqlx::Error> {
         let sql = "SELECT model, version, flag, COUNT(*) FROM feedback \
+                   WHERE ($1 IS NULL OR created_at >= $1) \
                    GROUP BY model, version, flag ORDER BY model, version, flag";
         let rows: Vec<(String, String, String, i64)> =
-            on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+            on_pool!(self, pool => sqlx::query_as(sql).bind(since).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
             .map(|(model, version, option, count)| OptionCount {

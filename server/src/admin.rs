@@ -8,16 +8,20 @@
 
 use std::sync::Arc;
 
-use app::admin::{ServerPage, server_page};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use app::admin::{ServerPage, ShadowRow, VersionRow, WINDOWS, server_page};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use wick_feedback::{Filter, Format, Store, export_stream, is_file_name};
+use wick_engine::Engine;
+use wick_feedback::{Filter, Format, Store, export_stream, is_file_name, parse_since};
 
 use crate::listen::client_address;
 use crate::sessions::{Sessions, bearer, cookie, over_https, same_secret, set_cookie};
@@ -27,13 +31,14 @@ const NEWEST_ROWS: u32 = 100;
 
 #[derive(Clone)]
 struct Admin {
+    engine: Arc<Engine>,
     store: Arc<Store>,
     /// `None` turns the pages off.
     token: Option<String>,
     sessions: Arc<Sessions>,
 }
 
-pub fn router(store: Arc<Store>, token: Option<&str>) -> Router {
+pub fn router(engine: Arc<Engine>, store: Arc<Store>, token: Option<&str>) -> Router {
     let token = token.filter(|t| !t.is_empty()).map(String::from);
     Router::new()
         .route("/admin/feedback", get(page))
@@ -42,6 +47,7 @@ pub fn router(store: Arc<Store>, token: Option<&str>) -> Router {
         .route("/admin/login", post(login))
         .route("/admin/logout", post(logout))
         .with_state(Admin {
+            engine,
             store,
             token,
             sessions: Arc::default(),
@@ -67,11 +73,15 @@ fn access(admin: &Admin, headers: &HeaderMap) -> Access {
     }
 }
 
-async fn page(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+async fn page(
+    State(admin): State<Admin>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
     match access(&admin, &headers) {
         Access::Off => off(),
         Access::Denied => login_form(StatusCode::UNAUTHORIZED, None),
-        Access::Granted => match review(&admin.store).await {
+        Access::Granted => match review(&admin, query.window.as_deref()).await {
             Ok(view) => document(StatusCode::OK, view),
             Err(error) => {
                 tracing::error!("the review page cannot read feedback: {error}");
@@ -81,7 +91,19 @@ async fn page(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn csv(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+/// `?model=minilm&version=1.1.0&since=24h`, each optional.
+#[derive(Deserialize)]
+struct CsvQuery {
+    model: Option<String>,
+    version: Option<String>,
+    since: Option<String>,
+}
+
+async fn csv(
+    State(admin): State<Admin>,
+    Query(query): Query<CsvQuery>,
+    headers: HeaderMap,
+) -> Response {
     match access(&admin, &headers) {
         Access::Off => off(),
         Access::Denied => (
@@ -91,12 +113,28 @@ async fn csv(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         )
             .into_response(),
         Access::Granted => {
+            let since = match query
+                .since
+                .as_deref()
+                .map(|s| parse_since(s, SystemTime::now()))
+            {
+                None => None,
+                Some(Ok(since)) => Some(since),
+                Some(Err(message)) => {
+                    return (StatusCode::UNPROCESSABLE_ENTITY, message).into_response();
+                }
+            };
+            let filter = Filter {
+                model: query.model,
+                version: query.version,
+                since,
+                newest: None,
+            };
             // Streamed a page of flags at a time; a store failure midway
             // ends the download early (logged), as a cut connection would.
-            let chunks =
-                export_stream(admin.store.clone(), Filter::default(), Format::Csv).map(|chunk| {
-                    chunk.inspect_err(|error| tracing::error!("the CSV export failed: {error}"))
-                });
+            let chunks = export_stream(admin.store.clone(), filter, Format::Csv).map(|chunk| {
+                chunk.inspect_err(|error| tracing::error!("the CSV export failed: {error}"))
+            });
             (
                 [
                     (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -201,13 +239,106 @@ fn document(status: StatusCode, view: ServerPage) -> Response {
     (status, Html(server_page(view))).into_response()
 }
 
-async fn review(store: &Store) -> anyhow::Result<ServerPage> {
-    let counts = store.counts().await?;
-    let newest = store
+#[derive(Deserialize)]
+struct PageQuery {
+    window: Option<String>,
+}
+
+/// The page's window: its key, and since when (Unix ms, and as stored
+/// timestamps compare); `None` since is all of it.
+fn window(asked: Option<&str>) -> (String, Option<(u64, String)>) {
+    let (key, _, seconds) = WINDOWS
+        .iter()
+        .find(|(key, _, _)| Some(*key) == asked)
+        .unwrap_or(&WINDOWS[2]);
+    let now = SystemTime::now();
+    let since = (*seconds > 0)
+        .then(|| now.checked_sub(Duration::from_secs(*seconds)))
+        .flatten()
+        .and_then(|since| {
+            let ms = since.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+            Some((ms, parse_since(key, now).ok()?))
+        });
+    (key.to_string(), since)
+}
+
+async fn review(admin: &Admin, window_key: Option<&str>) -> anyhow::Result<ServerPage> {
+    let (window, since) = window(window_key);
+    let counts = admin.store.counts(None).await?;
+    let recent_counts = admin
+        .store
+        .counts(since.as_ref().map(|(_, stamp)| stamp.as_str()))
+        .await?;
+    let newest = admin
+        .store
         .list(&Filter {
             newest: Some(NEWEST_ROWS),
             ..Filter::default()
         })
         .await?;
-    Ok(ServerPage::Review { counts, newest })
+    let since_ms = since.map_or(0, |(ms, _)| ms);
+    let mut versions = Vec::new();
+    for info in admin.engine.models() {
+        let shares: BTreeMap<String, f64> = admin
+            .engine
+            .rollout(&info.name)
+            .map(|status| {
+                status
+                    .versions
+                    .into_iter()
+                    .map(|v| (v.version, v.share))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let history = admin.engine.metrics().history.summary(&info.name, since_ms);
+        // Loaded versions, and those gone that still have requests or flags.
+        let mut names: BTreeSet<String> = shares.keys().cloned().collect();
+        names.extend(history.keys().cloned());
+        names.extend(
+            recent_counts
+                .iter()
+                .filter(|c| c.model == info.name)
+                .map(|c| c.version.clone()),
+        );
+        for version in names {
+            let summary = history.get(&version).cloned().unwrap_or_default();
+            versions.push(VersionRow {
+                model: info.name.clone(),
+                share: shares.get(&version).copied(),
+                requests: summary.requests,
+                errors: summary.errors,
+                p50_ms: summary.p50_ms,
+                p99_ms: summary.p99_ms,
+                flags: recent_counts
+                    .iter()
+                    .filter(|c| c.model == info.name && c.version == version)
+                    .map(|c| (c.option.clone(), c.count))
+                    .collect(),
+                version,
+            });
+        }
+    }
+    let shadows = admin
+        .engine
+        .metrics()
+        .shadows
+        .agreements()
+        .into_iter()
+        .map(|(key, agreement)| ShadowRow {
+            agreement: agreement.rate(),
+            mean_cosine: agreement.mean_cosine(),
+            compared: agreement.compared,
+            model: key.model,
+            version: key.version,
+            endpoint: key.endpoint,
+            output: key.output,
+        })
+        .collect();
+    Ok(ServerPage::Review {
+        window,
+        versions,
+        shadows,
+        counts,
+        newest,
+    })
 }

@@ -13,17 +13,20 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use wick_engine::{Engine, JsonObject, Prediction, PredictionStream, Update};
+use wick_engine::{ClientId, Engine, JsonObject, Prediction, PredictionStream, Route, Update};
 use wick_types::{ErrorCode, ModelInfo, ModelList, OneOrMany, PredictResponse};
 
 use crate::api_error::{ApiError, json_object, require_json};
+
+/// Pins a request to a version; names the version that answered.
+pub const VERSION_HEADER: &str = "x-wick-version";
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -42,19 +45,68 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 async fn list_models(State(engine): State<Arc<Engine>>) -> Json<ModelList> {
     Json(ModelList {
-        models: engine.models().cloned().collect(),
+        models: engine.models(),
     })
 }
 
+/// `/api/models/minilm`, or one version: `/api/models/minilm@1.1.0`.
 async fn describe_model(
     State(engine): State<Arc<Engine>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelInfo>, ApiError> {
-    engine
-        .model(&model)
-        .cloned()
+    let (name, pinned) = split_pin(&model);
+    let found = match pinned {
+        None => engine.model(name),
+        Some(version) => engine.model_version(name, version),
+    };
+    found
         .map(Json)
-        .ok_or_else(|| wick_engine::Error::UnknownModel(model).into())
+        .ok_or_else(|| match (engine.model(name), pinned) {
+            (Some(info), Some(version)) => wick_engine::Error::UnknownVersion {
+                model: name.to_string(),
+                version: version.to_string(),
+                loaded: info.versions.join(", "),
+            }
+            .into(),
+            _ => wick_engine::Error::UnknownModel(name.to_string()).into(),
+        })
+}
+
+/// `minilm@1.1.0` → (`minilm`, Some(`1.1.0`)).
+pub(crate) fn split_pin(model: &str) -> (&str, Option<&str>) {
+    match model.split_once('@') {
+        Some((name, version)) => (name, Some(version)),
+        None => (model, None),
+    }
+}
+
+/// The version a request is pinned to — the path (`minilm@1.1.0`), else
+/// `"version"` in the body, else the `X-Wick-Version` header — and who
+/// the client is, for a sticky pick when it is not pinned.
+pub(crate) fn route(
+    path_pin: Option<&str>,
+    body_pin: Option<String>,
+    headers: &HeaderMap,
+    client: Option<Extension<ClientId>>,
+) -> Route {
+    let header_pin = headers
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from);
+    Route {
+        version: path_pin.map(String::from).or(body_pin).or(header_pin),
+        client: client.map(|Extension(ClientId(id))| id),
+    }
+}
+
+/// Names the version that answered on a response.
+pub(crate) fn with_version(mut response: Response, version: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(version) {
+        response.headers_mut().insert(VERSION_HEADER, value);
+    }
+    response
 }
 
 /// `{"inputs": {...}}` or `{"inputs": [{...}, ...]}`, and optionally
@@ -63,8 +115,10 @@ async fn predict(
     State(engine): State<Arc<Engine>>,
     Path((model, endpoint)): Path<(String, String)>,
     headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let (model, path_pin) = split_pin(&model);
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -72,7 +126,7 @@ async fn predict(
         .to_string();
     let request = if crate::multipart::is_multipart(&content_type) {
         let body = body.map_err(ApiError::from_body)?;
-        let form = crate::multipart::read(&engine, &model, &endpoint, &content_type, body).await?;
+        let form = crate::multipart::read(&engine, model, &endpoint, &content_type, body).await?;
         PredictBody {
             inputs: vec![form.inputs],
             many: false,
@@ -83,19 +137,23 @@ async fn predict(
         let body = body.map_err(ApiError::from_body)?;
         parse_predict_body(&body)?
     };
-    let version = request.version.as_deref();
+    let route = route(path_pin, request.version, &headers, client);
     if !wants_events(&headers) {
         let prediction = engine
-            .predict(&model, version, &endpoint, request.inputs)
+            .predict(model, &route, &endpoint, request.inputs)
             .await?;
-        return Ok(Json(response_body(prediction, request.many)).into_response());
+        let version = prediction.version.clone();
+        let response = Json(response_body(prediction, request.many)).into_response();
+        return Ok(with_version(response, &version));
     }
     let stream = engine
-        .stream(&model, version, &endpoint, request.inputs)
+        .stream(model, &route, &endpoint, request.inputs)
         .await?;
-    Ok(Sse::new(events(stream, request.many))
+    let version = stream.version().to_string();
+    let response = Sse::new(events(stream, request.many))
         .keep_alive(KeepAlive::default())
-        .into_response())
+        .into_response();
+    Ok(with_version(response, &version))
 }
 
 /// Whether the client asked for server-sent events.
@@ -216,7 +274,7 @@ async fn example_file(
     State(engine): State<Arc<Engine>>,
     Path((model, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let file = engine.example_file(&model, &path).cloned().ok_or_else(|| {
+    let file = engine.example_file(&model, &path).ok_or_else(|| {
         ApiError::not_found(format!("model `{model}` has no example file {path}"))
     })?;
     let bytes = tokio::fs::read(&file.path).await.map_err(|error| {
@@ -244,7 +302,8 @@ async fn live() -> Json<serde_json::Value> {
 async fn ready(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
     let models: Vec<String> = engine
         .models()
-        .map(|m| format!("{}@{}", m.name, m.version))
+        .iter()
+        .flat_map(|m| m.versions.iter().map(move |v| format!("{}@{v}", m.name)))
         .collect();
     Json(json!({"status": "ready", "models": models}))
 }

@@ -4,6 +4,7 @@
 //! the engine's errors, the feedback store's and the server's own.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -36,6 +37,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::Timeout | ErrorCode::Unavailable | ErrorCode::FeedbackUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -240,4 +242,21 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A JSON body (declared as such, like every body of the API) of the
+/// request's shape: malformed JSON is a 400, the wrong shape a 422.
+pub fn typed_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    serde_json::from_slice(&body.map_err(ApiError::from_body)?).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() {
+            ErrorCode::MalformedJson
+        } else {
+            ErrorCode::InvalidInput
+        };
+        ApiError::new(code, format!("the body is not a valid request: {e}"))
+    })
 }

@@ -29,9 +29,59 @@ pub enum Command {
     Bench(BenchArgs),
     /// Package bundles to run elsewhere.
     Deploy(DeployArgs),
+    /// Roll a new version out on a running server: load, split, shadow,
+    /// promote, roll back, unload (its admin API, WICK_ADMIN_TOKEN).
+    Rollout(RolloutArgs),
     /// Print an Argon2id hash of the password read from standard input, for
     /// a `user:hash` line of `wick serve --auth-file`.
     HashPassword,
+}
+
+#[derive(Args)]
+pub struct RolloutArgs {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:7860")]
+    pub url: String,
+    /// Its admin token.
+    #[arg(long, env = "WICK_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: RolloutCommand,
+}
+
+#[derive(Subcommand)]
+pub enum RolloutCommand {
+    /// The model's versions, their shares of traffic, the shadow and the
+    /// version a rollback returns to.
+    Status { model: String },
+    /// Load a bundle (hash-checked) as a new version with no traffic; its
+    /// signature must serve the current clients unless --force.
+    Load {
+        bundle: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Split the traffic: VERSION=WEIGHT for each version that gets some
+    /// (e.g. 1.0.0=90 1.1.0=10); versions not named get none.
+    Split {
+        model: String,
+        #[arg(required = true, value_name = "VERSION=WEIGHT")]
+        weights: Vec<String>,
+    },
+    /// Send a copy of PERCENT % of the requests to VERSION, compare its
+    /// answers and drop them (0 stops).
+    Shadow {
+        model: String,
+        version: String,
+        percent: f64,
+    },
+    /// All traffic to VERSION.
+    Promote { model: String, version: String },
+    /// All traffic back to the version that served alone before the
+    /// newest candidate was loaded.
+    Rollback { model: String },
+    /// Take VERSION out of the traffic and unload it once its requests end.
+    Unload { model: String, version: String },
 }
 
 #[derive(Args)]
@@ -286,6 +336,9 @@ pub struct ExportArgs {
     /// Only flags on this model.
     #[arg(long)]
     pub model: Option<String>,
+    /// Only flags on this version of the model.
+    #[arg(long)]
+    pub version: Option<String>,
     /// Only flags from this UTC time on (2026-11-28, 2026-11-28T09:30:00Z) or this recent (24h, 7d).
     #[arg(long)]
     pub since: Option<String>,

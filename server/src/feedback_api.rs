@@ -61,7 +61,7 @@ async fn flag(
         "body",
         "the body must be a JSON object with endpoint, inputs, outputs and option",
     )?;
-    let stored = feedback.store.record(info, request).await?;
+    let stored = feedback.store.record(&info, request).await?;
     Ok((
         StatusCode::CREATED,
         Json(FlagResponse {

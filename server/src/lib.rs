@@ -7,16 +7,19 @@ mod api;
 mod api_error;
 mod auth;
 pub mod cli;
+mod clients;
 pub mod commands;
 mod feedback_api;
 pub mod listen;
 mod multipart;
 mod openai;
 mod openapi;
+pub mod rollout;
 mod security;
 mod sessions;
 mod site;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,14 +56,34 @@ pub fn default_body_limit<'a>(models: impl Iterator<Item = &'a wick_types::Model
     (2 << 20).max(largest_file.div_ceil(3) * 4 + (64 << 10))
 }
 
+/// What the admin pages and API need besides the engine and the store.
+#[derive(Clone, Debug, Default)]
+pub struct AdminSettings {
+    /// `WICK_ADMIN_TOKEN`; none turns the admin pages and API off.
+    pub token: Option<String>,
+    /// Where the routing between versions is kept across restarts.
+    pub routing_file: Option<PathBuf>,
+    /// `wick serve`'s overrides of a bundle's `[serving]`, for bundles
+    /// loaded through the admin API too.
+    pub serving: cli::ServingArgs,
+}
+
 /// Every route Wick serves, over one engine and one feedback store.
 pub fn router(
     engine: Arc<Engine>,
     store: Arc<Store>,
-    admin_token: Option<&str>,
+    admin: AdminSettings,
     body: BodyLimits,
     security: Security,
 ) -> Router {
+    let admin_token = admin.token.as_deref().filter(|t| !t.is_empty());
+    let rollout = rollout::Rollout {
+        engine: engine.clone(),
+        token: admin_token.map(String::from),
+        file: admin.routing_file.clone(),
+        serving: admin.serving.clone(),
+        changing: Arc::default(),
+    };
     let security = Arc::new(security);
     // One sign-in state for the login routes and the check in front of all.
     let auth = security
@@ -79,7 +102,8 @@ pub fn router(
             store.clone(),
             security.flags_per_minute,
         ))
-        .merge(admin::router(store.clone(), admin_token))
+        .merge(admin::router(engine.clone(), store.clone(), admin_token))
+        .merge(rollout::router(rollout))
         .merge(site::router(engine, store, security.clone()))
         .method_not_allowed_fallback(api_error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body.max_bytes))
@@ -92,10 +116,12 @@ pub fn router(
         Some(auth) => routes.layer(axum::middleware::from_fn_with_state(auth, auth::require)),
         None => routes,
     };
-    let routes = routes.layer(axum::middleware::from_fn_with_state(
-        security.clone(),
-        security::guard,
-    ));
+    let routes = routes
+        .layer(axum::middleware::from_fn(clients::identify))
+        .layer(axum::middleware::from_fn_with_state(
+            security.clone(),
+            security::guard,
+        ));
     if security.cors_origins.is_empty() {
         return routes;
     }

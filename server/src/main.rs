@@ -20,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Feedback(args) => commands::feedback::run(args),
         cli::Command::Bench(args) => commands::bench::run(args),
         cli::Command::Deploy(args) => commands::deploy::run(args),
+        cli::Command::Rollout(args) => commands::rollout::run(args),
         cli::Command::HashPassword => commands::hash_password::run(),
     }
 }

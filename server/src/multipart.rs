@@ -41,8 +41,7 @@ pub async fn read(
     // engine's to report, with the fields it has.
     let fields = engine
         .model(model)
-        .and_then(|info| info.endpoint(endpoint))
-        .map(|e| e.inputs.clone())
+        .and_then(|info| info.endpoint(endpoint).map(|e| e.inputs.clone()))
         .unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).map_err(|e| {
         ApiError::new(

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,10 +20,11 @@ use axum::{Json, Router};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wick_engine::{Engine, JsonObject, PredictionStream, Update};
-use wick_types::{ErrorCode, Values};
+use wick_engine::{ClientId, Engine, JsonObject, PredictionStream, Route, Update};
+use wick_types::Values;
 
-use crate::api_error::{ApiError, require_json};
+use crate::api::with_version;
+use crate::api_error::{ApiError, typed_body};
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -183,6 +184,7 @@ fn openai_param(field: &str) -> String {
 async fn models(State(engine): State<Arc<Engine>>) -> Json<Value> {
     let data: Vec<Value> = engine
         .models()
+        .into_iter()
         .filter(|info| {
             info.endpoints
                 .iter()
@@ -196,20 +198,23 @@ async fn models(State(engine): State<Arc<Engine>>) -> Json<Value> {
 async fn chat_completions(
     State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let request: ChatRequest = parse(&headers, body)?;
+    let request: ChatRequest = typed_body(&headers, body)?;
     let mut inputs = inputs(&request.common)?;
     inputs.insert("messages".into(), request.messages);
-    answer(engine, Shape::Chat, request.common, inputs).await
+    let route = crate::api::route(None, None, &headers, client);
+    answer(engine, Shape::Chat, request.common, route, inputs).await
 }
 
 async fn completions(
     State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let request: CompletionRequest = parse(&headers, body)?;
+    let request: CompletionRequest = typed_body(&headers, body)?;
     let prompt = match request.prompt {
         Value::String(prompt) => prompt,
         Value::Array(items) if items.len() == 1 && items[0].is_string() => {
@@ -219,24 +224,8 @@ async fn completions(
     };
     let mut inputs = inputs(&request.common)?;
     inputs.insert("prompt".into(), Value::String(prompt));
-    answer(engine, Shape::Completion, request.common, inputs).await
-}
-
-/// A JSON body (declared as such, like every body of the API) of the
-/// request's shape: malformed JSON is a 400, the wrong shape a 422.
-fn parse<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    require_json(headers)?;
-    serde_json::from_slice(&body.map_err(ApiError::from_body)?).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() {
-            ErrorCode::MalformedJson
-        } else {
-            ErrorCode::InvalidInput
-        };
-        ApiError::new(code, format!("the body is not a valid request: {e}"))
-    })
+    let route = crate::api::route(None, None, &headers, client);
+    answer(engine, Shape::Completion, request.common, route, inputs).await
 }
 
 /// The endpoint's inputs from OpenAI's parameters.
@@ -278,9 +267,16 @@ async fn answer(
     engine: Arc<Engine>,
     shape: Shape,
     common: Common,
+    mut route: Route,
     inputs: JsonObject,
 ) -> Result<Response, OpenAiError> {
     let model = common.model;
+    // `"model": "smollm2@1.1.0"` pins a version, as the JSON API's path does.
+    let (name, pinned) = crate::api::split_pin(&model);
+    if let Some(version) = pinned {
+        route.version = Some(version.to_string());
+    }
+    let name = name.to_string();
     let id = format!("{}{}", shape.id_prefix(), uuid::Uuid::now_v7().simple());
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -288,8 +284,9 @@ async fn answer(
         .unwrap_or(0);
     if common.stream {
         let stream = engine
-            .stream(&model, None, shape.endpoint(), vec![inputs])
+            .stream(&name, &route, shape.endpoint(), vec![inputs])
             .await?;
+        let version = stream.version().to_string();
         let reply = Reply {
             shape,
             id,
@@ -297,13 +294,15 @@ async fn answer(
             model,
         };
         let include_usage = common.stream_options.is_some_and(|o| o.include_usage);
-        return Ok(Sse::new(chunks(stream, reply, include_usage))
+        let response = Sse::new(chunks(stream, reply, include_usage))
             .keep_alive(KeepAlive::default())
-            .into_response());
+            .into_response();
+        return Ok(with_version(response, &version));
     }
     let prediction = engine
-        .predict(&model, None, shape.endpoint(), vec![inputs])
+        .predict(&name, &route, shape.endpoint(), vec![inputs])
         .await?;
+    let version = prediction.version.clone();
     let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
     let choice = shape.choice(
         text(&outputs, "text"),
@@ -318,7 +317,10 @@ async fn answer(
     };
     let mut body = reply.object(false, vec![choice]);
     body["usage"] = json_of(&outputs, "usage");
-    Ok((StatusCode::OK, Json(body)).into_response())
+    Ok(with_version(
+        (StatusCode::OK, Json(body)).into_response(),
+        &version,
+    ))
 }
 
 fn text<'a>(outputs: &'a Values, name: &str) -> &'a str {

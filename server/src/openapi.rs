@@ -11,7 +11,7 @@ use wick_engine::Engine;
 use wick_types::{ModelInfo, fields_schema};
 
 pub async fn document(State(engine): State<Arc<Engine>>) -> Json<Value> {
-    Json(build(engine.models()))
+    Json(build(engine.models().iter()))
 }
 
 pub fn build<'a>(models: impl IntoIterator<Item = &'a ModelInfo>) -> Value {
@@ -297,6 +297,7 @@ mod tests {
         let model = ModelInfo {
             name: "vision".into(),
             version: "1".into(),
+            versions: Vec::new(),
             task: "image-classification".into(),
             title: String::new(),
             description: String::new(),

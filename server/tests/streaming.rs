@@ -92,7 +92,7 @@ async fn serve_toy() -> Toy {
     let emitted = Arc::new(AtomicUsize::new(0));
     let manifest: Manifest =
         toml::from_str("name = \"toy\"\nversion = \"1\"\ntask = \"count\"\n[files]\n").unwrap();
-    let mut engine = Engine::new();
+    let engine = Engine::new();
     engine
         .add_model(
             &manifest,
@@ -107,7 +107,7 @@ async fn serve_toy() -> Toy {
     let router = wick_server::router(
         Arc::new(engine),
         store,
-        None,
+        wick_server::AdminSettings::default(),
         wick_server::BodyLimits {
             max_bytes: 1 << 20,
             timeout: std::time::Duration::from_secs(30),

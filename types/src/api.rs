@@ -15,7 +15,11 @@ pub struct ModelList {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
+    /// The version that serves most of the traffic.
     pub version: String,
+    /// Every loaded version, in the order they were loaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
     pub task: String,
     #[serde(default)]
     pub title: String,

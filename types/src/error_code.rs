@@ -44,6 +44,9 @@ pub enum ErrorCode {
     InferenceFailed,
     /// The caller went away before the answer (counted, never sent).
     Cancelled,
+    /// A rollout change that the current state refuses (an incompatible
+    /// signature, unloading the last serving version).
+    Conflict,
     /// Anything else: a bug or a broken installation.
     Internal,
 }
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::FeedbackUnavailable => "feedback_unavailable",
             ErrorCode::InferenceFailed => "inference_failed",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }

@@ -65,8 +65,16 @@ async fn rows_are_stored_read_filtered_counted_and_survive_a_reopen() {
         .await
         .unwrap();
     assert!(future.is_empty());
+    let of_version = |version: &str| Filter {
+        version: Some(version.into()),
+        ..Filter::default()
+    };
+    let version = all[0].flag.version.clone();
+    assert_eq!(store.list(&of_version(&version)).await.unwrap().len(), 3);
+    assert!(store.list(&of_version("no-such")).await.unwrap().is_empty());
+    assert!(store.counts(Some("2999-01-01")).await.unwrap().is_empty());
 
-    let counts = store.counts().await.unwrap();
+    let counts = store.counts(None).await.unwrap();
     let count = |model: &str, option: &str| {
         counts
             .iter()

@@ -68,8 +68,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let engine = Arc::new(super::load_engine(&[&args.bundle], &args.serving)?);
     let info = engine
         .models()
+        .into_iter()
         .next()
-        .cloned()
         .context("the bundle loaded no model")?;
     if super::generation_bench::generates(&info) {
         return runtime.block_on(super::generation_bench::run(&args, engine, &info));
@@ -108,7 +108,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 async move {
                     let one = inputs[n % inputs.len()].clone();
                     engine
-                        .predict(&model, None, &endpoint, vec![one])
+                        .predict(&model, &wick_engine::Route::any(), &endpoint, vec![one])
                         .await
                         .is_ok()
                 }

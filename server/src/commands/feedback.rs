@@ -43,6 +43,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let filter = Filter {
         model: args.model,
+        version: args.version,
         since,
         newest: None,
     };

@@ -167,7 +167,9 @@ async fn generate(
     endpoint: &str,
     inputs: JsonObject,
 ) -> anyhow::Result<Generated> {
-    let prediction = engine.predict(model, None, endpoint, vec![inputs]).await?;
+    let prediction = engine
+        .predict(model, &wick_engine::Route::any(), endpoint, vec![inputs])
+        .await?;
     let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
     let json = |name: &str| match outputs.get(name) {
         Some(wick_types::Value::Json(value)) => value.clone(),

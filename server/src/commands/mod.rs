@@ -8,6 +8,7 @@ pub mod forward_bench;
 pub mod generation_bench;
 pub mod hash_password;
 pub mod predict;
+pub mod rollout;
 pub mod serve;
 pub mod workload;
 
@@ -35,14 +36,14 @@ pub fn store_config(args: &StoreArgs) -> anyhow::Result<StoreConfig> {
 /// Opens (hash-checking every file) and loads each bundle into one engine,
 /// with `serving` overriding each bundle's `[serving]` settings.
 pub fn load_engine(bundles: &[impl AsRef<Path>], serving: &ServingArgs) -> anyhow::Result<Engine> {
-    let mut engine = Engine::new();
+    let engine = Engine::new();
     for dir in bundles {
         let dir = dir.as_ref();
         let mut bundle = Bundle::open(dir)
             .with_context(|| format!("cannot open the bundle in {}", dir.display()))?;
         serving.apply(&mut bundle.manifest.serving);
         engine
-            .load(&bundle)
+            .load(&bundle, false)
             .with_context(|| format!("cannot load the bundle in {}", dir.display()))?;
         tracing::info!(
             model = %bundle.manifest.name,

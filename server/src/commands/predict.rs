@@ -13,7 +13,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let engine = super::load_engine(&[&args.bundle], &serving)?;
-    let Some(model) = engine.models().next().cloned() else {
+    let Some(model) = engine.models().into_iter().next() else {
         bail!("the bundle in {} loaded no model", args.bundle.display());
     };
     let inputs = match &args.json {
@@ -25,8 +25,12 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let prediction =
-        runtime.block_on(engine.predict(&model.name, None, &args.endpoint, vec![inputs]))?;
+    let prediction = runtime.block_on(engine.predict(
+        &model.name,
+        &wick_engine::Route::any(),
+        &args.endpoint,
+        vec![inputs],
+    ))?;
     let response = PredictResponse {
         outputs: OneOrMany::One(prediction.outputs.into_iter().next().unwrap_or_default()),
         model: prediction.model,

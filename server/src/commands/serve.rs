@@ -13,16 +13,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Load before opening the port: /readyz answers only once every model
     // is ready, and a bundle that fails its checks never serves.
     let engine = Arc::new(super::load_engine(&args.bundles, &args.serving)?);
+    // The split, shadow and versions loaded live come back as they were.
+    let routing_file = wick_feedback::StoreConfig::data_dir(args.store.data_dir.as_deref())
+        .join(crate::rollout::ROUTING_FILE);
+    crate::rollout::restore(&engine, &routing_file, &args.serving)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(engine, args, started))
+    runtime.block_on(serve(engine, args, routing_file, started))
 }
 
 async fn serve(
     engine: Arc<wick_engine::Engine>,
     args: ServeArgs,
+    routing_file: std::path::PathBuf,
     started: Instant,
 ) -> anyhow::Result<()> {
     if !crate::has_assets() {
@@ -35,11 +40,15 @@ async fn serve(
     let app = crate::router(
         engine.clone(),
         store.clone(),
-        args.admin_token.as_deref(),
+        crate::AdminSettings {
+            token: args.admin_token.clone(),
+            routing_file: Some(routing_file),
+            serving: args.serving.clone(),
+        },
         crate::BodyLimits {
             max_bytes: args
                 .max_body_bytes
-                .unwrap_or_else(|| crate::default_body_limit(engine.models())),
+                .unwrap_or_else(|| crate::default_body_limit(engine.models().iter())),
             timeout: Duration::from_secs(args.body_timeout_secs),
         },
         crate::Security {
