@@ -25,7 +25,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use wick_engine::{Bundle, Engine, RolloutStatus, SavedRouting};
+use serde::de::DeserializeOwned;
+use wick_engine::{Bundle, Engine, RolloutStatus, Routing, SavedRouting};
 use wick_types::ErrorCode;
 
 use crate::api_error::{ApiError, typed_body};
@@ -155,11 +156,8 @@ async fn split(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    check(&rollout, &headers)?;
-    let body: SplitBody = typed_body(&headers, body)?;
-    rollout
-        .change(&model, |routing| routing.split(&body.weights))
-        .await
+    let change = |routing: &mut Routing, body: SplitBody| routing.split(&body.weights);
+    rollout.change_with(&model, &headers, body, change).await
 }
 
 #[derive(Deserialize)]
@@ -175,13 +173,9 @@ async fn shadow(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    check(&rollout, &headers)?;
-    let body: ShadowBody = typed_body(&headers, body)?;
-    rollout
-        .change(&model, |routing| {
-            routing.set_shadow(&body.version, body.percent)
-        })
-        .await
+    let change =
+        |routing: &mut Routing, body: ShadowBody| routing.set_shadow(&body.version, body.percent);
+    rollout.change_with(&model, &headers, body, change).await
 }
 
 #[derive(Deserialize)]
@@ -196,11 +190,8 @@ async fn promote(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    check(&rollout, &headers)?;
-    let body: PromoteBody = typed_body(&headers, body)?;
-    rollout
-        .change(&model, |routing| routing.promote(&body.version))
-        .await
+    let change = |routing: &mut Routing, body: PromoteBody| routing.promote(&body.version);
+    rollout.change_with(&model, &headers, body, change).await
 }
 
 async fn rollback(
@@ -228,10 +219,24 @@ async fn unload(
 }
 
 impl Rollout {
+    /// Checks the token, reads the body as `B` and changes the routing
+    /// with it.
+    async fn change_with<B: DeserializeOwned>(
+        &self,
+        model: &str,
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+        change: impl FnOnce(&mut Routing, B) -> Result<(), String>,
+    ) -> Result<Json<RolloutStatus>, ApiError> {
+        check(self, headers)?;
+        let body: B = typed_body(headers, body)?;
+        self.change(model, |routing| change(routing, body)).await
+    }
+
     async fn change(
         &self,
         model: &str,
-        change: impl FnOnce(&mut wick_engine::Routing) -> Result<(), String>,
+        change: impl FnOnce(&mut Routing) -> Result<(), String>,
     ) -> Result<Json<RolloutStatus>, ApiError> {
         let _one_change = self.changing.lock().await;
         let status = self.engine.change_routing(model, change)?;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, lite0_dir, metric, minilm_dir, smollm2_dir};
+use common::{Server, lite0_dir, metric, minilm_as, minilm_dir, smollm2_dir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -411,6 +411,47 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
         .collect();
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     browser.client.clone().close().await.unwrap();
+}
+
+/// Two versions loaded (the second with no traffic): the answer names
+/// the version, and a reviewer's pick pins the next requests to it.
+#[tokio::test]
+async fn a_reviewer_picks_a_version_in_a_real_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let candidate = minilm_as("1.1.0", temp.path(), |t| t);
+    let server = Server::start(&[&minilm_dir(), &candidate], &[]);
+    let browser = Browser::start().await;
+    browser.open(&server.url("/m/minilm/embed")).await;
+    browser
+        .type_into("input-text", "Which version answers?")
+        .await;
+    let answered_by = || async {
+        browser.find("submit").await.click().await.unwrap();
+        browser
+            .until("an answer", || async {
+                browser
+                    .text("[data-testid='result-meta']")
+                    .await
+                    .filter(|meta| meta.contains(" ms"))
+            })
+            .await
+    };
+    let meta = answered_by().await;
+    assert!(meta.contains("minilm 1.0.0"), "{meta}");
+    browser
+        .find("version")
+        .await
+        .select_by_value("1.1.0")
+        .await
+        .unwrap();
+    browser.find("clear").await.click().await.unwrap();
+    browser
+        .type_into("input-text", "Which version answers now?")
+        .await;
+    let meta = answered_by().await;
+    assert!(meta.contains("minilm 1.1.0"), "{meta}");
+    browser.screenshot("version-picked").await;
+    assert!(browser.console_errors().await.is_empty());
 }
 
 #[tokio::test]

@@ -7,42 +7,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, minilm_dir, wick};
+use common::{Server, copy_tree, minilm_as, minilm_dir, wick};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "rollout-test-token";
-
-/// A copy of examples/minilm as `version` (the weights hard-linked), its
-/// wick.toml edited by `edit`.
-fn minilm_as(version: &str, parent: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let source = minilm_dir();
-    let dir = parent.join(format!("minilm-{version}"));
-    copy_tree(&source, &dir);
-    let manifest = dir.join("wick.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
-    std::fs::remove_file(&manifest).unwrap();
-    std::fs::write(&manifest, edit(text)).unwrap();
-    dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else if std::fs::hard_link(entry.path(), &target).is_err() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn start(bundles: &[&Path], data: &Path) -> Server {
     Server::start_with_env(

@@ -49,6 +49,34 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
+/// A copy of examples/minilm as `version` (the weights hard-linked), its
+/// wick.toml edited by `edit`.
+pub fn minilm_as(version: &str, parent: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let source = minilm_dir();
+    let dir = parent.join(format!("minilm-{version}"));
+    copy_tree(&source, &dir);
+    let manifest = dir.join("wick.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::write(&manifest, edit(text)).unwrap();
+    dir
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if std::fs::hard_link(entry.path(), &target).is_err() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 pub fn smollm2_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/smollm2");
     assert!(
