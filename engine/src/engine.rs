@@ -270,7 +270,8 @@ impl Engine {
             max_inputs: manifest.serving.max_inputs_per_request,
             max_chars: manifest.serving.max_input_chars,
             example_files,
-            source: dir.map(Path::to_path_buf),
+            // Whole, so that a restart from another folder finds it.
+            source: dir.map(|dir| dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())),
         });
         let mut models = self.write();
         match models.iter_mut().find(|m| m.name == manifest.name) {
@@ -593,6 +594,11 @@ impl Served {
     /// unknown client) over the weights.
     fn pick(&self, client: Option<&str>) -> String {
         let serves = |version: &str| self.routing.weights.get(version).is_some_and(|w| *w > 0);
+        // One version with traffic (the usual case): nothing to choose.
+        let mut serving = self.routing.serving();
+        if let (Some(only), None) = (serving.next(), serving.next()) {
+            return only.clone();
+        }
         let Some(client) = client else {
             return self
                 .routing
@@ -1052,5 +1058,95 @@ mod tests {
             .add_model(&manifest("m"), Arc::new(Named("score_it")))
             .unwrap();
         assert_eq!(engine.models().len(), 1);
+    }
+
+    /// A task whose one endpoint takes a while.
+    struct Slow;
+
+    impl Task for Slow {
+        type Endpoint = ();
+        type Request = ();
+
+        fn endpoints(&self) -> Vec<((), Endpoint)> {
+            Named("score_it").endpoints()
+        }
+
+        fn prepare(&self, _: (), _: Values) -> Result<Prepared<()>> {
+            Ok(Prepared::new((), 1))
+        }
+
+        fn run(&self, _: (), batch: &[Item<()>]) -> Result<Vec<Values>> {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(batch.iter().map(|_| Values::new()).collect())
+        }
+    }
+
+    fn versioned(version: &str) -> Manifest {
+        let mut manifest = manifest("m");
+        manifest.version = version.to_string();
+        manifest
+    }
+
+    #[tokio::test]
+    async fn an_unloaded_version_finishes_what_it_took_and_new_requests_go_elsewhere() {
+        let engine = Arc::new(Engine::new());
+        engine.add_model(&versioned("1"), Arc::new(Slow)).unwrap();
+        engine.add_model(&versioned("2"), Arc::new(Slow)).unwrap();
+        assert_eq!(engine.model("m").unwrap().versions, ["1", "2"]);
+        let taken = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                engine
+                    .predict("m", &Route::any(), "score_it", vec![JsonObject::new()])
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        engine.change_routing("m", |r| r.promote("2")).unwrap();
+        let status = engine.unload("m", "1").unwrap();
+        assert_eq!(status.versions.len(), 1);
+        let answered = taken.await.unwrap().unwrap();
+        assert_eq!(answered.version, "1", "the request it took finished");
+        let next = engine
+            .predict("m", &Route::any(), "score_it", vec![JsonObject::new()])
+            .await
+            .unwrap();
+        assert_eq!(next.version, "2");
+        let pinned = engine
+            .predict(
+                "m",
+                &Route::pinned(Some("1")),
+                "score_it",
+                vec![JsonObject::new()],
+            )
+            .await;
+        assert!(matches!(pinned, Err(Error::UnknownVersion { .. })));
+        // The last version with traffic cannot go; a version twice cannot load.
+        assert!(matches!(engine.unload("m", "2"), Err(Error::Rollout(_))));
+        let twice = engine.add_model(&versioned("2"), Arc::new(Slow));
+        assert!(matches!(twice, Err(Error::Load { .. })));
+    }
+
+    #[test]
+    fn a_version_that_would_break_clients_is_refused_unless_forced() {
+        let engine = Engine::new();
+        engine
+            .add_model(&versioned("1"), Arc::new(Named("score_it")))
+            .unwrap();
+        let renamed = engine.add_model(&versioned("2"), Arc::new(Named("other")));
+        assert!(
+            matches!(&renamed, Err(Error::Incompatible { why, .. }) if why.contains("score_it")),
+            "{renamed:?}"
+        );
+        assert_eq!(engine.model("m").unwrap().versions, ["1"]);
+        engine
+            .add_model_from(&versioned("2"), Arc::new(Named("other")), None, true)
+            .unwrap();
+        assert_eq!(engine.model("m").unwrap().versions, ["1", "2"]);
+        assert_eq!(
+            engine.model("m").unwrap().version,
+            "1",
+            "the serving one describes it"
+        );
     }
 }

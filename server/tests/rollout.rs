@@ -391,6 +391,39 @@ async fn clients_keep_their_version_refused_loads_change_nothing_and_the_token_i
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()["x-wick-version"], "1.1.0", "{path}");
     }
+    // The demo: a browser's first page sets its `wick_client` cookie, and
+    // the UI's predictions with it stay on one version.
+    rollout(&server, &["split", "minilm", "1.0.0=50", "1.1.0=50"]).unwrap();
+    let mut demo_versions = BTreeMap::new();
+    for _ in 0..8 {
+        let page = client
+            .get(server.url("/m/minilm/embed"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        let cookie = page.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        assert!(cookie.starts_with("wick_client="), "{cookie}");
+        let mut versions = Vec::new();
+        for _ in 0..3 {
+            let answer: Value = client
+                .post(server.url("/_wick/predict"))
+                .header("cookie", &cookie)
+                .json(&json!({"model": "minilm", "endpoint": "embed", "inputs": {"text": "hi"}}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            versions.push(answer["Done"]["version"].as_str().unwrap().to_string());
+        }
+        assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
+        *demo_versions.entry(versions[0].clone()).or_insert(0) += 1;
+    }
+    assert!(!demo_versions.is_empty());
+
     let missing = client
         .post(server.url("/api/models/minilm@9.9.9/embed"))
         .json(&json!({"inputs": {"text": "x"}}))

@@ -115,9 +115,9 @@ fn describe(status: &Value) -> String {
         out.push_str(&format!(
             "  {:<14} {:>6} {:>7.1}% {:>7}  {}\n",
             version["version"].as_str().unwrap_or("?"),
-            version["weight"],
+            version["weight"].as_u64().unwrap_or(0),
             version["share"].as_f64().unwrap_or(0.0),
-            version["queued"],
+            version["queued"].as_u64().unwrap_or(0),
             version["source"].as_str().unwrap_or("-"),
         ));
     }
