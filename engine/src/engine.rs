@@ -51,6 +51,9 @@ pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 pub struct Engine {
     models: RwLock<Vec<Served>>,
     metrics: Arc<Metrics>,
+    /// Set when the process is asked to stop: readiness says no, so that
+    /// load balancers send new work elsewhere, while requests still run.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// One model name: its loaded versions and how traffic is split.
@@ -347,6 +350,17 @@ impl Engine {
             .map(|v| (v.info.name.clone(), v.info.version.clone(), v.depth()))
             .collect();
         self.metrics.render(&queues)
+    }
+
+    /// From now on the engine reports itself not ready (it still serves).
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether new work should go elsewhere: the process is stopping.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The serving metrics, with the recent requests per version and the

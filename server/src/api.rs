@@ -298,14 +298,19 @@ async fn live() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready once every bundle is loaded, which happens before the port opens.
-async fn ready(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+/// Ready once every bundle is loaded, which happens before the port opens;
+/// 503 from SIGTERM on, while the process drains.
+async fn ready(State(engine): State<Arc<Engine>>) -> Response {
+    if engine.is_draining() {
+        let body = Json(json!({"status": "draining"}));
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    }
     let models: Vec<String> = engine
         .models()
         .iter()
         .flat_map(|m| m.versions.iter().map(move |v| format!("{}@{v}", m.name)))
         .collect();
-    Json(json!({"status": "ready", "models": models}))
+    Json(json!({"status": "ready", "models": models})).into_response()
 }
 
 /// Prometheus scrape target (OpenMetrics text).

@@ -201,6 +201,11 @@ pub struct ServeArgs {
     /// process exits anyway.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Seconds between SIGTERM and closing the port, while /readyz (and
+    /// /v2/health/ready) answer 503 and requests are still served, so a
+    /// load balancer stops sending new work first.
+    #[arg(long, default_value_t = 0)]
+    pub drain_secs: u64,
     #[command(flatten)]
     pub serving: ServingArgs,
     #[command(flatten)]

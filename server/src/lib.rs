@@ -18,6 +18,7 @@ pub mod rollout;
 mod security;
 mod sessions;
 mod site;
+mod v2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,6 +98,7 @@ pub fn router(
     let routes = routes
         .merge(api::router(engine.clone()))
         .merge(openai::router(engine.clone()))
+        .merge(v2::router(engine.clone()))
         .merge(feedback_api::router(
             engine.clone(),
             store.clone(),

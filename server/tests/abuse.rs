@@ -532,3 +532,82 @@ async fn memory_comes_back_after_a_burst_of_the_largest_requests() {
     );
     assert_eq!(post(&server, embed, small).await.0, StatusCode::OK);
 }
+
+/// SIGTERM with requests in flight: readiness turns 503 at once, every
+/// request sent before the port closes gets its 200, later ones find the
+/// port closed (never an error status), and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_readiness_first_and_fails_no_request() {
+    let mut server = Server::start(&[&minilm_dir()], &["--drain-secs", "2"]);
+    let base = server.base.clone();
+    let stop_at = std::time::Instant::now() + Duration::from_secs(6);
+    let mut senders = Vec::new();
+    for worker in 0..8 {
+        let base = base.clone();
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let inputs: Vec<_> = (0..16)
+                .map(|i| json!({"text": format!("worker {worker} sends text {i} ").repeat(20)}))
+                .collect();
+            let (mut answered, mut refused) = (0, 0);
+            while std::time::Instant::now() < stop_at {
+                match client
+                    .post(format!("{base}/api/models/minilm/embed"))
+                    .json(&json!({"inputs": inputs}))
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        assert_eq!(response.status(), StatusCode::OK, "a request failed");
+                        response.bytes().await.expect("the whole answer");
+                        answered += 1;
+                    }
+                    // The port closed after the drain: go elsewhere.
+                    Err(_) => {
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            (answered, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ready = |base: String| async move {
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .map(|r| r.status())
+    };
+    assert_eq!(ready(base.clone()).await.unwrap(), StatusCode::OK);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        ready(base.clone()).await.unwrap(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readiness still says ready while draining"
+    );
+    let (mut answered, mut refused) = (0, 0);
+    for sender in senders {
+        let (a, r) = sender.await.unwrap();
+        answered += a;
+        refused += r;
+    }
+    println!(
+        "SIGTERM under load: {answered} answered (all 200), {refused} refused after the drain"
+    );
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    assert!(
+        ready(base).await.is_err(),
+        "the port is closed after the drain"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.exit_code().is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.exit_code(), Some(0));
+}

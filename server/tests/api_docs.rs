@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, lite0_dir, minilm_dir, python};
+use common::{Server, lite0_dir, minilm_dir, python, run_python};
 
 async fn get_text(server: &Server, path: &str) -> String {
     let response = reqwest::get(server.url(path)).await.unwrap();
@@ -82,17 +82,11 @@ async fn openapi_json_is_a_valid_openapi_3_1_document() {
     );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &document).unwrap();
-    let output = Command::new(python())
-        .args(["-m", "openapi_spec_validator"])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openapi-spec-validator refused the document:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_python(&[
+        "-m".as_ref(),
+        "openapi_spec_validator".as_ref(),
+        file.path().as_os_str(),
+    ]);
 }
 
 /// The text of `<code data-testid="...">` on a server-rendered page, as a

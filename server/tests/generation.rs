@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, metric, post, python, smollm2_dir, sse_events};
+use common::{Server, metric, post, run_python, smollm2_dir, sse_events, test_script};
 use serde_json::{Value, json};
 
 const RAW: &str =
@@ -22,20 +20,14 @@ async fn the_openai_python_client_works_unchanged() {
     let tokenizer = tokenizers::Tokenizer::from_file(smollm2_dir().join("tokenizer.json")).unwrap();
     let count = |text: &str| tokenizer.encode(text, false).unwrap().len().to_string();
     let chat_prompt = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py");
-    let output = Command::new(python())
-        .arg(script)
-        .arg(&server.base)
-        .arg(count(RAW))
-        .arg(count(chat_prompt))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let script = test_script("openai_client.py");
+    let (raw, chat) = (count(RAW), count(chat_prompt));
+    run_python(&[
+        script.as_os_str(),
+        server.base.as_ref(),
+        raw.as_ref(),
+        chat.as_ref(),
+    ]);
 }
 
 /// The JSON API's events, as (name, data) pairs.

@@ -84,7 +84,20 @@ async fn serve(
         max_connections: crate::listen::connection_cap(args.max_connections),
         grace: Duration::from_secs(args.shutdown_grace_secs),
     };
-    crate::listen::serve(listener, app, limits, shutdown_signal()).await;
+    let drain = Duration::from_secs(args.drain_secs);
+    let draining = engine.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        draining.start_draining();
+        if !drain.is_zero() {
+            tracing::info!(
+                drain_s = drain.as_secs(),
+                "not ready; still serving while traffic moves away"
+            );
+            tokio::time::sleep(drain).await;
+        }
+    };
+    crate::listen::serve(listener, app, limits, shutdown).await;
     store.close().await;
     Ok(())
 }

@@ -214,6 +214,15 @@ impl Server {
         None
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit code, once the process has ended.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().and_then(|s| s.code())
+    }
+
     /// SIGKILL: no graceful shutdown, as in a crash or an OOM kill.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -232,6 +241,25 @@ impl Drop for Server {
 pub fn python() -> String {
     std::env::var("WICK_PYTHON")
         .expect("WICK_PYTHON is not set: run the tests with scripts/test, which makes the Python venv these tests use")
+}
+
+/// Runs the test venv's Python with `args`; fails the test with its
+/// output unless it succeeds.
+pub fn run_python(args: &[&std::ffi::OsStr]) {
+    let output = Command::new(python()).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "python {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A test script beside these tests (`server/tests/NAME`).
+pub fn test_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
 }
 
 /// `(event, data)` of every complete server-sent event in `text`.
