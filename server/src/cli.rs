@@ -95,6 +95,43 @@ pub enum DeployCommand {
     /// Write a Hugging Face Space (Docker SDK): Dockerfile, README front
     /// matter, .dockerignore, the bundles and the wick binary.
     Space(SpaceArgs),
+    /// Write Kubernetes manifests (Deployment, Service, autoscaler,
+    /// disruption budget) and KServe ones (ServingRuntime,
+    /// InferenceService) for the bundles, run from the Space image.
+    K8s(K8sArgs),
+}
+
+#[derive(Args)]
+pub struct K8sArgs {
+    /// Folder to write kubernetes.yaml, kserve.yaml and README.md into.
+    pub out_dir: PathBuf,
+    /// Bundle folders the image serves (checked, not copied).
+    #[arg(required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// The image: the one `wick deploy space` builds, pushed to your
+    /// registry [default: NAME:latest].
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Name of the Deployment, Service and InferenceService [default: the
+    /// first bundle's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replicas to start with, and the autoscaler's floor.
+    #[arg(long, default_value_t = 2)]
+    pub replicas: u32,
+    /// The autoscaler's ceiling.
+    #[arg(long, default_value_t = 10)]
+    pub max_replicas: u32,
+    /// CPU each replica requests (its limit too).
+    #[arg(long, default_value = "2")]
+    pub cpu: String,
+    /// Memory each replica requests (its limit too).
+    #[arg(long, default_value = "2Gi")]
+    pub memory: String,
+    /// Where KServe fetches the first bundle from (a folder with wick.toml):
+    /// s3://, gs://, pvc://…
+    #[arg(long, default_value = "pvc://wick-bundles/BUNDLE")]
+    pub storage_uri: String,
 }
 
 #[derive(Args)]

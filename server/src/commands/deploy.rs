@@ -18,6 +18,7 @@ use wick_engine::Bundle;
 use wick_engine::bundle::MANIFEST;
 
 use crate::cli::{DeployArgs, DeployCommand, SpaceArgs};
+use crate::commands::deploy_k8s;
 
 /// Space colours Hugging Face accepts.
 const COLOURS: [&str; 8] = [
@@ -29,6 +30,7 @@ const SHORT_DESCRIPTION_CHARS: usize = 60;
 pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     match args.command {
         DeployCommand::Space(args) => space(args),
+        DeployCommand::K8s(args) => deploy_k8s::run(args),
     }
 }
 
@@ -93,7 +95,7 @@ fn space(args: SpaceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
     let path = dir.join(name);
     fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bundle;
 pub mod deploy;
+pub mod deploy_k8s;
 pub mod feedback;
 pub mod forward_bench;
 pub mod generation_bench;
