@@ -43,14 +43,7 @@ fn space(args: SpaceArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let bundles = args
-        .bundles
-        .iter()
-        .map(|dir| {
-            Bundle::open(dir)
-                .with_context(|| format!("cannot open the bundle in {}", dir.display()))
-        })
-        .collect::<anyhow::Result<Vec<Bundle>>>()?;
+    let bundles = open_bundles(&args.bundles)?;
     let out = &args.out_dir;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for bundle in &bundles {
@@ -93,6 +86,16 @@ fn space(args: SpaceArgs) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// Opens each bundle folder, checking every file's hash.
+pub(crate) fn open_bundles(dirs: &[PathBuf]) -> anyhow::Result<Vec<Bundle>> {
+    dirs.iter()
+        .map(|dir| {
+            Bundle::open(dir)
+                .with_context(|| format!("cannot open the bundle in {}", dir.display()))
+        })
+        .collect()
 }
 
 pub(crate) fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {

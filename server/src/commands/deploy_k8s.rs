@@ -14,11 +14,9 @@
 //! person who applies them, and every value put in is quoted as JSON,
 //! which YAML reads as a string.
 
-use anyhow::Context;
-use wick_engine::Bundle;
-
 use crate::cli::K8sArgs;
-use crate::commands::deploy::write;
+use crate::commands::deploy::{open_bundles, write};
+use anyhow::Context;
 
 /// The port of the Space image, and the one KServe expects.
 const PORT: u16 = 7860;
@@ -30,14 +28,7 @@ const REQUEST_GRACE_SECS: u64 = 20;
 const POD_GRACE_SECS: u64 = DRAIN_SECS + REQUEST_GRACE_SECS + 5;
 
 pub fn run(args: K8sArgs) -> anyhow::Result<()> {
-    let bundles = args
-        .bundles
-        .iter()
-        .map(|dir| {
-            Bundle::open(dir)
-                .with_context(|| format!("cannot open the bundle in {}", dir.display()))
-        })
-        .collect::<anyhow::Result<Vec<Bundle>>>()?;
+    let bundles = open_bundles(&args.bundles)?;
     let first = &bundles[0].manifest;
     let name = dns_name(args.name.as_deref().unwrap_or(&first.name));
     let image = args
