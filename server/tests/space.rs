@@ -1,7 +1,8 @@
 //! `wick deploy space`, proven by building and running its image here:
 //! podman with runc on a debootstrapped Debian base (no registry is
 //! reachable), the host-built `wick` and the MiniLM bundle. The image must
-//! answer a prediction and serve the demo page as uid 1000.
+//! answer a prediction and serve the demo page as uid 1000; then the same
+//! image runs as `wick deploy k8s`'s Deployment under `podman kube play`.
 
 mod common;
 
@@ -250,5 +251,129 @@ async fn the_space_image_builds_runs_and_serves_as_uid_1000() {
     );
     output_of(podman().args(["healthcheck", "run", &cleanup.container]));
     output_of(podman().args(["stop", "-t", "5", &cleanup.container]));
+    kubernetes_runs_the_same_image(&cleanup.image).await;
     drop(cleanup);
+}
+
+/// Removes what `podman kube play` started, however the test ends.
+struct KubeDown(std::path::PathBuf);
+
+impl Drop for KubeDown {
+    fn drop(&mut self) {
+        let _ = podman().arg("kube").arg("down").arg(&self.0).output();
+    }
+}
+
+/// `wick deploy k8s`'s Deployment and Service under `podman kube play`:
+/// the pod serves on the manifest's port (published by podman on the
+/// host), answers a prediction, and stops as the kubelet stops it —
+/// SIGTERM, the drain, the grace — with no request in flight failing;
+/// then `podman kube down` removes it. (Podman 4.3 stops a pod's network
+/// before its containers, which would cut requests no kubelet cuts: the
+/// container is stopped first, as Kubernetes does.)
+async fn kubernetes_runs_the_same_image(image: &str) {
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:7860").is_ok(),
+        "port 7860 is taken: podman kube play publishes the manifest's port there"
+    );
+    let out = tempfile::tempdir().unwrap();
+    output_of(
+        wick()
+            .args(["deploy", "k8s"])
+            .arg(out.path())
+            .arg(minilm_dir())
+            .args([
+                "--image",
+                image,
+                "--replicas",
+                "1",
+                "--cpu",
+                "1",
+                "--memory",
+                "1Gi",
+            ]),
+    );
+    let manifests = out.path().join("kubernetes.yaml");
+    // The ulimits `podman run` is given here, for the pod's containers.
+    let conf = out.path().join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+    )
+    .unwrap();
+    let _down = KubeDown(manifests.clone());
+    output_of(
+        podman()
+            .env("CONTAINERS_CONF", &conf)
+            .args(["kube", "play"])
+            .arg(&manifests),
+    );
+    let base = "http://127.0.0.1:7860";
+    let client = reqwest::Client::new();
+    let waiting = Instant::now();
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the pod was not ready in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("pod ready in {:.1} s", waiting.elapsed().as_secs_f64());
+    let stop_at = Instant::now() + Duration::from_secs(12);
+    let mut load = Vec::new();
+    for worker in 0..4 {
+        load.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let (mut answered, mut refused) = (0, 0);
+            while Instant::now() < stop_at {
+                let sent = client
+                    .post(format!("{base}/api/models/minilm/embed"))
+                    .json(&json!({"inputs": {"text": format!("worker {worker} ").repeat(60)}}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) => {
+                        assert_eq!(response.status(), 200, "a request failed");
+                        response.bytes().await.expect("the whole answer");
+                        answered += 1;
+                    }
+                    Err(error) => {
+                        assert!(error.is_connect(), "a request was cut: {error}");
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            (answered, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let container = output_of(podman().args(["ps", "--format", "{{.Names}}"]))
+        .lines()
+        .find(|name| name.ends_with("-wick"))
+        .expect("the pod's wick container")
+        .to_string();
+    let stopping = Instant::now();
+    output_of(podman().args(["stop", "-t", "30", &container]));
+    let stopped_in = stopping.elapsed();
+    let (mut answered, mut refused) = (0, 0);
+    for worker in load {
+        let (a, r) = worker.await.unwrap();
+        answered += a;
+        refused += r;
+    }
+    let logs = podman().args(["logs", &container]).output().unwrap();
+    let logs = String::from_utf8_lossy(&logs.stderr);
+    assert!(logs.contains("not ready; still serving"), "{logs}");
+    eprintln!(
+        "pod stopped in {:.1} s: {answered} requests answered, {refused} refused after the drain, none cut",
+        stopped_in.as_secs_f64()
+    );
+    assert!(answered > 0 && refused > 0);
+    output_of(podman().arg("kube").arg("down").arg(&manifests));
 }

@@ -171,23 +171,24 @@ spec:
             capabilities:
               drop: ["ALL"]
           # Every bundle file's SHA-256 is checked and the models loaded
-          # before the port opens: allow a minute for that.
+          # before the port opens: allow a minute for that. (Numeric ports:
+          # podman kube play reads a named one as 0.)
           startupProbe:
             httpGet:
               path: /readyz
-              port: http
+              port: {PORT}
             periodSeconds: 2
             failureThreshold: 30
           readinessProbe:
             httpGet:
               path: /readyz
-              port: http
+              port: {PORT}
             periodSeconds: 5
             failureThreshold: 1
           livenessProbe:
             httpGet:
               path: /healthz
-              port: http
+              port: {PORT}
             periodSeconds: 10
             failureThreshold: 3
           volumeMounts:
