@@ -5,12 +5,26 @@
 //! `target/site`) before building this crate. When the folder is missing
 //! (a plain `cargo build`), nothing is embedded and the pages still render
 //! on the server, without hydration; `wick serve` warns about it.
+//!
+//! It also generates the gRPC V2 service (`proto/inference.proto`) with
+//! protox, a protobuf compiler in Rust, so that building needs no `protoc`.
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    embed_site();
+    println!("cargo:rerun-if-changed=proto/inference.proto");
+    let descriptors =
+        protox::compile(["inference.proto"], ["proto"]).expect("proto/inference.proto compiles");
+    tonic_prost_build::configure()
+        .build_client(false)
+        .compile_fds(descriptors)
+        .expect("the gRPC service generates");
+}
+
+fn embed_site() {
     println!("cargo:rerun-if-env-changed=WICK_SITE_DIR");
     let manifest_dir =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

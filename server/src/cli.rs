@@ -238,6 +238,9 @@ pub struct ServeArgs {
     /// process exits anyway.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Also serve the Open Inference Protocol over gRPC on this port.
+    #[arg(long, env = "WICK_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
     /// Seconds between SIGTERM and closing the port, while /readyz (and
     /// /v2/health/ready) answer 503 and requests are still served, so a
     /// load balancer stops sending new work first.

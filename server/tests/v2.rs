@@ -1,8 +1,8 @@
 //! The Open Inference Protocol (V2) over HTTP with the MiniLM example:
 //! NVIDIA's `tritonclient[http]` from PyPI (`triton_client.py`: health,
 //! metadata, a batch of 3 with JSON and binary tensors, requested
-//! outputs, bad requests), and the protocol's error shape and version
-//! paths checked here.
+//! outputs, bad requests) and `tritonclient[grpc]` against `--grpc-port`,
+//! and the protocol's error shape and version paths checked here.
 
 mod common;
 
@@ -14,6 +14,20 @@ fn tritonclient_works_unchanged() {
     let server = Server::start(&[&minilm_dir()], &[]);
     let script = test_script("triton_client.py");
     run_python(&[script.as_os_str(), server.base.as_ref()]);
+}
+
+#[test]
+fn tritonclient_over_grpc_works_unchanged() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start(&[&minilm_dir()], &["--grpc-port", &port.to_string()]);
+    let script = test_script("triton_grpc_client.py");
+    let address = format!("127.0.0.1:{port}");
+    run_python(&[script.as_os_str(), address.as_ref()]);
+    drop(server);
 }
 
 #[tokio::test]

@@ -84,9 +84,12 @@ async fn serve(
         max_connections: crate::listen::connection_cap(args.max_connections),
         grace: Duration::from_secs(args.shutdown_grace_secs),
     };
+    // SIGTERM: not ready at once, serving on for the drain, then both
+    // ports stop accepting and what is open gets its grace.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let drain = Duration::from_secs(args.drain_secs);
     let draining = engine.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         shutdown_signal().await;
         draining.start_draining();
         if !drain.is_zero() {
@@ -96,10 +99,52 @@ async fn serve(
             );
             tokio::time::sleep(drain).await;
         }
+        let _ = stop.send(true);
+    });
+    let when_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
     };
-    crate::listen::serve(listener, app, limits, shutdown).await;
+    let grpc = match args.grpc_port {
+        Some(port) => {
+            let stop = when_stopped(stopped.clone());
+            Some(serve_grpc(&args.host, port, engine.clone(), stop).await?)
+        }
+        None => None,
+    };
+    crate::listen::serve(listener, app, limits, when_stopped(stopped)).await;
+    if let Some(grpc) = grpc {
+        let grace = Duration::from_secs(args.shutdown_grace_secs);
+        let _ = tokio::time::timeout(grace, grpc).await;
+    }
     store.close().await;
     Ok(())
+}
+
+/// The gRPC V2 service on its own port, until `stop` resolves.
+async fn serve_grpc(
+    host: &str,
+    port: u16,
+    engine: Arc<wick_engine::Engine>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen for gRPC on {host}:{port}"))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the gRPC address")?;
+    println!("grpc listening on {address}");
+    tracing::info!("the Open Inference Protocol's gRPC service is at {address}");
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    Ok(tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .add_service(crate::v2::grpc::service(engine))
+            .serve_with_incoming_shutdown(incoming, stop)
+            .await;
+        if let Err(error) = served {
+            tracing::error!("the gRPC service stopped: {error}");
+        }
+    }))
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,7 @@
 //! endpoint, `minilm.classify` names one. `/versions/{v}` pins a version;
 //! without it the model's routing picks one, as for the JSON API.
 
+pub mod grpc;
 mod tensors;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use wick_engine::{ClientId, Engine, JsonObject};
 use wick_types::{Endpoint, ErrorCode, ModelInfo};
 
 use crate::api_error::ApiError;
-use tensors::{InputTensor, OutputTensor, describe, input_value, output_tensors};
+use tensors::{InputTensor, OutputTensor, Tensor, describe, input_value, output_tensors};
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
@@ -206,6 +207,49 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, message)
 }
 
+/// What a V2 inference gives back, either protocol: the version that
+/// answered and the output tensors, in the order asked for.
+pub(crate) struct Inferred {
+    pub version: String,
+    pub outputs: Vec<OutputTensor>,
+}
+
+/// The one V2 inference: the model and endpoint `name` means, the tensors
+/// as rows of inputs, `Engine::predict`, the outputs as tensors (only
+/// `requested` ones, when named).
+pub(crate) async fn infer_tensors(
+    engine: &Engine,
+    name: &str,
+    route: &wick_engine::Route,
+    inputs: &[Tensor],
+    requested: Option<&[String]>,
+) -> Result<Inferred, ApiError> {
+    let (info, endpoint) = resolve(engine, name, route.version.as_deref())?;
+    let rows = rows_of(inputs, &endpoint)?;
+    let prediction = engine
+        .predict(&info.name, route, &endpoint.name, rows)
+        .await?;
+    let mut outputs: Vec<OutputTensor> = endpoint
+        .outputs
+        .iter()
+        .flat_map(|field| output_tensors(field, &prediction.outputs))
+        .collect();
+    if let Some(requested) = requested {
+        if let Some(unknown) = requested
+            .iter()
+            .find(|wanted| !outputs.iter().any(|o| o.info.name == **wanted))
+        {
+            return Err(bad(format!("model `{name}` has no output `{unknown}`")));
+        }
+        outputs.retain(|o| requested.contains(&o.info.name));
+        outputs.sort_by_key(|o| requested.iter().position(|r| *r == o.info.name));
+    }
+    Ok(Inferred {
+        version: prediction.version,
+        outputs,
+    })
+}
+
 async fn answer(
     engine: &Engine,
     name: &str,
@@ -214,7 +258,6 @@ async fn answer(
     client: Option<Extension<ClientId>>,
     body: Bytes,
 ) -> Result<Response, V2Error> {
-    let (info, endpoint) = resolve(engine, name, version)?;
     // With binary data, the JSON comes first and the header says its length.
     let json_length = match headers.get(HEADER_LENGTH) {
         None => body.len(),
@@ -227,32 +270,21 @@ async fn answer(
     };
     let request: InferRequest = serde_json::from_slice(&body[..json_length])
         .map_err(|e| bad(format!("the body is not an inference request: {e}")))?;
-    let rows = rows_of(&request, &endpoint, &body[json_length..])?;
+    let inputs = read_inputs(&request.inputs, &body[json_length..])?;
     let route = crate::api::route(version, None, headers, client);
-    let prediction = engine
-        .predict(&info.name, &route, &endpoint.name, rows)
-        .await?;
-    let mut outputs: Vec<OutputTensor> = endpoint
+    let requested: Option<Vec<String>> = request
         .outputs
-        .iter()
-        .flat_map(|field| output_tensors(field, &prediction.outputs))
-        .collect();
+        .as_ref()
+        .map(|outputs| outputs.iter().map(|o| o.name.clone()).collect());
+    let inferred = infer_tensors(engine, name, &route, &inputs, requested.as_deref()).await?;
     let all_binary = request
         .parameters
         .get("binary_data_output")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let mut binary = Vec::new();
-    if let Some(requested) = &request.outputs {
-        for wanted in requested {
-            if !outputs.iter().any(|o| o.info.name == wanted.name) {
-                return Err(bad(format!("model `{name}` has no output `{}`", wanted.name)).into());
-            }
-        }
-        outputs.retain(|o| requested.iter().any(|r| r.name == o.info.name));
-        outputs.sort_by_key(|o| requested.iter().position(|r| r.name == o.info.name));
-    }
-    let described: Vec<Value> = outputs
+    let described: Vec<Value> = inferred
+        .outputs
         .iter()
         .map(|output| {
             let as_binary = all_binary
@@ -277,13 +309,12 @@ async fn answer(
         .collect();
     let mut reply = json!({
         "model_name": name,
-        "model_version": prediction.version,
+        "model_version": inferred.version,
         "outputs": described,
     });
     if let Some(id) = request.id {
         reply["id"] = Value::String(id);
     }
-    let version = prediction.version.clone();
     let text = serde_json::to_vec(&reply).unwrap_or_default();
     let response = if binary.is_empty() {
         ([(header::CONTENT_TYPE, "application/json")], text).into_response()
@@ -298,17 +329,37 @@ async fn answer(
             .insert(HEADER_LENGTH, HeaderValue::from(length));
         response
     };
-    Ok(crate::api::with_version(response, &version))
+    Ok(crate::api::with_version(response, &inferred.version))
 }
 
-/// The request's tensors as one set of inputs per row.
-fn rows_of(
-    request: &InferRequest,
-    endpoint: &Endpoint,
-    mut binary: &[u8],
-) -> Result<Vec<JsonObject>, ApiError> {
-    let first = request
-        .inputs
+/// The request's input tensors, each from its JSON data or its share of
+/// the binary data after the JSON.
+fn read_inputs(inputs: &[InputTensor], mut binary: &[u8]) -> Result<Vec<Tensor>, ApiError> {
+    inputs
+        .iter()
+        .map(|tensor| {
+            let data = match tensor.binary_size()? {
+                None => None,
+                Some(size) => {
+                    if size > binary.len() {
+                        return Err(bad(format!(
+                            "input `{}`'s binary data is cut short",
+                            tensor.name
+                        )));
+                    }
+                    let (this, rest) = binary.split_at(size);
+                    binary = rest;
+                    Some(this)
+                }
+            };
+            tensor.read(data)
+        })
+        .collect()
+}
+
+/// The tensors as one set of inputs per row.
+fn rows_of(inputs: &[Tensor], endpoint: &Endpoint) -> Result<Vec<JsonObject>, ApiError> {
+    let first = inputs
         .first()
         .ok_or_else(|| bad("the request has no inputs"))?;
     let rows = first
@@ -323,7 +374,7 @@ fn rows_of(
             ))
         })?;
     let mut sets = vec![JsonObject::new(); rows];
-    for tensor in &request.inputs {
+    for tensor in inputs {
         let field = endpoint
             .inputs
             .iter()
@@ -344,25 +395,10 @@ fn rows_of(
                 first.name
             )));
         }
-        let data = match tensor.binary_size()? {
-            None => None,
-            Some(size) => {
-                if size > binary.len() {
-                    return Err(bad(format!(
-                        "input `{}`'s binary data is cut short",
-                        tensor.name
-                    )));
-                }
-                let (this, rest) = binary.split_at(size);
-                binary = rest;
-                Some(this)
-            }
-        };
-        let elements = tensor.elements(data)?;
         for (row, set) in sets.iter_mut().enumerate() {
             set.insert(
                 field.name.clone(),
-                input_value(field, &elements, rows, row)?,
+                input_value(field, &tensor.elements, rows, row)?,
             );
         }
     }

@@ -79,6 +79,13 @@ pub struct InputTensor {
     pub data: Option<Json>,
 }
 
+/// An input tensor as either protocol brings it: its elements read.
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub elements: Elements,
+}
+
 /// A tensor's elements, flattened row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Elements {
@@ -88,7 +95,8 @@ pub enum Elements {
 }
 
 impl Elements {
-    fn len(&self) -> usize {
+    /// How many elements.
+    pub fn count(&self) -> usize {
         match self {
             Elements::Bytes(items) => items.len(),
             Elements::Numbers(items) => items.len(),
@@ -112,25 +120,37 @@ fn element_size(datatype: &str) -> Option<usize> {
     })
 }
 
-impl InputTensor {
-    /// Elements in the tensor, by its shape.
-    fn count(&self) -> Result<usize, ApiError> {
-        self.shape.iter().try_fold(1usize, |total, &dim| {
+impl Tensor {
+    /// A tensor whose element count its shape must match.
+    pub fn new(name: &str, shape: &[i64], elements: Elements) -> Result<Tensor, ApiError> {
+        let count = shape.iter().try_fold(1usize, |total, &dim| {
             usize::try_from(dim)
                 .ok()
                 .and_then(|dim| total.checked_mul(dim))
-                .ok_or_else(|| invalid(format!("input `{}` has a bad shape", self.name)))
+                .ok_or_else(|| invalid(format!("input `{name}` has a bad shape")))
+        })?;
+        if elements.count() != count {
+            return Err(invalid(format!(
+                "input `{name}` has {} elements, its shape {shape:?} says {count}",
+                elements.count(),
+            )));
+        }
+        Ok(Tensor {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            elements,
         })
     }
+}
 
-    /// The elements from the JSON `data`, or from `binary` (the part of
-    /// the body after the JSON that this tensor's `binary_data_size`
+impl InputTensor {
+    /// The tensor, its elements from the JSON `data`, or from `binary`
+    /// (the part of the body after the JSON that its `binary_data_size`
     /// names).
-    pub fn elements(&self, binary: Option<&[u8]>) -> Result<Elements, ApiError> {
+    pub fn read(&self, binary: Option<&[u8]>) -> Result<Tensor, ApiError> {
         let name = &self.name;
         let elements = match binary {
-            Some(bytes) => from_binary(&self.datatype, bytes)
-                .ok_or_else(|| invalid(format!("input `{name}`'s binary data is cut short")))?,
+            Some(bytes) => from_binary(&self.datatype, bytes)?,
             None => {
                 let data = self
                     .data
@@ -146,15 +166,7 @@ impl InputTensor {
                 })?
             }
         };
-        let count = self.count()?;
-        if elements.len() != count {
-            return Err(invalid(format!(
-                "input `{name}` has {} elements, its shape {:?} says {count}",
-                elements.len(),
-                self.shape
-            )));
-        }
-        Ok(elements)
+        Tensor::new(name, &self.shape, elements)
     }
 
     /// How many bytes of binary data follow for it, if any.
@@ -193,7 +205,17 @@ fn from_json(datatype: &str, flat: &[&Json]) -> Option<Elements> {
     })
 }
 
-fn from_binary(datatype: &str, bytes: &[u8]) -> Option<Elements> {
+/// Elements from binary data of `datatype` (the binary extension's, and
+/// gRPC's raw contents).
+pub fn from_binary(datatype: &str, bytes: &[u8]) -> Result<Elements, ApiError> {
+    decode_binary(datatype, bytes).ok_or_else(|| {
+        invalid(format!(
+            "binary data of {datatype} is cut short or of no known datatype"
+        ))
+    })
+}
+
+fn decode_binary(datatype: &str, bytes: &[u8]) -> Option<Elements> {
     if datatype == "BYTES" {
         let mut items = Vec::new();
         let mut rest = bytes;
@@ -243,7 +265,7 @@ pub fn input_value(
     rows: usize,
     row: usize,
 ) -> Result<Json, ApiError> {
-    let per_row = elements.len() / rows.max(1);
+    let per_row = elements.count() / rows.max(1);
     let name = &field.name;
     let text = |bytes: &[u8]| {
         String::from_utf8(bytes.to_vec())
@@ -462,8 +484,8 @@ mod tests {
             elements: Elements::Bytes(vec![b"hi".to_vec(), "é".as_bytes().to_vec()]),
         };
         let data = bytes.binary_data();
-        assert_eq!(from_binary("BYTES", &data), Some(bytes.elements.clone()));
-        assert_eq!(from_binary("BYTES", &data[..data.len() - 1]), None);
+        assert_eq!(decode_binary("BYTES", &data), Some(bytes.elements.clone()));
+        assert_eq!(decode_binary("BYTES", &data[..data.len() - 1]), None);
         let floats = OutputTensor {
             info: TensorInfo {
                 name: "f".into(),
@@ -473,9 +495,9 @@ mod tests {
             elements: Elements::Numbers(vec![0.5, -2.0]),
         };
         assert_eq!(
-            from_binary("FP32", &floats.binary_data()),
+            decode_binary("FP32", &floats.binary_data()),
             Some(Elements::Numbers(vec![0.5, -2.0]))
         );
-        assert_eq!(from_binary("FP32", &[0, 0, 0]), None);
+        assert_eq!(decode_binary("FP32", &[0, 0, 0]), None);
     }
 }
