@@ -119,3 +119,34 @@ async fn an_image_is_classified_from_binary_tensor_data() {
     assert!(label.contains("cat"), "{answer}");
     assert_eq!(answer["outputs"][1]["shape"], json!([1, 5]));
 }
+
+/// An image as UINT8 RGB pixels `[1, h, w, 3]` in binary data: the
+/// same label as its PNG file gives.
+#[tokio::test]
+async fn an_image_is_classified_from_uint8_pixels() {
+    let server = Server::start(&[&common::lite0_dir()], &[]);
+    let photo = image::open(common::lite0_dir().join("examples/chelsea.png"))
+        .unwrap()
+        .to_rgb8();
+    let (width, height) = photo.dimensions();
+    let pixels = photo.into_raw();
+    let header = json!({
+        "inputs": [{"name": "image", "shape": [1, height, width, 3], "datatype": "UINT8",
+                    "parameters": {"binary_data_size": pixels.len()}}],
+        "outputs": [{"name": "label"}],
+    })
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend(&pixels);
+    let response = reqwest::Client::new()
+        .post(server.url("/v2/models/efficientnet-lite0/infer"))
+        .header("inference-header-content-length", header.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    let label = answer["outputs"][0]["data"][0].as_str().unwrap();
+    assert!(label.contains("cat"), "{answer}");
+}

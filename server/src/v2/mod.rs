@@ -396,10 +396,7 @@ fn rows_of(inputs: &[Tensor], endpoint: &Endpoint) -> Result<Vec<JsonObject>, Ap
             )));
         }
         for (row, set) in sets.iter_mut().enumerate() {
-            set.insert(
-                field.name.clone(),
-                input_value(field, &tensor.elements, rows, row)?,
-            );
+            set.insert(field.name.clone(), input_value(field, tensor, row)?);
         }
     }
     Ok(sets)

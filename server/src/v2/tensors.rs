@@ -9,7 +9,7 @@
 //! | checkbox | BOOL `[n]` |
 //! | tags | BYTES `[n, k]` |
 //! | chat, JSON | BYTES `[n]`, each a JSON text |
-//! | image, audio (input) | BYTES `[n]`, each the encoded file (PNG, JPEG, WAV…) |
+//! | image, audio (input) | BYTES `[n]`, each the encoded file (PNG, JPEG, WAV…); or for an image UINT8 `[n, h, w, 3]` RGB pixels |
 //! | embedding | FP32 `[n, dim]` |
 //! | score | FP32 `[n]` |
 //! | label | BYTES `[n]` (the top label), and `NAME_labels` BYTES `[n, k]` with `NAME_scores` FP32 `[n, k]` |
@@ -258,14 +258,12 @@ fn decode_binary(datatype: &str, bytes: &[u8]) -> Option<Elements> {
     })
 }
 
-/// The value of `field` in row `row` of a tensor of `rows` rows.
-pub fn input_value(
-    field: &Field,
-    elements: &Elements,
-    rows: usize,
-    row: usize,
-) -> Result<Json, ApiError> {
-    let per_row = elements.count() / rows.max(1);
+/// The value of `field` in row `row` of `tensor` (whose first dimension
+/// is the rows).
+pub fn input_value(field: &Field, tensor: &Tensor, row: usize) -> Result<Json, ApiError> {
+    let elements = &tensor.elements;
+    let rows = tensor.shape.first().copied().unwrap_or(1).max(1) as usize;
+    let per_row = elements.count() / rows;
     let name = &field.name;
     let text = |bytes: &[u8]| {
         String::from_utf8(bytes.to_vec())
@@ -273,6 +271,9 @@ pub fn input_value(
     };
     let range = row * per_row..(row + 1) * per_row;
     Ok(match (&field.kind, elements) {
+        (Kind::Image { .. }, Elements::Numbers(items)) => {
+            Json::String(png_data_url(name, &tensor.shape, &items[range])?)
+        }
         (Kind::Tags { .. }, Elements::Bytes(items)) => Json::Array(
             items[range]
                 .iter()
@@ -297,6 +298,28 @@ pub fn input_value(
         (_, Elements::Numbers(items)) => json!(items[row]),
         (_, Elements::Bools(items)) => Json::Bool(items[row]),
     })
+}
+
+/// A row of a UINT8 `[n, height, width, 3]` tensor (RGB pixels) as a PNG
+/// `data:` URL, the form the engine decodes images from.
+fn png_data_url(name: &str, shape: &[i64], pixels: &[f64]) -> Result<String, ApiError> {
+    let [_, height, width, 3] = shape else {
+        return Err(invalid(format!(
+            "input `{name}` takes encoded files as BYTES [n], or RGB pixels as UINT8 [n, height, width, 3], not {shape:?}"
+        )));
+    };
+    let bytes: Vec<u8> = pixels.iter().map(|p| p.clamp(0.0, 255.0) as u8).collect();
+    let image =
+        image::RgbImage::from_raw(*width as u32, *height as u32, bytes).ok_or_else(|| {
+            invalid(format!(
+                "input `{name}`'s pixels do not fill {height}×{width}"
+            ))
+        })?;
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| invalid(format!("input `{name}` cannot be made an image: {e}")))?;
+    Ok(Media::new("image/png", png).to_data_url())
 }
 
 /// One output tensor of a response.
