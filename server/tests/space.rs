@@ -266,7 +266,7 @@ impl Drop for KubeDown {
 
 /// `wick deploy k8s`'s Deployment and Service under `podman kube play`:
 /// the pod serves on the manifest's port (published by podman on the
-/// host), answers a prediction, and stops as the kubelet stops it —
+/// host), its own probe finds it healthy, it answers a prediction, and stops as the kubelet stops it —
 /// SIGTERM, the drain, the grace — with no request in flight failing;
 /// then `podman kube down` removes it. (Podman 4.3 stops a pod's network
 /// before its containers, which would cut requests no kubelet cuts: the
@@ -324,6 +324,20 @@ async fn kubernetes_runs_the_same_image(image: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!("pod ready in {:.1} s", waiting.elapsed().as_secs_f64());
+    let container = output_of(podman().args(["ps", "--format", "{{.Names}}"]))
+        .lines()
+        .find(|name| name.ends_with("-wick"))
+        .expect("the pod's wick container")
+        .to_string();
+    // Its own probe, as podman runs the manifest's httpGet one.
+    output_of(podman().args(["healthcheck", "run", &container]));
+    let health = output_of(podman().args([
+        "inspect",
+        "--format",
+        "{{.State.Health.Status}}",
+        &container,
+    ]));
+    assert_eq!(health.trim(), "healthy");
     let stop_at = Instant::now() + Duration::from_secs(12);
     let mut load = Vec::new();
     for worker in 0..4 {
@@ -353,11 +367,6 @@ async fn kubernetes_runs_the_same_image(image: &str) {
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let container = output_of(podman().args(["ps", "--format", "{{.Names}}"]))
-        .lines()
-        .find(|name| name.ends_with("-wick"))
-        .expect("the pod's wick container")
-        .to_string();
     let stopping = Instant::now();
     output_of(podman().args(["stop", "-t", "30", &container]));
     let stopped_in = stopping.elapsed();

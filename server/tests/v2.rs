@@ -90,21 +90,13 @@ async fn errors_are_v2_shaped_and_versions_have_their_paths() {
     assert_eq!(metadata["outputs"][0]["datatype"], "FP32");
 }
 
-/// An image travels as a BYTES element holding the encoded file, in the
-/// binary tensor extension; the label comes back with its top-5 tensors.
-#[tokio::test]
-async fn an_image_is_classified_from_binary_tensor_data() {
+/// The classification of one photo sent as binary tensor data: the
+/// request's JSON `header` (its `inputs`, `outputs`), then `data`.
+async fn classify_binary(header: Value, data: &[u8]) -> Value {
     let server = Server::start(&[&common::lite0_dir()], &[]);
-    let photo = std::fs::read(common::lite0_dir().join("examples/chelsea.png")).unwrap();
-    let header = json!({
-        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                    "parameters": {"binary_data_size": photo.len() + 4}}],
-        "outputs": [{"name": "label"}, {"name": "label_scores"}],
-    })
-    .to_string();
+    let header = header.to_string();
     let mut body = header.clone().into_bytes();
-    body.extend((photo.len() as u32).to_le_bytes());
-    body.extend(&photo);
+    body.extend(data);
     let response = reqwest::Client::new()
         .post(server.url("/v2/models/efficientnet-lite0/infer"))
         .header("content-type", "application/octet-stream")
@@ -117,6 +109,22 @@ async fn an_image_is_classified_from_binary_tensor_data() {
     let answer: Value = response.json().await.unwrap();
     let label = answer["outputs"][0]["data"][0].as_str().unwrap();
     assert!(label.contains("cat"), "{answer}");
+    answer
+}
+
+/// An image travels as a BYTES element holding the encoded file, in the
+/// binary tensor extension; the label comes back with its top-5 tensors.
+#[tokio::test]
+async fn an_image_is_classified_from_binary_tensor_data() {
+    let photo = std::fs::read(common::lite0_dir().join("examples/chelsea.png")).unwrap();
+    let mut data = (photo.len() as u32).to_le_bytes().to_vec();
+    data.extend(&photo);
+    let header = json!({
+        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                    "parameters": {"binary_data_size": data.len()}}],
+        "outputs": [{"name": "label"}, {"name": "label_scores"}],
+    });
+    let answer = classify_binary(header, &data).await;
     assert_eq!(answer["outputs"][1]["shape"], json!([1, 5]));
 }
 
@@ -124,7 +132,6 @@ async fn an_image_is_classified_from_binary_tensor_data() {
 /// same label as its PNG file gives.
 #[tokio::test]
 async fn an_image_is_classified_from_uint8_pixels() {
-    let server = Server::start(&[&common::lite0_dir()], &[]);
     let photo = image::open(common::lite0_dir().join("examples/chelsea.png"))
         .unwrap()
         .to_rgb8();
@@ -134,19 +141,6 @@ async fn an_image_is_classified_from_uint8_pixels() {
         "inputs": [{"name": "image", "shape": [1, height, width, 3], "datatype": "UINT8",
                     "parameters": {"binary_data_size": pixels.len()}}],
         "outputs": [{"name": "label"}],
-    })
-    .to_string();
-    let mut body = header.clone().into_bytes();
-    body.extend(&pixels);
-    let response = reqwest::Client::new()
-        .post(server.url("/v2/models/efficientnet-lite0/infer"))
-        .header("inference-header-content-length", header.len())
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
-    let label = answer["outputs"][0]["data"][0].as_str().unwrap();
-    assert!(label.contains("cat"), "{answer}");
+    });
+    classify_binary(header, &pixels).await;
 }
