@@ -10,6 +10,7 @@ pub mod cli;
 mod clients;
 pub mod commands;
 mod feedback_api;
+mod gradio;
 pub mod listen;
 mod multipart;
 mod openai;
@@ -99,6 +100,7 @@ pub fn router(
         .merge(api::router(engine.clone()))
         .merge(openai::router(engine.clone()))
         .merge(v2::router(engine.clone()))
+        .merge(gradio::router(engine.clone()))
         .merge(feedback_api::router(
             engine.clone(),
             store.clone(),
