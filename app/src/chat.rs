@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
 use crate::flag::{FlagBar, Flagged};
-use crate::inputs::{InputWidget, initial_value};
+use crate::inputs::{initial_value, input_widgets};
 use crate::server_fns::{ModelPage, Outcome, StreamLine, predict_stream};
 
 type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -265,17 +265,12 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         flagged.set(None);
     };
 
-    let parameter_widgets = parameters
-        .into_iter()
-        .zip(values.read_value().iter().copied())
-        .map(|(field, value)| {
-            let name = field.name.clone();
-            let invalid =
-                Signal::derive(move || error.get().and_then(|(f, _)| f).is_some_and(|f| f == name));
-            view! { <InputWidget field value invalid endpoint=endpoint_name.get_value()/> }
-                .into_any()
-        })
-        .collect_view();
+    let parameter_widgets = input_widgets(
+        parameters,
+        &values.read_value(),
+        error,
+        &endpoint_name.get_value(),
+    );
     let starters = page
         .info
         .examples

@@ -11,7 +11,7 @@ use crate::chat::{ChatDemo, is_chat};
 use crate::media_input::fetch_data_url;
 
 use crate::flag::{FlagBar, Flagged};
-use crate::inputs::{InputWidget, initial_value};
+use crate::inputs::{initial_value, input_widgets};
 use crate::outputs::OutputView;
 use crate::server_fns::{ModelPage, Outcome, predict};
 use crate::version_picker::VersionPicker;
@@ -173,19 +173,12 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         }
     };
 
-    let widgets = endpoint
-        .inputs
-        .iter()
-        .cloned()
-        .zip(values.read_value().iter().copied())
-        .map(|(field, value)| {
-            let name = field.name.clone();
-            let invalid =
-                Signal::derive(move || error.get().and_then(|(f, _)| f).is_some_and(|f| f == name));
-            view! { <InputWidget field value invalid endpoint=endpoint_name.get_value()/> }
-                .into_any()
-        })
-        .collect_view();
+    let widgets = input_widgets(
+        endpoint.inputs.clone(),
+        &values.read_value(),
+        error,
+        &endpoint_name.get_value(),
+    );
 
     let examples = page
         .info

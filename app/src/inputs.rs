@@ -20,6 +20,27 @@ pub fn initial_value(field: &Field) -> serde_json::Value {
     }
 }
 
+/// A widget per field, each bound to its value and marked invalid while
+/// `error` names its field (the demo's inputs, the chat's parameters).
+pub fn input_widgets(
+    fields: Vec<Field>,
+    values: &[RwSignal<serde_json::Value>],
+    error: RwSignal<Option<(Option<String>, String)>>,
+    endpoint: &str,
+) -> AnyView {
+    fields
+        .into_iter()
+        .zip(values.iter().copied())
+        .map(|(field, value)| {
+            let name = field.name.clone();
+            let invalid =
+                Signal::derive(move || error.get().and_then(|(f, _)| f).is_some_and(|f| f == name));
+            view! { <InputWidget field value invalid endpoint=endpoint.to_string()/> }
+        })
+        .collect_view()
+        .into_any()
+}
+
 #[component]
 pub fn InputWidget(
     field: Field,

@@ -655,17 +655,10 @@ pub fn incompatibility(serving: &[Endpoint], new: &[Endpoint]) -> Option<String>
             return Some(format!("it has no endpoint `{}`", old.name));
         };
         let name = &old.name;
-        for field in &old.inputs {
-            match endpoint.inputs.iter().find(|f| f.name == field.name) {
-                None => return Some(format!("`{name}` has no input `{}`", field.name)),
-                Some(f) if f.kind != field.kind => {
-                    return Some(format!(
-                        "input `{}` of `{name}` changed its kind",
-                        field.name
-                    ));
-                }
-                Some(_) => {}
-            }
+        if let Some(why) = field_gone_or_changed(name, "input", &old.inputs, &endpoint.inputs)
+            .or_else(|| field_gone_or_changed(name, "output", &old.outputs, &endpoint.outputs))
+        {
+            return Some(why);
         }
         if let Some(added) = endpoint
             .inputs
@@ -674,20 +667,27 @@ pub fn incompatibility(serving: &[Endpoint], new: &[Endpoint]) -> Option<String>
         {
             return Some(format!("`{name}` requires a new input `{}`", added.name));
         }
-        for field in &old.outputs {
-            match endpoint.outputs.iter().find(|f| f.name == field.name) {
-                None => return Some(format!("`{name}` has no output `{}`", field.name)),
-                Some(f) if f.kind != field.kind => {
-                    return Some(format!(
-                        "output `{}` of `{name}` changed its kind",
-                        field.name
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
     }
     None
+}
+
+/// The first of `old`'s fields (`what`: input or output) that `new` lacks
+/// or gives another kind.
+fn field_gone_or_changed(
+    endpoint: &str,
+    what: &str,
+    old: &[Field],
+    new: &[Field],
+) -> Option<String> {
+    old.iter()
+        .find_map(|field| match new.iter().find(|f| f.name == field.name) {
+            None => Some(format!("`{endpoint}` has no {what} `{}`", field.name)),
+            Some(f) if f.kind != field.kind => Some(format!(
+                "{what} `{}` of `{endpoint}` changed its kind",
+                field.name
+            )),
+            Some(_) => None,
+        })
 }
 
 impl Version {

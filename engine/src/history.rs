@@ -85,8 +85,8 @@ impl History {
     }
 }
 
-/// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+/// The nearest-rank `p` quantile (0..=1) of sorted values; `None` for none.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }

@@ -265,10 +265,10 @@ fn window(asked: Option<&str>) -> (String, Option<(u64, String)>) {
 async fn review(admin: &Admin, window_key: Option<&str>) -> anyhow::Result<ServerPage> {
     let (window, since) = window(window_key);
     let counts = admin.store.counts(None).await?;
-    let recent_counts = admin
-        .store
-        .counts(since.as_ref().map(|(_, stamp)| stamp.as_str()))
-        .await?;
+    let recent_counts = match &since {
+        None => counts.clone(),
+        Some((_, stamp)) => admin.store.counts(Some(stamp)).await?,
+    };
     let newest = admin
         .store
         .list(&Filter {

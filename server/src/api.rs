@@ -55,21 +55,29 @@ async fn describe_model(
     Path(model): Path<String>,
 ) -> Result<Json<ModelInfo>, ApiError> {
     let (name, pinned) = split_pin(&model);
+    model_info(&engine, name, pinned).map(Json)
+}
+
+/// A model as its version `pinned` (or the one with the largest share)
+/// describes it; an unknown model or version is the API's 404.
+pub(crate) fn model_info(
+    engine: &Engine,
+    name: &str,
+    pinned: Option<&str>,
+) -> Result<ModelInfo, ApiError> {
     let found = match pinned {
         None => engine.model(name),
         Some(version) => engine.model_version(name, version),
     };
-    found
-        .map(Json)
-        .ok_or_else(|| match (engine.model(name), pinned) {
-            (Some(info), Some(version)) => wick_engine::Error::UnknownVersion {
-                model: name.to_string(),
-                version: version.to_string(),
-                loaded: info.versions.join(", "),
-            }
-            .into(),
-            _ => wick_engine::Error::UnknownModel(name.to_string()).into(),
-        })
+    found.ok_or_else(|| match (engine.model(name), pinned) {
+        (Some(info), Some(version)) => wick_engine::Error::UnknownVersion {
+            model: name.to_string(),
+            version: version.to_string(),
+            loaded: info.versions.join(", "),
+        }
+        .into(),
+        _ => wick_engine::Error::UnknownModel(name.to_string()).into(),
+    })
 }
 
 /// `minilm@1.1.0` → (`minilm`, Some(`1.1.0`)).

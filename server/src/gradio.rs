@@ -45,6 +45,8 @@ struct Calls {
 
 struct Waiting {
     api_name: String,
+    /// The endpoint's output names, in order: the answer's positions.
+    outputs: Vec<String>,
     /// The prediction, or why it was refused: as Gradio does, a refusal
     /// of the inputs is told in the events, not by the POST.
     stream: Result<PredictionStream, String>,
@@ -136,6 +138,7 @@ async fn start(
         event_id.clone(),
         Waiting {
             api_name: api_name.trim_start_matches('/').to_string(),
+            outputs: endpoint.outputs.iter().map(|f| f.name.clone()).collect(),
             stream,
             since: Instant::now(),
         },
@@ -163,9 +166,7 @@ async fn events(
             "no call {event_id} of `{api_name}` is waiting (each result is read once)"
         )));
     };
-    let output_names: Vec<String> = find(&calls.engine, &api_name)
-        .map(|(_, endpoint)| endpoint.outputs.iter().map(|f| f.name.clone()).collect())
-        .unwrap_or_default();
+    let output_names = waiting.outputs;
     let events = futures_util::stream::unfold(Some(waiting.stream), move |stream| {
         let output_names = output_names.clone();
         async move {

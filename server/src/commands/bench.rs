@@ -396,11 +396,7 @@ fn print_table(report: &Report) {
 
 /// The `p` quantile (0..=1) of `sorted` values, nearest rank; 0 for none.
 pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
+    wick_engine::history::percentile(sorted, p).unwrap_or(0.0)
 }
 
 enum Target {

@@ -95,25 +95,17 @@ fn resolve(
     name: &str,
     version: Option<&str>,
 ) -> Result<(ModelInfo, Endpoint), ApiError> {
-    let (model, endpoint) = match engine.model(name) {
-        Some(_) => (name, None),
-        None => match name.rsplit_once('.') {
-            Some((model, endpoint)) => (model, Some(endpoint)),
-            None => (name, None),
+    // `minilm`, else `minilm.classify`: a model name may hold a dot too.
+    let (info, endpoint) = match crate::api::model_info(engine, name, version) {
+        Ok(info) => (info, None),
+        Err(whole) => match name.rsplit_once('.') {
+            Some((model, endpoint)) if engine.model(model).is_some() => (
+                crate::api::model_info(engine, model, version)?,
+                Some(endpoint),
+            ),
+            _ => return Err(whole),
         },
     };
-    let info = match version {
-        None => engine.model(model),
-        Some(version) => engine.model_version(model, version),
-    };
-    let info = info.ok_or_else(|| match (engine.model(model), version) {
-        (Some(found), Some(version)) => ApiError::from(wick_engine::Error::UnknownVersion {
-            model: model.to_string(),
-            version: version.to_string(),
-            loaded: found.versions.join(", "),
-        }),
-        _ => ApiError::from(wick_engine::Error::UnknownModel(name.to_string())),
-    })?;
     let endpoint = match endpoint {
         None => info.endpoints.first().cloned(),
         Some(endpoint) => info.endpoint(endpoint).cloned(),
