@@ -39,6 +39,7 @@ pub fn ApiPage() -> impl IntoView {
                             {snippet("curl", call.curl())}
                             {snippet("Python", call.python())}
                             {snippet("JavaScript", call.javascript())}
+                            {snippet("gradio_client", call.gradio_client(&page.info.gradio_api_name(&endpoint.name, site.models.len())))}
                         </section>
                     }
                     .into_any()
@@ -53,7 +54,9 @@ pub fn ApiPage() -> impl IntoView {
                         <code>"data:"</code>" URLs — or, for an endpoint with files, a "<code>"multipart/form-data"</code>
                         " form with a part per input. Errors come as "
                         <code>"{\"error\": {\"code\", \"message\", \"field\"}}"</code>". The full schema is in "
-                        <a href="/openapi.json">"/openapi.json"</a>" (OpenAPI 3.1)."
+                        <a href="/openapi.json">"/openapi.json"</a>" (OpenAPI 3.1). Scripts written for a Gradio app work too: "
+                        "Wick speaks Gradio's client protocol, so "<code>"gradio_client"</code>" and "<code>"@gradio/client"</code>
+                        " connect to this server's address."
                     </p>
                     {sections}
                 </section>

@@ -1,6 +1,6 @@
 //! Code that calls an endpoint, for the "Use via API" page: curl, Python
-//! (requests) and JavaScript (fetch), each a complete program that prints
-//! the outputs. An endpoint with image or audio inputs is called with a
+//! (requests), JavaScript (fetch) and Python with Gradio's `gradio_client`,
+//! each a complete program that prints the outputs. An endpoint with image or audio inputs is called with a
 //! form, as `curl -F` sends it, after downloading the example's file (or
 //! from a file of yours where there is no example). The tests run every
 //! one of them against a real server.
@@ -39,6 +39,7 @@ pub fn example_inputs(model: &ModelInfo, endpoint: &Endpoint) -> serde_json::Map
 
 /// One call of an endpoint, rendered as a program in each language.
 pub struct Call {
+    base_url: String,
     url: String,
     inputs: serde_json::Map<String, Value>,
     /// Image or audio inputs: (input, file name, where to download it).
@@ -71,6 +72,7 @@ impl Call {
             files.push((field.name.clone(), file_name, download));
         }
         Call {
+            base_url: base_url.to_string(),
             url: format!("{base_url}/api/models/{}/{}", model.name, endpoint.name),
             inputs,
             files,
@@ -155,6 +157,34 @@ impl Call {
             self.url
         ));
         code
+    }
+
+    /// The call through Gradio's Python client, as a Gradio app's "Use via
+    /// API" page shows it; `api_name` as `/config` names the endpoint.
+    pub fn gradio_client(&self, api_name: &str) -> String {
+        let mut arguments: Vec<String> = self
+            .files
+            .iter()
+            .map(|(name, file, download)| {
+                let source = download.as_deref().unwrap_or(file);
+                format!("    {name}=handle_file({}),", Value::from(source))
+            })
+            .collect();
+        arguments.extend(
+            self.inputs
+                .iter()
+                .map(|(name, value)| format!("    {name}={},", python_literal(value))),
+        );
+        let import = if self.files.is_empty() {
+            "from gradio_client import Client"
+        } else {
+            "from gradio_client import Client, handle_file"
+        };
+        format!(
+            "{import}\n\nclient = Client(\"{}/\")\nresult = client.predict(\n{}\n    api_name=\"/{api_name}\",\n)\nprint(result)",
+            self.base_url,
+            arguments.join("\n")
+        )
     }
 
     pub fn javascript(&self) -> String {
@@ -291,6 +321,12 @@ mod tests {
             call.javascript().contains("new FormData()"),
             "{}",
             call.javascript()
+        );
+        let gradio = call.gradio_client("e");
+        assert!(
+            gradio.contains("image=handle_file(\"http://h/api/models/m/files/examples/cat.png\"),")
+                && gradio.contains("api_name=\"/e\","),
+            "{gradio}"
         );
         // Without an example: the reader's own file.
         let own = Call::new("http://h", &model, &endpoint, &serde_json::Map::new()).curl();

@@ -1,15 +1,124 @@
-//! Gradio's two-step call (POST `/gradio_api/call/{api_name}`, then the
-//! result as server-sent events), run as Gradio's docs show it: two curl
-//! commands in a shell. A streamed endpoint sends `generating` events
-//! before `complete`; bad inputs end in an `error` event with Wick's
-//! message.
+//! Gradio's client protocol: the official clients — `gradio_client` from
+//! PyPI and `@gradio/client` from npm, pinned in scripts/test — run their
+//! usual scripts against `wick serve` (`gradio_client_test.py`,
+//! `gradio_client_test.mjs`); and the two-step call (POST
+//! `/gradio_api/call/{api_name}`, then the result as server-sent events)
+//! runs as Gradio's docs show it: two curl commands in a shell. A streamed
+//! endpoint sends `generating` events (the output so far) before
+//! `complete`; bad inputs end in an `error` event with Wick's message.
 
 mod common;
 
 use std::process::Command;
 
-use common::{Server, minilm_dir, smollm2_dir, sse_events};
+use common::{Server, lite0_dir, minilm_dir, run_python, smollm2_dir, sse_events, test_script};
 use serde_json::{Value, json};
+
+fn chelsea() -> std::path::PathBuf {
+    lite0_dir().join("examples/chelsea.png")
+}
+
+#[test]
+fn the_python_gradio_client_works_unchanged() {
+    let server = Server::start(&[&minilm_dir(), &lite0_dir(), &smollm2_dir()], &[]);
+    run_python(&[
+        test_script("gradio_client_test.py").as_os_str(),
+        server.base.as_ref(),
+        chelsea().as_os_str(),
+    ]);
+}
+
+#[test]
+fn the_javascript_gradio_client_works_unchanged() {
+    let modules = std::env::var("WICK_NODE_MODULES").expect(
+        "WICK_NODE_MODULES is not set: run the tests with scripts/test, which installs @gradio/client",
+    );
+    let server = Server::start(&[&minilm_dir(), &lite0_dir()], &[]);
+    let output = Command::new("node")
+        .arg(test_script("gradio_client_test.mjs"))
+        .arg(&server.base)
+        .arg(chelsea())
+        .env("NODE_PATH", modules)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn one_model_names_its_endpoints_plainly_and_files_are_checked() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let get = |path: &str| -> Value {
+        let output = Command::new("curl")
+            .args(["-s", &server.url(path)])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let info = get("/gradio_api/info");
+    let mut names: Vec<&String> = info["named_endpoints"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    names.sort();
+    assert_eq!(names, ["/classify", "/embed", "/similarity"]);
+    let config = get("/config");
+    assert_eq!(config["protocol"], "sse_v3");
+    assert_eq!(config["api_prefix"], "/gradio_api");
+    assert_eq!(config["root"], server.base);
+    let dependencies = config["dependencies"].as_array().unwrap();
+    assert_eq!(dependencies.len(), 3);
+    for dependency in dependencies {
+        for id in dependency["inputs"].as_array().unwrap() {
+            let component = config["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == *id)
+                .unwrap();
+            assert!(component["api_info"].is_object(), "{component}");
+        }
+    }
+    let status = |args: &[&str]| -> String {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // A file part is kept; the path it is given is the only way to it.
+    let upload = Command::new("curl")
+        .args(["-s", "-F"])
+        .arg(format!("files=@{}", chelsea().display()))
+        .arg(server.url("/gradio_api/upload"))
+        .output()
+        .unwrap();
+    let paths: Vec<String> = serde_json::from_slice(&upload.stdout).unwrap();
+    assert_eq!(
+        status(&[&server.url(&format!("/gradio_api/file={}", paths[0]))]),
+        "200"
+    );
+    assert_eq!(
+        status(&[&server.url("/gradio_api/file=/etc/passwd")]),
+        "404"
+    );
+    assert_eq!(
+        status(&[
+            "-X",
+            "POST",
+            "-F",
+            "other=x",
+            &server.url("/gradio_api/upload")
+        ]),
+        "422"
+    );
+}
 
 /// The shell recipe from Gradio's docs, against `base`: the SSE text.
 fn two_step(base: &str, api_name: &str, data: &Value) -> String {
@@ -48,7 +157,19 @@ fn the_two_step_curl_recipe_works() {
     let text = two_step(&server.base, "similarity", &json!([12, "b"]));
     let (name, data) = sse_events(&text).pop().unwrap();
     assert_eq!(name, "error", "{text}");
-    assert!(data.as_str().unwrap().contains("`a`"), "{text}");
+    assert!(data["error"].as_str().unwrap().contains("`a`"), "{text}");
+
+    // The snippet of Gradio's "Use via API" page posts the inputs by name.
+    let named = format!(
+        r#"EVENT_ID=$(curl -s -X POST {base}/gradio_api/call/v2/similarity -H "Content-Type: application/json" -d '{{"a": "A man is eating food.", "b": "A man is eating a piece of bread."}}' | awk -F'"' '{{ print $4}}')
+curl -s -N {base}/gradio_api/call/similarity/$EVENT_ID"#,
+        base = server.base
+    );
+    let output = Command::new("bash").args(["-c", &named]).output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (name, data) = sse_events(&text).pop().unwrap();
+    assert_eq!(name, "complete", "{text}");
+    assert!((data[0].as_f64().unwrap() - 0.7553).abs() < 1e-3, "{text}");
     let status = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
         .args([
@@ -76,10 +197,22 @@ fn a_streamed_endpoint_sends_generating_events_then_complete() {
     assert!(generating >= 2, "{text}");
     let (name, data) = events.last().unwrap();
     assert_eq!(name, "complete", "{text}");
-    let streamed: String = events
+    // As Gradio's, each `generating` event carries the text so far.
+    let streamed: Vec<&str> = events
         .iter()
         .filter(|(name, _)| name == "generating")
         .filter_map(|(_, data)| data[0].as_str())
         .collect();
-    assert_eq!(streamed, data[0].as_str().unwrap(), "{text}");
+    assert!(
+        streamed.windows(2).all(|w| w[1].starts_with(w[0])),
+        "{text}"
+    );
+    assert!(
+        streamed.len() >= 2
+            && data[0]
+                .as_str()
+                .unwrap()
+                .starts_with(streamed[streamed.len() - 1]),
+        "{text}"
+    );
 }

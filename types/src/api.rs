@@ -40,6 +40,17 @@ impl ModelInfo {
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|endpoint| endpoint.name == name)
     }
+
+    /// The endpoint's name in Gradio's client protocol (`api_name`, without
+    /// its slash): the endpoint's own when this is the only model served,
+    /// else prefixed by the model (`minilm_similarity`).
+    pub fn gradio_api_name(&self, endpoint: &str, models_served: usize) -> String {
+        if models_served > 1 {
+            format!("{}_{endpoint}", self.name)
+        } else {
+            endpoint.to_string()
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
