@@ -249,12 +249,26 @@ async fn login(
     Form(login): Form<Login>,
 ) -> Response {
     let next = safe_next(login.next.as_deref());
+    // A script signing in (gradio_client's `auth=`) gets JSON, not pages.
+    let from_a_page = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let refuse = |status: StatusCode, problem: &str| {
+        if from_a_page {
+            return page(status, Some(problem), next.clone());
+        }
+        let code = match status {
+            StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+            _ => ErrorCode::Overloaded,
+        };
+        ApiError::new(code, problem).into_response()
+    };
     let client = client_address(&extensions);
     if !auth.sessions.may_try(client) {
-        return page(
+        return refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong passwords from here; wait a minute."),
-            next,
+            "Too many wrong passwords from here; wait a minute.",
         );
     }
     let checking = auth.clone();
@@ -267,14 +281,17 @@ async fn login(
             .unwrap_or(false);
     if !fits {
         auth.sessions.failed(client);
-        return page(
+        return refuse(
             StatusCode::UNAUTHORIZED,
-            Some("That username and password do not match."),
-            next,
+            "That username and password do not match.",
         );
     }
     let id = auth.sessions.start(login.username.trim());
-    let mut response = Redirect::to(&next).into_response();
+    let mut response = if from_a_page {
+        Redirect::to(&next).into_response()
+    } else {
+        axum::Json(serde_json::json!({"success": true})).into_response()
+    };
     if let Some(value) = set_cookie(COOKIE, &id, "/", over_https(&headers)) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

@@ -337,6 +337,7 @@ async fn with_auth_nothing_answers_without_a_session_or_token() {
         client
             .post(server.url("/login"))
             .header("x-forwarded-proto", "https")
+            .header("accept", "text/html,application/xhtml+xml")
             .form(&[
                 ("username", "ann"),
                 ("password", password),
@@ -363,6 +364,32 @@ async fn with_auth_nothing_answers_without_a_session_or_token() {
     assert_eq!(
         get("/", Some(&cookie)).await.unwrap().status(),
         StatusCode::OK
+    );
+    // A script (gradio_client's `auth=`) signs in the same way and gets
+    // JSON: success with the cookie, or a JSON 401.
+    let script = |password: &'static str| {
+        client
+            .post(server.url("/login"))
+            .form(&[("username", "ann"), ("password", password)])
+            .send()
+    };
+    let refused = script("wrong").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "unauthorized"
+    );
+    let accepted = script("s3cret-pw").await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert!(
+        accepted.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("wick_session=")
+    );
+    assert_eq!(
+        accepted.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"success": true})
     );
     assert_eq!(
         get("/api/models", Some(&cookie)).await.unwrap().status(),

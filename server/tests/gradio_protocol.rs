@@ -216,3 +216,25 @@ fn a_streamed_endpoint_sends_generating_events_then_complete() {
         "{text}"
     );
 }
+
+#[test]
+fn gradio_client_signs_in_to_a_demo_behind_a_password() {
+    let server = Server::start(&[&minilm_dir()], &["--auth", "ann:s3cret-pw"]);
+    let script = r#"
+import os, sys
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+from gradio_client import Client
+from gradio_client.exceptions import AuthenticationError
+base = sys.argv[1]
+for auth in (None, ("ann", "wrong")):
+    try:
+        Client(base, auth=auth, verbose=False)
+        raise SystemExit(f"connected with auth={auth}")
+    except AuthenticationError:
+        pass
+client = Client(base, auth=("ann", "s3cret-pw"), verbose=False)
+score = client.predict("A man is eating food.", "A man is eating a piece of bread.", api_name="/similarity")
+assert abs(score - 0.7553) < 1e-3, score
+"#;
+    run_python(&["-c".as_ref(), script.as_ref(), server.base.as_ref()]);
+}
