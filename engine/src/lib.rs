@@ -20,6 +20,7 @@
 //! HTTP into `Engine` calls and back; the engine knows nothing of requests,
 //! and the server nothing of tensors.
 
+pub mod audio;
 pub mod bundle;
 pub mod continuous;
 pub mod engine;

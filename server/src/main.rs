@@ -10,7 +10,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WICK_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // symphonia logs each Ogg stream it opens at info.
+                .unwrap_or_else(|_| "info,symphonia=warn".into()),
         )
         .init();
     match cli.command {

@@ -5,6 +5,7 @@
 
 pub mod image_classification;
 pub mod sentence_embedding;
+pub mod speech_to_text;
 pub mod text_generation;
 
 use crate::error::{Error, Result};
@@ -15,6 +16,7 @@ pub const TASKS: &[TaskKind] = &[
     sentence_embedding::KIND,
     image_classification::KIND,
     text_generation::KIND,
+    speech_to_text::KIND,
 ];
 
 /// The task a bundle names, or an error listing the known ones.

@@ -80,9 +80,13 @@ struct ApiEndpoint {
 
 impl ApiEndpoint {
     /// Whether the endpoint sends partial outputs (a Gradio generator):
-    /// the tasks that stream are the generative ones.
+    /// the tasks that stream are the generative ones and speech (a
+    /// segment per window).
     fn streams(&self) -> bool {
-        self.model.task == "text-generation"
+        matches!(
+            self.model.task.as_str(),
+            "text-generation" | "speech-to-text"
+        )
     }
 }
 

@@ -192,14 +192,19 @@ pub fn output(
     }
 }
 
-/// Adds a partial output to the outputs so far: a text grows by it,
-/// anything else is replaced.
+/// Adds a partial output to the outputs so far: a text grows by it, a
+/// JSON list (a transcript's segments) is extended, anything else is
+/// replaced.
 pub fn accumulate(so_far: &mut Values, partial: Values) {
     for (name, value) in partial {
         match (so_far.get_mut(&name), value) {
             (Some(wick_types::Value::Text(text)), wick_types::Value::Text(more)) => {
                 text.push_str(&more)
             }
+            (
+                Some(wick_types::Value::Json(Value::Array(items))),
+                wick_types::Value::Json(Value::Array(more)),
+            ) => items.extend(more),
             (_, value) => {
                 so_far.insert(name, value);
             }

@@ -77,6 +77,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+pub fn whisper_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/whisper-tiny-en");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "examples/whisper-tiny-en has no model files: run scripts/fetch-examples first"
+    );
+    dir
+}
+
 pub fn smollm2_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/smollm2");
     assert!(
