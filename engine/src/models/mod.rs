@@ -5,3 +5,4 @@
 pub mod bert;
 pub mod efficientnet_lite;
 pub mod llama;
+pub mod whisper_decoder;

@@ -41,6 +41,8 @@ struct Cell {
     p95_ms: f64,
     p99_ms: f64,
     mean_batch_size: Option<f64>,
+    /// Seconds of audio transcribed per second, for an audio endpoint.
+    real_time_factor: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,6 +172,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ))?;
     }
 
+    if let Some(seconds) = workload.audio_seconds() {
+        for cell in &mut report.cells {
+            cell.real_time_factor = Some(cell.requests_per_second * seconds);
+        }
+    }
     print_table(&report);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
@@ -329,6 +336,7 @@ fn finish(
         p95_ms: percentile(0.95),
         p99_ms: percentile(0.99),
         mean_batch_size,
+        real_time_factor: None,
     };
     eprintln!(
         "  {:<10} {:>3} tokens  c={:<3} {:>8.1} req/s  p50 {:>7.1} ms  p99 {:>7.1} ms",
@@ -384,6 +392,20 @@ fn print_table(report: &Report) {
             cell.mean_batch_size
                 .map_or("-".to_string(), |m| format!("{m:.1}")),
             cell.errors
+        );
+    }
+    let factors: Vec<String> = report
+        .cells
+        .iter()
+        .filter_map(|cell| {
+            let factor = cell.real_time_factor?;
+            Some(format!("{} c={}: {factor:.1}", cell.path, cell.concurrency))
+        })
+        .collect();
+    if !factors.is_empty() {
+        println!(
+            "\nreal-time factor (seconds of audio per second): {}",
+            factors.join(", ")
         );
     }
     if let Some(ms) = report.cold_start_ms {

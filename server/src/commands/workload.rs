@@ -1,7 +1,8 @@
 //! What `wick bench` sends an endpoint: texts of several lengths for an
-//! endpoint of one text input, photos for one of one image input. The
-//! photos are the bundle's own example images, or, when it has none, a
-//! synthetic 640 × 480 picture.
+//! endpoint of one text input, photos for one of one image input, clips
+//! for one of one audio input. The photos are the bundle's own example
+//! images, or, when it has none, a synthetic 640 × 480 picture; the clips
+//! are the bundle's example clips (speech cannot be made up).
 
 use anyhow::bail;
 use wick_engine::{Bundle, JsonObject};
@@ -9,8 +10,19 @@ use wick_types::{Endpoint, Kind, Media};
 
 /// The inputs of one benchmark, by the endpoint's one input.
 pub enum Workload {
-    Texts { field: String },
-    Images { field: String, photos: Vec<String> },
+    Texts {
+        field: String,
+    },
+    Images {
+        field: String,
+        photos: Vec<String>,
+    },
+    /// Clips, and their mean length in seconds (for the real-time factor).
+    Clips {
+        field: String,
+        clips: Vec<String>,
+        seconds: f64,
+    },
 }
 
 impl Workload {
@@ -26,18 +38,9 @@ impl Workload {
         Ok(match &field.kind {
             Kind::Text { .. } => Workload::Texts { field: name },
             Kind::Image { .. } => {
-                let mut photos: Vec<String> = bundle
-                    .manifest
-                    .examples
-                    .get(&endpoint.name)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|row| row.get(&name)?.as_str().map(String::from))
-                    .filter_map(|path| {
-                        let bytes = std::fs::read(bundle.dir.join(&path)).ok()?;
-                        let mime = wick_types::media_type_of(&path, &bytes)?;
-                        Some(Media::new(mime, bytes).to_data_url())
-                    })
+                let mut photos: Vec<String> = example_files(endpoint, bundle, &name)
+                    .iter()
+                    .map(|(media, _)| media.to_data_url())
                     .collect();
                 if photos.is_empty() {
                     photos.push(Media::new("image/bmp", synthetic_bmp(640, 480)).to_data_url());
@@ -47,8 +50,30 @@ impl Workload {
                     photos,
                 }
             }
+            Kind::Audio { .. } => {
+                let files = example_files(endpoint, bundle, &name);
+                if files.is_empty() {
+                    bail!(
+                        "wick bench drives an audio input with the bundle's example clips; \
+                         `{}` has none ([[examples.{}]] in wick.toml)",
+                        endpoint.name,
+                        endpoint.name
+                    );
+                }
+                let mut total = 0.0;
+                for (media, path) in &files {
+                    let clip = wick_engine::audio::decode(&media.bytes, f64::INFINITY)
+                        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+                    total += clip.seconds();
+                }
+                Workload::Clips {
+                    field: name,
+                    seconds: total / files.len() as f64,
+                    clips: files.iter().map(|(media, _)| media.to_data_url()).collect(),
+                }
+            }
             other => bail!(
-                "wick bench drives a text or an image input; `{}` takes {}",
+                "wick bench drives a text, an image or an audio input; `{}` takes {}",
                 endpoint.name,
                 other.expected()
             ),
@@ -59,7 +84,15 @@ impl Workload {
     pub fn sizes(&self, tokens: &[usize]) -> Vec<Option<usize>> {
         match self {
             Workload::Texts { .. } => tokens.iter().copied().map(Some).collect(),
-            Workload::Images { .. } => vec![None],
+            Workload::Images { .. } | Workload::Clips { .. } => vec![None],
+        }
+    }
+
+    /// Seconds of audio per input, for an audio endpoint.
+    pub fn audio_seconds(&self) -> Option<f64> {
+        match self {
+            Workload::Clips { seconds, .. } => Some(*seconds),
+            _ => None,
         }
     }
 
@@ -68,6 +101,7 @@ impl Workload {
         match self {
             Workload::Texts { .. } => "sentences",
             Workload::Images { .. } => "images",
+            Workload::Clips { .. } => "clips",
         }
     }
 
@@ -80,11 +114,32 @@ impl Workload {
                     Workload::Images { field, photos } => {
                         (field, photos[seed % photos.len()].clone().into())
                     }
+                    Workload::Clips { field, clips, .. } => {
+                        (field, clips[seed % clips.len()].clone().into())
+                    }
                 };
                 JsonObject::from_iter([(field.clone(), value)])
             })
             .collect()
     }
+}
+
+/// The bundle's example files for input `name` of `endpoint`, read, with
+/// their paths.
+fn example_files(endpoint: &Endpoint, bundle: &Bundle, name: &str) -> Vec<(Media, String)> {
+    bundle
+        .manifest
+        .examples
+        .get(&endpoint.name)
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row.get(name)?.as_str().map(String::from))
+        .filter_map(|path| {
+            let bytes = std::fs::read(bundle.dir.join(&path)).ok()?;
+            let mime = wick_types::media_type_of(&path, &bytes)?;
+            Some((Media::new(mime, bytes), path))
+        })
+        .collect()
 }
 
 /// A text of about `tokens` WordPiece tokens ([CLS] and [SEP] included):

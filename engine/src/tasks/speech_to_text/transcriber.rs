@@ -8,13 +8,15 @@
 use candle_core::{D, DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{
-    self, Config, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE, model::Whisper,
+    self, Config, HOP_LENGTH, N_FRAMES, N_SAMPLES, SAMPLE_RATE,
+    model::{AudioEncoder, Whisper},
 };
 use tokenizers::Tokenizer;
 
 use super::mel;
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::models::whisper_decoder::WhisperDecoder;
 
 /// Seconds per timestamp step, and mel frames per encoder position.
 const TIME_PRECISION: f64 = 0.02;
@@ -35,7 +37,10 @@ pub struct Segment {
 }
 
 pub struct Transcriber {
-    model: Whisper,
+    /// candle-transformers' encoder; our decoder (it caches keys and values).
+    encoder: AudioEncoder,
+    decoder: WhisperDecoder,
+    config: Config,
     tokenizer: Tokenizer,
     filters: Vec<f32>,
     device: Device,
@@ -113,9 +118,16 @@ impl Transcriber {
         // SAFETY: the file was just hashed against wick.toml and is not
         // written while served; mmap avoids a second copy in memory.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
-        let model = Whisper::load(&vb, config).map_err(|e| fail(format!("weights: {e}")))?;
+        let decoder = WhisperDecoder::load(vb.pp("model.decoder"), &config)
+            .map_err(|e| fail(format!("weights: {e}")))?;
+        // candle-transformers loads its encoder only with its decoder: that
+        // decoder is dropped at once.
+        let Whisper { encoder, .. } =
+            Whisper::load(&vb, config.clone()).map_err(|e| fail(format!("weights: {e}")))?;
         Ok(Transcriber {
-            model,
+            encoder,
+            decoder,
+            config,
             tokenizer,
             filters,
             device: device.clone(),
@@ -139,7 +151,7 @@ impl Transcriber {
         // the features (their maximum is over both).
         let mut padded = samples.to_vec();
         padded.resize(samples.len() + N_SAMPLES, 0.0);
-        let bins = self.model.config.num_mel_bins;
+        let bins = self.config.num_mel_bins;
         let (mel, frames) = mel::log_mel(&padded, &self.filters, bins);
         let content_frames = samples.len() / HOP_LENGTH;
         let mut seek = 0;
@@ -172,21 +184,16 @@ impl Transcriber {
         offset: f64,
         size: usize,
     ) -> Result<(Vec<Segment>, usize)> {
-        let audio = self.model.encoder.forward(features, true)?;
+        let audio = self.encoder.forward(features, true)?;
+        let mut state = self.decoder.window(&audio)?;
         let mut tokens = vec![self.tokens.start_of_transcript];
         let sample_begin = tokens.len();
         let mut sum_logprob = 0.0;
         let mut no_speech = 0.0;
+        let mut fed = 0;
         for step in 0..MAX_TOKENS {
-            let input = Tensor::new(tokens.as_slice(), &self.device)?.unsqueeze(0)?;
-            let hidden = self.model.decoder.forward(&input, &audio, step == 0)?;
-            let last = hidden.dim(1)? - 1;
-            let logits = self
-                .model
-                .decoder
-                .final_linear(&hidden.narrow(1, last, 1)?)?
-                .i((0, 0))?
-                .to_dtype(DType::F32)?;
+            let logits = self.decoder.step(&tokens[fed..], &mut state)?;
+            fed = tokens.len();
             if step == 0 {
                 let probabilities = candle_nn::ops::softmax(&logits, D::Minus1)?;
                 no_speech = f64::from(

@@ -1,0 +1,257 @@
+//! Whisper's text decoder with a key/value cache for its self-attention,
+//! on the weights candle-transformers' `Whisper` loads (Hugging Face
+//! names). candle-transformers' decoder keeps no self-attention cache, so
+//! each step recomputed every earlier token: for a window of n tokens,
+//! n²/2 token passes instead of n. Here a step feeds only the new tokens;
+//! the cross-attention keys and values are computed once per window.
+//! Same arithmetic as OpenAI's (exact GELU, pre-norm blocks). Measured on
+//! tiny.en, 2 cores: a 37 s clip went from 7.3 s to 3.2 s, a 6 s one from
+//! 1.5 s to 1.0 s (the encoder is then 0.6 s a window; a decoding step
+//! 12 ms, half of it the 51,864 × 384 output projection).
+
+use candle_core::{D, Module, Result, Tensor};
+use candle_nn::{
+    Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear, linear_no_bias,
+};
+use candle_transformers::models::whisper::Config;
+
+struct Attention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    out: Linear,
+}
+
+impl Attention {
+    fn load(d: usize, vb: VarBuilder) -> Result<Attention> {
+        Ok(Attention {
+            query: linear(d, d, vb.pp("q_proj"))?,
+            key: linear_no_bias(d, d, vb.pp("k_proj"))?,
+            value: linear(d, d, vb.pp("v_proj"))?,
+            out: linear(d, d, vb.pp("out_proj"))?,
+        })
+    }
+}
+
+struct Layer {
+    self_attention: Attention,
+    self_norm: LayerNorm,
+    cross_attention: Attention,
+    cross_norm: LayerNorm,
+    up: Linear,
+    down: Linear,
+    mlp_norm: LayerNorm,
+}
+
+pub struct WhisperDecoder {
+    tokens: Embedding,
+    positions: Tensor,
+    layers: Vec<Layer>,
+    norm: LayerNorm,
+    heads: usize,
+}
+
+/// One window's decoding state: each layer's cached keys and values.
+pub struct Window {
+    own: Vec<Option<(Tensor, Tensor)>>,
+    cross: Vec<(Tensor, Tensor)>,
+    /// Tokens fed so far: the position of the next one.
+    length: usize,
+}
+
+impl WhisperDecoder {
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<WhisperDecoder> {
+        let d = config.d_model;
+        let norm = |vb: VarBuilder| layer_norm(d, 1e-5, vb);
+        let layers = (0..config.decoder_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("layers.{i}"));
+                Ok(Layer {
+                    self_attention: Attention::load(d, vb.pp("self_attn"))?,
+                    self_norm: norm(vb.pp("self_attn_layer_norm"))?,
+                    cross_attention: Attention::load(d, vb.pp("encoder_attn"))?,
+                    cross_norm: norm(vb.pp("encoder_attn_layer_norm"))?,
+                    up: linear(d, 4 * d, vb.pp("fc1"))?,
+                    down: linear(4 * d, d, vb.pp("fc2"))?,
+                    mlp_norm: norm(vb.pp("final_layer_norm"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WhisperDecoder {
+            tokens: embedding(config.vocab_size, d, vb.pp("embed_tokens"))?,
+            positions: vb
+                .pp("embed_positions")
+                .get((config.max_target_positions, d), "weight")?,
+            layers,
+            norm: norm(vb.pp("layer_norm"))?,
+            heads: config.decoder_attention_heads,
+        })
+    }
+
+    /// A window over the encoder's `audio` features (1, positions, d).
+    pub fn window(&self, audio: &Tensor) -> Result<Window> {
+        let cross = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let attention = &layer.cross_attention;
+                Ok((
+                    self.split_heads(&attention.key.forward(audio)?)?,
+                    self.split_heads(&attention.value.forward(audio)?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Window {
+            own: vec![None; self.layers.len()],
+            cross,
+            length: 0,
+        })
+    }
+
+    /// Feeds `tokens` after those fed before; the logits of the last one.
+    pub fn step(&self, tokens: &[u32], window: &mut Window) -> Result<Tensor> {
+        let device = self.positions.device();
+        let n = tokens.len();
+        let ids = Tensor::new(tokens, device)?.unsqueeze(0)?;
+        let mut x = self
+            .tokens
+            .forward(&ids)?
+            .broadcast_add(&self.positions.narrow(0, window.length, n)?)?;
+        // Earlier tokens are all visible; among the new ones, the causal mask.
+        let past = window.length;
+        let mask = (n > 1)
+            .then(|| {
+                let total = past + n;
+                let values: Vec<f32> = (0..n)
+                    .flat_map(|i| {
+                        (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                    })
+                    .collect();
+                Tensor::from_vec(values, (n, total), device)
+            })
+            .transpose()?;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let h = layer.self_norm.forward(&x)?;
+            let attention = &layer.self_attention;
+            let query = self.split_heads(&attention.query.forward(&h)?)?;
+            let mut key = self.split_heads(&attention.key.forward(&h)?)?;
+            let mut value = self.split_heads(&attention.value.forward(&h)?)?;
+            if let Some((cached_key, cached_value)) = &window.own[index] {
+                key = Tensor::cat(&[cached_key, &key], 2)?;
+                value = Tensor::cat(&[cached_value, &value], 2)?;
+            }
+            window.own[index] = Some((key.clone(), value.clone()));
+            let attended = self.attend(&query, &key, &value, mask.as_ref())?;
+            x = (x + attention.out.forward(&attended)?)?;
+
+            let h = layer.cross_norm.forward(&x)?;
+            let attention = &layer.cross_attention;
+            let query = self.split_heads(&attention.query.forward(&h)?)?;
+            let (key, value) = &window.cross[index];
+            let attended = self.attend(&query, key, value, None)?;
+            x = (x + attention.out.forward(&attended)?)?;
+
+            let h = layer.mlp_norm.forward(&x)?;
+            x = (&x + layer.down.forward(&layer.up.forward(&h)?.gelu_erf()?)?)?;
+        }
+        window.length += n;
+        let last = self.norm.forward(&x.narrow(1, n - 1, 1)?)?;
+        // (vocabulary, d) × (d, 1): the embedding rows read in order, once.
+        self.tokens
+            .embeddings()
+            .matmul(&last.squeeze(0)?.t()?)?
+            .squeeze(1)
+    }
+
+    /// (1, n, d) → (1, heads, n, d / heads).
+    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, n, d) = x.dims3()?;
+        x.reshape((batch, n, self.heads, d / self.heads))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    fn attend(
+        &self,
+        query: &Tensor,
+        key: &Tensor,
+        value: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let head = query.dim(D::Minus1)?;
+        let scores = (query.matmul(&key.t()?)? / (head as f64).sqrt())?;
+        let scores = match mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let (batch, heads, n, _) = query.dims4()?;
+        weights
+            .matmul(value)?
+            .transpose(1, 2)?
+            .reshape((batch, n, heads * head))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device};
+    use candle_nn::{VarBuilder, VarMap};
+
+    use super::*;
+
+    #[test]
+    fn feeding_tokens_one_by_one_gives_the_logits_of_feeding_them_at_once() {
+        let config = Config {
+            num_mel_bins: 8,
+            max_source_positions: 6,
+            d_model: 16,
+            encoder_attention_heads: 2,
+            encoder_layers: 1,
+            vocab_size: 40,
+            max_target_positions: 12,
+            decoder_attention_heads: 2,
+            decoder_layers: 2,
+            suppress_tokens: Vec::new(),
+        };
+        let device = Device::Cpu;
+        let weights = VarMap::new();
+        let vb = VarBuilder::from_varmap(&weights, DType::F32, &device);
+        let decoder = WhisperDecoder::load(vb, &config).unwrap();
+        let audio = Tensor::randn(0f32, 1.0, (1, 6, 16), &device).unwrap();
+        let tokens = [3u32, 17, 5, 29];
+
+        let mut whole = decoder.window(&audio).unwrap();
+        let at_once = decoder
+            .step(&tokens, &mut whole)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut cached = decoder.window(&audio).unwrap();
+        let mut one_by_one = Vec::new();
+        for token in tokens {
+            one_by_one = decoder
+                .step(&[token], &mut cached)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+        }
+        assert_eq!(at_once.len(), 40);
+        for (a, b) in at_once.iter().zip(&one_by_one) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // The mask matters: the first token alone gives other logits.
+        let mut first = decoder.window(&audio).unwrap();
+        let alone = decoder
+            .step(&tokens[..1], &mut first)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(
+            alone
+                .iter()
+                .zip(&at_once)
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+        );
+    }
+}
