@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, lite0_dir, metric, minilm_as, minilm_dir, smollm2_dir};
+use common::{Server, lite0_dir, metric, minilm_as, minilm_dir, smollm2_dir, whisper_dir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -451,6 +451,44 @@ async fn a_reviewer_picks_a_version_in_a_real_browser() {
     let meta = answered_by().await;
     assert!(meta.contains("minilm 1.1.0"), "{meta}");
     browser.screenshot("version-picked").await;
+    assert!(browser.console_errors().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_person_transcribes_a_wav_file_in_a_real_browser() {
+    let server = Server::start(&[&whisper_dir()], &[]);
+    let browser = Browser::start().await;
+    browser
+        .open(&server.url("/m/whisper-tiny-en/transcribe"))
+        .await;
+    let clip = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/speech/speech-16k-mono.wav")
+        .canonicalize()
+        .unwrap();
+    browser
+        .find("input-audio")
+        .await
+        .send_keys(clip.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.until_preview_of("speech-16k-mono.wav").await;
+    browser.find("submit").await.click().await.unwrap();
+    let transcript = browser
+        .until("the transcript", || async {
+            let text = browser.text("[data-testid='output-text'] pre.text").await?;
+            text.contains("sea shore").then_some(text)
+        })
+        .await;
+    assert!(transcript.starts_with("The quick"), "{transcript}");
+    let segments = browser
+        .text("[data-testid='output-segments'] pre.json")
+        .await
+        .unwrap();
+    assert!(
+        segments.contains("\"start\"") && segments.contains("sea shore"),
+        "{segments}"
+    );
+    browser.screenshot("speech-1-transcript").await;
     assert!(browser.console_errors().await.is_empty());
 }
 
