@@ -40,13 +40,20 @@ pub fn output_of(command: &mut Command) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
-pub fn minilm_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/minilm");
+/// `examples/<name>`, once scripts/fetch-examples has put `file` there.
+fn example(name: &str, file: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
     assert!(
-        dir.join("model.safetensors").is_file(),
-        "examples/minilm has no model files: run scripts/fetch-examples first"
+        dir.join(file).is_file(),
+        "examples/{name} has no {file}: run scripts/fetch-examples first"
     );
     dir
+}
+
+pub fn minilm_dir() -> PathBuf {
+    example("minilm", "model.safetensors")
 }
 
 /// A copy of examples/minilm as `version` (the weights hard-linked), its
@@ -78,21 +85,11 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 
 pub fn whisper_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/whisper-tiny-en");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "examples/whisper-tiny-en has no model files: run scripts/fetch-examples first"
-    );
-    dir
+    example("whisper-tiny-en", "model.safetensors")
 }
 
 pub fn smollm2_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/smollm2");
-    assert!(
-        dir.join("model.gguf").is_file(),
-        "examples/smollm2 has no model.gguf: run scripts/fetch-examples first"
-    );
-    dir
+    example("smollm2", "model.gguf")
 }
 
 /// The sum of the series of a Prometheus metric whose lines start with
@@ -111,12 +108,7 @@ pub async fn metric(server: &Server, prefix: &str) -> f64 {
 }
 
 pub fn lite0_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/efficientnet-lite0");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "examples/efficientnet-lite0 has no weights: run scripts/fetch-examples first"
-    );
-    dir
+    example("efficientnet-lite0", "model.safetensors")
 }
 
 /// POSTs `body` as `content_type` and reads the JSON answer (failing the
