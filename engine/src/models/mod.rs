@@ -6,3 +6,5 @@ pub mod bert;
 pub mod efficientnet_lite;
 pub mod llama;
 pub mod whisper_decoder;
+#[cfg(target_arch = "x86_64")]
+pub mod whisper_encoder;

@@ -37,8 +37,8 @@ pub struct Segment {
 }
 
 pub struct Transcriber {
-    /// candle-transformers' encoder; our decoder (it caches keys and values).
-    encoder: AudioEncoder,
+    encoder: Encoder,
+    /// Ours: it caches keys and values (candle-transformers' does not).
     decoder: WhisperDecoder,
     config: Config,
     tokenizer: Tokenizer,
@@ -49,6 +49,23 @@ pub struct Transcriber {
     suppressed: Vec<u32>,
     /// Not sampled first: a blank and end-of-text.
     suppressed_at_start: Vec<u32>,
+}
+
+/// The packed encoder on CPUs with AVX-512, else candle-transformers'.
+enum Encoder {
+    #[cfg(target_arch = "x86_64")]
+    Packed(crate::models::whisper_encoder::WhisperEncoder),
+    Candle(AudioEncoder),
+}
+
+impl Encoder {
+    fn forward(&mut self, features: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Packed(encoder) => encoder.forward_tensor(features)?,
+            Encoder::Candle(encoder) => encoder.forward(features, true)?,
+        })
+    }
 }
 
 struct SpecialTokens {
@@ -120,10 +137,23 @@ impl Transcriber {
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
         let decoder = WhisperDecoder::load(vb.pp("model.decoder"), &config)
             .map_err(|e| fail(format!("weights: {e}")))?;
-        // candle-transformers loads its encoder only with its decoder: that
-        // decoder is dropped at once.
-        let Whisper { encoder, .. } =
-            Whisper::load(&vb, config.clone()).map_err(|e| fail(format!("weights: {e}")))?;
+        #[cfg(target_arch = "x86_64")]
+        let packed =
+            crate::models::whisper_encoder::WhisperEncoder::load(vb.pp("model.encoder"), &config)
+                .map_err(|e| fail(format!("weights: {e}")))?;
+        #[cfg(not(target_arch = "x86_64"))]
+        let packed: Option<AudioEncoder> = None;
+        let encoder = match (packed, device.is_cpu()) {
+            #[cfg(target_arch = "x86_64")]
+            (Some(packed), true) => Encoder::Packed(packed),
+            _ => {
+                // candle-transformers loads its encoder only with its
+                // decoder: that decoder is dropped at once.
+                let Whisper { encoder, .. } = Whisper::load(&vb, config.clone())
+                    .map_err(|e| fail(format!("weights: {e}")))?;
+                Encoder::Candle(encoder)
+            }
+        };
         Ok(Transcriber {
             encoder,
             decoder,
@@ -184,7 +214,7 @@ impl Transcriber {
         offset: f64,
         size: usize,
     ) -> Result<(Vec<Segment>, usize)> {
-        let audio = self.encoder.forward(features, true)?;
+        let audio = self.encoder.forward(features)?;
         let mut state = self.decoder.window(&audio)?;
         let mut tokens = vec![self.tokens.start_of_transcript];
         let sample_begin = tokens.len();
