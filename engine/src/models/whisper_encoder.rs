@@ -13,6 +13,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::Config;
 use rayon::prelude::*;
 
+use super::bert::packed::self_attention;
 use crate::kernels::fast_math;
 use crate::kernels::gemm::{self, Epilogue, Packed, Rows};
 
@@ -181,39 +182,13 @@ impl WhisperEncoder {
         }
         for layer in &self.layers {
             let qkv = layer.qkv.forward(&layer.norm.of(&x), positions);
-            let context = self.attention(&qkv, positions);
+            let context = self_attention(&qkv, positions, &[0..positions], h, self.heads);
             x = layer.out.forward_adding(&context, positions, &x);
             let mut up = layer.up.forward(&layer.mlp_norm.of(&x), positions);
             gelu(&mut up, 4 * h);
             x = layer.down.forward_adding(&up, positions, &x);
         }
         self.norm.of(&x)
-    }
-
-    /// Each head over every position: (rows, 3h) Q|K|V → (rows, h).
-    fn attention(&self, qkv: &[f32], rows: usize) -> Vec<f32> {
-        let (h, heads) = (self.hidden, self.heads);
-        let d = h / heads;
-        let stride = 3 * h;
-        let scale = 1.0 / (d as f32).sqrt();
-        let contexts: Vec<Vec<f32>> = (0..heads)
-            .into_par_iter()
-            .map(|head| {
-                let at = head * d;
-                let keys = Packed::from_rows(&qkv[at + h..], stride, rows, d);
-                let values = Packed::from_columns(&qkv[at + 2 * h..], stride, rows, d);
-                let mut scores = gemm::matmul_here(Rows::new(&qkv[at..], rows, stride), &keys);
-                fast_math::scaled_softmax_all(&mut scores, rows, scale);
-                gemm::matmul_here(Rows::new(&scores, rows, rows), &values)
-            })
-            .collect();
-        let mut out = vec![0.0f32; rows * h];
-        for (head, context) in contexts.iter().enumerate() {
-            for (i, values) in context.chunks_exact(d).enumerate() {
-                out[i * h + head * d..][..d].copy_from_slice(values);
-            }
-        }
-        out
     }
 }
 

@@ -9,7 +9,7 @@
 
 mod candle;
 #[cfg(target_arch = "x86_64")]
-mod packed;
+pub(crate) mod packed;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;

@@ -206,7 +206,7 @@ impl PackedEncoder {
         let rows = texts.last().map_or(0, |text| text.end);
         let h = self.hidden;
         let qkv = layer.qkv.forward(&x, rows);
-        let context = self.attention(&qkv, rows, texts);
+        let context = self_attention(&qkv, rows, texts, self.hidden, self.heads);
         drop(qkv);
         // Many rows: each thread takes parts of `ROWS_PER_PART` through
         // the rest of the layer, so a part's intermediates (the FFN's are 4×
@@ -232,38 +232,44 @@ impl PackedEncoder {
             });
         x
     }
+}
 
-    /// Self-attention of each text over its own tokens, one task per text
-    /// and head: (rows, 3 × hidden) fused Q|K|V → (rows, hidden) context.
-    fn attention(&self, qkv: &[f32], rows: usize, texts: &[std::ops::Range<usize>]) -> Vec<f32> {
-        let (h, heads) = (self.hidden, self.heads);
-        let d = h / heads;
-        let stride = 3 * h;
-        let scale = 1.0 / (d as f32).sqrt();
-        let contexts: Vec<Vec<f32>> = (0..texts.len() * heads)
-            .into_par_iter()
-            .map(|task| {
-                let (text, head) = (&texts[task / heads], task % heads);
-                let len = text.len();
-                if len == 0 {
-                    return Vec::new();
-                }
-                let at = text.start * stride + head * d;
-                let keys = Packed::from_rows(&qkv[at + h..], stride, len, d);
-                let values = Packed::from_columns(&qkv[at + 2 * h..], stride, len, d);
-                let mut scores = gemm::matmul_here(Rows::new(&qkv[at..], len, stride), &keys);
-                fast_math::scaled_softmax_all(&mut scores, len, scale);
-                gemm::matmul_here(Rows::new(&scores, len, len), &values)
-            })
-            .collect();
-        let mut out = vec![0.0f32; rows * h];
-        for (task, context) in contexts.iter().enumerate() {
+/// Self-attention of each text over its own tokens, one task per text and
+/// head: (rows, 3 × hidden) fused Q|K|V → (rows, hidden) context. Whisper's
+/// encoder uses it too, with one "text" of 1,500 positions.
+pub(crate) fn self_attention(
+    qkv: &[f32],
+    rows: usize,
+    texts: &[std::ops::Range<usize>],
+    h: usize,
+    heads: usize,
+) -> Vec<f32> {
+    let d = h / heads;
+    let stride = 3 * h;
+    let scale = 1.0 / (d as f32).sqrt();
+    let contexts: Vec<Vec<f32>> = (0..texts.len() * heads)
+        .into_par_iter()
+        .map(|task| {
             let (text, head) = (&texts[task / heads], task % heads);
-            for (i, values) in context.chunks_exact(d).enumerate() {
-                let at = (text.start + i) * h + head * d;
-                out[at..at + d].copy_from_slice(values);
+            let len = text.len();
+            if len == 0 {
+                return Vec::new();
             }
+            let at = text.start * stride + head * d;
+            let keys = Packed::from_rows(&qkv[at + h..], stride, len, d);
+            let values = Packed::from_columns(&qkv[at + 2 * h..], stride, len, d);
+            let mut scores = gemm::matmul_here(Rows::new(&qkv[at..], len, stride), &keys);
+            fast_math::scaled_softmax_all(&mut scores, len, scale);
+            gemm::matmul_here(Rows::new(&scores, len, len), &values)
+        })
+        .collect();
+    let mut out = vec![0.0f32; rows * h];
+    for (task, context) in contexts.iter().enumerate() {
+        let (text, head) = (&texts[task / heads], task % heads);
+        for (i, values) in context.chunks_exact(d).enumerate() {
+            let at = (text.start + i) * h + head * d;
+            out[at..at + d].copy_from_slice(values);
         }
-        out
     }
+    out
 }
