@@ -180,9 +180,12 @@ impl WhisperEncoder {
         for (value, position) in x.iter_mut().zip(&self.positions) {
             *value += position;
         }
+        // One "text": every position attends to every other.
+        let whole = 0..positions;
+        let all = std::slice::from_ref(&whole);
         for layer in &self.layers {
             let qkv = layer.qkv.forward(&layer.norm.of(&x), positions);
-            let context = self_attention(&qkv, positions, &[0..positions], h, self.heads);
+            let context = self_attention(&qkv, positions, all, h, self.heads);
             x = layer.out.forward_adding(&context, positions, &x);
             let mut up = layer.up.forward(&layer.mlp_norm.of(&x), positions);
             gelu(&mut up, 4 * h);
