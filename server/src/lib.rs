@@ -49,13 +49,19 @@ pub struct BodyLimits {
 /// media file a model accepts as a base64 data URL (4 characters for 3
 /// bytes) with 64 KiB for the rest of the request.
 pub fn default_body_limit<'a>(models: impl Iterator<Item = &'a wick_types::ModelInfo>) -> usize {
-    let largest_file = models
+    let largest_file = largest_media_input(models).unwrap_or(0);
+    (2 << 20).max(largest_file.div_ceil(3) * 4 + (64 << 10))
+}
+
+/// The largest image or audio file any input of `models` takes, in bytes.
+pub(crate) fn largest_media_input<'a>(
+    models: impl Iterator<Item = &'a wick_types::ModelInfo>,
+) -> Option<usize> {
+    models
         .flat_map(|model| model.endpoints.iter())
         .flat_map(|endpoint| endpoint.inputs.iter())
         .filter_map(|field| field.kind.media().and_then(|(_, max)| max))
         .max()
-        .unwrap_or(0);
-    (2 << 20).max(largest_file.div_ceil(3) * 4 + (64 << 10))
 }
 
 /// What the admin pages and API need besides the engine and the store.

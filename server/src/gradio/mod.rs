@@ -137,13 +137,7 @@ fn root(headers: &HeaderMap) -> String {
 
 /// The largest file any input takes (the config's `max_file_size`).
 fn max_file_size(engine: &Engine) -> Option<usize> {
-    engine
-        .models()
-        .iter()
-        .flat_map(|m| m.endpoints.iter())
-        .flat_map(|e| e.inputs.iter())
-        .filter_map(|field| field.kind.media().and_then(|(_, max)| max))
-        .max()
+    crate::largest_media_input(engine.models().iter())
 }
 
 async fn config(State(gradio): State<Gradio>, headers: HeaderMap) -> axum::Json<Value> {

@@ -68,6 +68,16 @@ impl Encoder {
     }
 }
 
+/// config.json: candle-transformers' `Config`, and the tokens never
+/// sampled first, which it does not read.
+#[derive(serde::Deserialize)]
+struct FullConfig {
+    #[serde(flatten)]
+    config: Config,
+    #[serde(default)]
+    begin_suppress_tokens: Vec<u32>,
+}
+
 struct SpecialTokens {
     end_of_text: u32,
     start_of_transcript: u32,
@@ -85,19 +95,10 @@ impl Transcriber {
         };
         let path = bundle.required_file("config.json")?;
         let text = std::fs::read_to_string(&path).map_err(Error::io(path))?;
-        let config: Config =
-            serde_json::from_str(&text).map_err(|e| fail(format!("config.json: {e}")))?;
-        let begin: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| fail(format!("config.json: {e}")))?;
-        let suppressed_at_start: Vec<u32> = begin["begin_suppress_tokens"]
-            .as_array()
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| id.as_u64())
-                    .map(|id| id as u32)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let FullConfig {
+            config,
+            begin_suppress_tokens: suppressed_at_start,
+        } = serde_json::from_str(&text).map_err(|e| fail(format!("config.json: {e}")))?;
         let path = bundle.required_file("tokenizer.json")?;
         let tokenizer =
             Tokenizer::from_file(&path).map_err(|e| fail(format!("tokenizer.json: {e}")))?;
