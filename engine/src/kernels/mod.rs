@@ -36,6 +36,8 @@ macro_rules! widest {
     };
 }
 
+use rayon::prelude::*;
+
 // The packed kernels: x86-64 only (AVX-512, AMX).
 #[cfg(target_arch = "x86_64")]
 mod aligned;
@@ -43,10 +45,63 @@ mod aligned;
 mod amx;
 pub mod attention;
 pub mod depthwise;
+pub mod f16_product;
 pub mod fast_math;
 #[cfg(target_arch = "x86_64")]
 pub mod gemm;
 pub mod quant;
+
+/// Output rows per lane group of the row-packed kernels (`quant`,
+/// `f16_product`): one per lane of a 512-bit vector.
+pub(crate) const LANES: usize = 16;
+/// Activation rows that share one load of a group's weights.
+pub(crate) const TILE: usize = 4;
+
+/// x · wᵀ for a matrix packed by groups of 16 output rows: `(rows ×
+/// columns)`, over rayon's pool, each task a run of groups. `product`
+/// computes one group for activation rows `tile..tile + count` (count ≤
+/// TILE) into `sums[r][lane]`; the last group's lanes past `columns` are
+/// padding and dropped.
+pub(crate) fn by_row_groups(
+    rows: usize,
+    columns: usize,
+    product: impl Fn(usize, usize, usize, &mut [[f32; LANES]; TILE]) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * columns];
+    let groups = columns.div_ceil(LANES);
+    let tasks = (rayon::current_num_threads() * 2).min(groups).max(1);
+    let per_task = groups.div_ceil(tasks);
+    let out_ptr = SharedOut(out.as_mut_ptr());
+    (0..groups.div_ceil(per_task))
+        .into_par_iter()
+        .for_each(|task| {
+            let out_ptr = &out_ptr;
+            for group in task * per_task..((task + 1) * per_task).min(groups) {
+                let lanes = LANES.min(columns - group * LANES);
+                for tile in (0..rows).step_by(TILE) {
+                    let count = (rows - tile).min(TILE);
+                    let mut sums = [[0.0f32; LANES]; TILE];
+                    product(group, tile, count, &mut sums);
+                    for (r, sums) in sums.iter().take(count).enumerate() {
+                        let at = (tile + r) * columns + group * LANES;
+                        // SAFETY: `at..at + lanes` lies inside `out` (row
+                        // tile + r < rows, group * 16 + lanes ≤ columns),
+                        // and each group is written by exactly one task.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(sums.as_ptr(), out_ptr.0.add(at), lanes)
+                        };
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// The output buffer, written by several tasks at disjoint places.
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint runs (one group each) and the buffer
+// outlives the parallel loop.
+unsafe impl Sync for SharedOut {}
 
 /// Deterministic pseudo-random values in [low, high) for the kernels'
 /// tests (xorshift).

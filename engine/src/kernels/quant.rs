@@ -19,14 +19,10 @@
 //! candle-transformers' `quantized_llama` 29.5 steps/s, `models::llama` on
 //! these kernels 123–134.
 
-use rayon::prelude::*;
+use super::{LANES, TILE, by_row_groups};
 
 /// Inputs per quantization block.
 pub const BLOCK: usize = 32;
-/// Output rows per packed group: one per lane of a 512-bit vector.
-const LANES: usize = 16;
-/// Activation rows that share one unpacking of a block's weights.
-const TILE: usize = 4;
 /// Bytes of one Q4_1 block in a GGUF file: f16 scale, f16 minimum, 16 bytes of nibbles.
 const Q4_1_BYTES: usize = 20;
 /// Bytes of one Q8_0 block in a GGUF file: f16 scale, 32 signed bytes.
@@ -294,41 +290,10 @@ impl Quantized {
 /// output rows.
 pub fn matmul(x: &Quantized, w: &QMatrix) -> Vec<f32> {
     assert_eq!(x.cols, w.cols, "activations and matrix disagree on columns");
-    let rows = x.rows();
-    let mut out = vec![0.0f32; rows * w.rows];
-    let groups = w.rows / LANES;
-    let tasks = (rayon::current_num_threads() * 2).min(groups).max(1);
-    let per_task = groups.div_ceil(tasks);
-    let out_ptr = SharedOut(out.as_mut_ptr());
-    (0..groups.div_ceil(per_task))
-        .into_par_iter()
-        .for_each(|task| {
-            let out_ptr = &out_ptr;
-            for group in task * per_task..((task + 1) * per_task).min(groups) {
-                for tile in (0..rows).step_by(TILE) {
-                    let tile_rows = (rows - tile).min(TILE);
-                    let mut sums = [[0.0f32; LANES]; TILE];
-                    group_product(x, w, group, tile, tile_rows, &mut sums);
-                    for (r, lanes) in sums.iter().take(tile_rows).enumerate() {
-                        let at = (tile + r) * w.rows + group * LANES;
-                        // SAFETY: `at..at + 16` lies inside `out` (row
-                        // tile + r < rows, group < groups), and each group
-                        // is written by exactly one task.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(lanes.as_ptr(), out_ptr.0.add(at), LANES)
-                        };
-                    }
-                }
-            }
-        });
-    out
+    by_row_groups(x.rows(), w.rows, |group, tile, count, sums| {
+        group_product(x, w, group, tile, count, sums)
+    })
 }
-
-/// The output buffer, written by several tasks at disjoint places.
-struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint 16-value runs (one group each) and the
-// buffer outlives the parallel loop.
-unsafe impl Sync for SharedOut {}
 
 /// One group of 16 output rows for activation rows `tile..tile + count`.
 fn group_product(

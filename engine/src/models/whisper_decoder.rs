@@ -6,30 +6,87 @@
 //! the cross-attention keys and values are computed once per window.
 //! Same arithmetic as OpenAI's (exact GELU, pre-norm blocks). Measured on
 //! tiny.en, 2 cores: a 37 s clip went from 7.3 s to 3.2 s, a 6 s one from
-//! 1.5 s to 1.0 s (then candle-transformers' encoder took 0.6 s a window,
-//! now `whisper_encoder`'s; a decoding step takes 12 ms, half of it the
-//! 51,864 × 384 output projection, which is memory-bound).
+//! 1.5 s to 1.0 s; then (with `whisper_encoder`) 0.70 s, and with the
+//! weights kept in f16 (`Projection`) 0.54 s.
 
-use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{
-    Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear, linear_no_bias,
-};
+use candle_core::{D, DType, Module, Result, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm};
 use candle_transformers::models::whisper::Config;
+use half::f16;
+
+use crate::kernels::f16_product;
+
+/// A linear layer. Decoding reads every weight once a step, so its speed
+/// is that of memory: where the file stores f16 and the CPU has AVX-512,
+/// the weights stay f16 (`kernels::f16_product`, the same sums); Candle's
+/// f32 layer otherwise.
+enum Projection {
+    F16 {
+        weights: f16_product::Matrix,
+        bias: Option<Vec<f32>>,
+    },
+    Candle(Linear),
+}
+
+impl Projection {
+    fn load(inputs: usize, outputs: usize, bias: bool, vb: VarBuilder, f16: bool) -> Result<Self> {
+        let weight = vb.get((outputs, inputs), "weight")?;
+        let bias = bias.then(|| vb.get(outputs, "bias")).transpose()?;
+        Projection::new(weight, bias, f16)
+    }
+
+    fn new(weight: Tensor, bias: Option<Tensor>, f16: bool) -> Result<Self> {
+        let (outputs, inputs) = weight.dims2()?;
+        let packed = if f16 && weight.device().is_cpu() {
+            let values = weight
+                .to_dtype(DType::F16)?
+                .flatten_all()?
+                .to_vec1::<f16>()?;
+            f16_product::Matrix::pack(&values, outputs, inputs)
+        } else {
+            None
+        };
+        Ok(match packed {
+            Some(weights) => Projection::F16 {
+                weights,
+                bias: bias.map(|b| b.to_vec1::<f32>()).transpose()?,
+            },
+            None => Projection::Candle(Linear::new(weight, bias)),
+        })
+    }
+
+    /// (1, n, inputs) → (1, n, outputs).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Projection::Candle(linear) => linear.forward(x),
+            Projection::F16 { weights, bias } => {
+                let (batch, n, _) = x.dims3()?;
+                let mut out = weights.matmul(&x.flatten_all()?.to_vec1::<f32>()?);
+                if let Some(bias) = bias {
+                    for row in out.chunks_exact_mut(bias.len()) {
+                        row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+                    }
+                }
+                Tensor::from_vec(out, (batch, n, weights.rows()), x.device())
+            }
+        }
+    }
+}
 
 struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    out: Linear,
+    query: Projection,
+    key: Projection,
+    value: Projection,
+    out: Projection,
 }
 
 impl Attention {
-    fn load(d: usize, vb: VarBuilder) -> Result<Attention> {
+    fn load(d: usize, vb: VarBuilder, f16: bool) -> Result<Attention> {
         Ok(Attention {
-            query: linear(d, d, vb.pp("q_proj"))?,
-            key: linear_no_bias(d, d, vb.pp("k_proj"))?,
-            value: linear(d, d, vb.pp("v_proj"))?,
-            out: linear(d, d, vb.pp("out_proj"))?,
+            query: Projection::load(d, d, true, vb.pp("q_proj"), f16)?,
+            key: Projection::load(d, d, false, vb.pp("k_proj"), f16)?,
+            value: Projection::load(d, d, true, vb.pp("v_proj"), f16)?,
+            out: Projection::load(d, d, true, vb.pp("out_proj"), f16)?,
         })
     }
 }
@@ -39,13 +96,15 @@ struct Layer {
     self_norm: LayerNorm,
     cross_attention: Attention,
     cross_norm: LayerNorm,
-    up: Linear,
-    down: Linear,
+    up: Projection,
+    down: Projection,
     mlp_norm: LayerNorm,
 }
 
 pub struct WhisperDecoder {
     tokens: Embedding,
+    /// The token embeddings again, as the output projection.
+    output: Projection,
     positions: Tensor,
     layers: Vec<Layer>,
     norm: LayerNorm,
@@ -61,25 +120,29 @@ pub struct Window {
 }
 
 impl WhisperDecoder {
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<WhisperDecoder> {
+    /// `f16`: the file stores the weights in f16 (then kept so on CPUs
+    /// with AVX-512).
+    pub fn load(vb: VarBuilder, config: &Config, f16: bool) -> Result<WhisperDecoder> {
         let d = config.d_model;
         let norm = |vb: VarBuilder| layer_norm(d, 1e-5, vb);
         let layers = (0..config.decoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(Layer {
-                    self_attention: Attention::load(d, vb.pp("self_attn"))?,
+                    self_attention: Attention::load(d, vb.pp("self_attn"), f16)?,
                     self_norm: norm(vb.pp("self_attn_layer_norm"))?,
-                    cross_attention: Attention::load(d, vb.pp("encoder_attn"))?,
+                    cross_attention: Attention::load(d, vb.pp("encoder_attn"), f16)?,
                     cross_norm: norm(vb.pp("encoder_attn_layer_norm"))?,
-                    up: linear(d, 4 * d, vb.pp("fc1"))?,
-                    down: linear(4 * d, d, vb.pp("fc2"))?,
+                    up: Projection::load(d, 4 * d, true, vb.pp("fc1"), f16)?,
+                    down: Projection::load(4 * d, d, true, vb.pp("fc2"), f16)?,
                     mlp_norm: norm(vb.pp("final_layer_norm"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let tokens = embedding(config.vocab_size, d, vb.pp("embed_tokens"))?;
         Ok(WhisperDecoder {
-            tokens: embedding(config.vocab_size, d, vb.pp("embed_tokens"))?,
+            output: Projection::new(tokens.embeddings().clone(), None, f16)?,
+            tokens,
             positions: vb
                 .pp("embed_positions")
                 .get((config.max_target_positions, d), "weight")?,
@@ -157,11 +220,7 @@ impl WhisperDecoder {
         }
         window.length += n;
         let last = self.norm.forward(&x.narrow(1, n - 1, 1)?)?;
-        // (vocabulary, d) × (d, 1): the embedding rows read in order, once.
-        self.tokens
-            .embeddings()
-            .matmul(&last.squeeze(0)?.t()?)?
-            .squeeze(1)
+        self.output.forward(&last)?.flatten_all()
     }
 
     /// (1, n, d) → (1, heads, n, d / heads).
@@ -196,8 +255,8 @@ impl WhisperDecoder {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{DType, Device};
-    use candle_nn::{VarBuilder, VarMap};
+    use candle_core::Device;
+    use candle_nn::VarMap;
 
     use super::*;
 
@@ -218,7 +277,7 @@ mod tests {
         let device = Device::Cpu;
         let weights = VarMap::new();
         let vb = VarBuilder::from_varmap(&weights, DType::F32, &device);
-        let decoder = WhisperDecoder::load(vb, &config).unwrap();
+        let decoder = WhisperDecoder::load(vb.clone(), &config, false).unwrap();
         let audio = Tensor::randn(0f32, 1.0, (1, 6, 16), &device).unwrap();
         let tokens = [3u32, 17, 5, 29];
 
@@ -239,6 +298,28 @@ mod tests {
         }
         assert_eq!(at_once.len(), 40);
         for (a, b) in at_once.iter().zip(&one_by_one) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // Weights that f16 holds exactly: the f16 kernels give the f32
+        // logits.
+        for var in weights.all_vars() {
+            let rounded = var
+                .to_dtype(DType::F16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap();
+            var.set(&rounded).unwrap();
+        }
+        let logits = |f16: bool| {
+            let decoder = WhisperDecoder::load(vb.clone(), &config, f16).unwrap();
+            let mut window = decoder.window(&audio).unwrap();
+            decoder
+                .step(&tokens, &mut window)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        for (a, b) in logits(true).iter().zip(&logits(false)) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
         // The mask matters: the first token alone gives other logits.

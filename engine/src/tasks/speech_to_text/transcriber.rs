@@ -5,6 +5,7 @@
 //! the next window starts. A window the model judges silent (`no speech`
 //! likely and the text unlikely) gives no segment.
 
+use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{D, DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{
@@ -135,8 +136,12 @@ impl Transcriber {
         let weights = bundle.required_file("model.safetensors")?;
         // SAFETY: the file was just hashed against wick.toml and is not
         // written while served; mmap avoids a second copy in memory.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
-        let decoder = WhisperDecoder::load(vb.pp("model.decoder"), &config)
+        let file = unsafe { MmapedSafetensors::new(&weights)? };
+        let stored_in_f16 = file
+            .get("model.decoder.embed_tokens.weight")
+            .is_ok_and(|tensor| DType::try_from(tensor.dtype()).ok() == Some(DType::F16));
+        let vb = VarBuilder::from_backend(Box::new(file), DType::F32, device.clone());
+        let decoder = WhisperDecoder::load(vb.pp("model.decoder"), &config, stored_in_f16)
             .map_err(|e| fail(format!("weights: {e}")))?;
         #[cfg(target_arch = "x86_64")]
         let packed =
