@@ -7,16 +7,14 @@
 //! Flag bar for the whole conversation.
 
 use crate::version_picker::VersionPicker;
-use futures::StreamExt;
 use futures::future::{AbortHandle, Abortable};
 use leptos::prelude::*;
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
 use crate::flag::{FlagBar, Flagged};
 use crate::inputs::{initial_value, input_widgets};
-use crate::server_fns::{ModelPage, Outcome, StreamLine, predict_stream};
-
-type JsonObject = serde_json::Map<String, serde_json::Value>;
+use crate::server_fns::{JsonObject, ModelPage, Outcome};
+use crate::stream_reader::stream_prediction;
 
 #[derive(Clone, Debug, PartialEq)]
 struct Message {
@@ -125,73 +123,49 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
         stop.set_value(Some(handle));
         let (model, endpoint) = (model.get_value(), endpoint_name.get_value());
         let streamed = async move {
-            let lines = match predict_stream(
+            let outcome = stream_prediction(
                 model.clone(),
                 endpoint.clone(),
                 inputs.clone(),
                 picked.get_untracked(),
-            )
-            .await
-            {
-                Ok(stream) => stream.into_inner(),
-                Err(failure) => {
-                    error.set(Some((
-                        None,
-                        format!("The server could not be reached: {failure}"),
-                    )));
-                    settle(None);
-                    return;
-                }
-            };
-            let mut lines = Box::pin(lines);
-            let mut buffer = String::new();
-            while let Some(chunk) = lines.next().await {
-                let Ok(chunk) = chunk else {
-                    error.set(Some((None, "The stream broke off.".into())));
-                    settle(None);
-                    return;
-                };
-                buffer.push_str(&chunk);
-                while let Some(end) = buffer.find('\n') {
-                    let line: String = buffer.drain(..=end).collect();
-                    match serde_json::from_str::<StreamLine>(&line) {
-                        Ok(StreamLine::Partial { outputs }) => {
-                            if let Some(text) = outputs.get("text").and_then(|t| t.as_str()) {
-                                reply.update(|r| r.get_or_insert_default().push_str(text));
-                            }
-                        }
-                        Ok(StreamLine::End(Outcome::Done {
-                            outputs,
-                            version,
-                            duration_ms,
-                        })) => {
-                            let text = outputs
-                                .get("text")
-                                .and_then(|t| t.as_str())
-                                .map(String::from);
-                            // Which version answered, as the other demos say.
-                            stats.set(Some(format!("{version} · {}", timings_text(&outputs))));
-                            flagged.set(Some(Flagged {
-                                model: model.clone(),
-                                version,
-                                endpoint: endpoint.clone(),
-                                inputs: inputs.clone(),
-                                outputs,
-                                duration_ms,
-                            }));
-                            settle(text);
-                            return;
-                        }
-                        Ok(StreamLine::End(Outcome::Refused(detail))) => {
-                            error.set(Some((detail.field, detail.message)));
-                            settle(None);
-                            return;
-                        }
-                        Err(_) => {}
+                |outputs| {
+                    if let Some(text) = outputs.get("text").and_then(|t| t.as_str()) {
+                        reply.update(|r| r.get_or_insert_default().push_str(text));
                     }
+                },
+            )
+            .await;
+            match outcome {
+                Ok(Outcome::Done {
+                    outputs,
+                    version,
+                    duration_ms,
+                }) => {
+                    let text = outputs
+                        .get("text")
+                        .and_then(|t| t.as_str())
+                        .map(String::from);
+                    // Which version answered, as the other demos say.
+                    stats.set(Some(format!("{version} · {}", timings_text(&outputs))));
+                    flagged.set(Some(Flagged {
+                        model: model.clone(),
+                        version,
+                        endpoint: endpoint.clone(),
+                        inputs: inputs.clone(),
+                        outputs,
+                        duration_ms,
+                    }));
+                    settle(text);
+                }
+                Ok(Outcome::Refused(detail)) => {
+                    error.set(Some((detail.field, detail.message)));
+                    settle(None);
+                }
+                Err(message) => {
+                    error.set(Some((None, message)));
+                    settle(None);
                 }
             }
-            settle(None);
         };
         leptos::task::spawn_local(async move {
             let _ = Abortable::new(streamed, registration).await;

@@ -1,7 +1,8 @@
 //! The demo of one endpoint, as Gradio's Interface lays it out: inputs on
 //! the left, outputs on the right, examples below. Submit (or Ctrl/Cmd+Enter)
 //! checks the inputs against the signature in the browser first, so an
-//! empty required input is pointed out and nothing is sent.
+//! empty required input is pointed out and nothing is sent; outputs show
+//! as the task streams them.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -13,11 +14,10 @@ use crate::media_input::fetch_data_url;
 use crate::flag::{FlagBar, Flagged};
 use crate::inputs::{initial_value, input_widgets};
 use crate::outputs::OutputView;
-use crate::server_fns::{ModelPage, Outcome, predict};
+use crate::server_fns::{JsonObject, ModelPage, Outcome};
+use crate::stream_reader::{accumulate, stream_prediction};
 use crate::version_picker::VersionPicker;
 use crate::{Tabs, with_site};
-
-type JsonObject = serde_json::Map<String, serde_json::Value>;
 
 /// `/`: the first endpoint of the first model.
 #[component]
@@ -72,6 +72,8 @@ pub fn DemoPage() -> impl IntoView {
 #[derive(Clone, Debug, PartialEq)]
 enum Shown {
     Nothing,
+    /// A run in progress: its outputs so far.
+    Partial(JsonObject),
     Result {
         inputs: JsonObject,
         outputs: JsonObject,
@@ -98,46 +100,60 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
     let shown = RwSignal::new(Shown::Nothing);
     let picked = RwSignal::new(None::<String>);
 
-    // The inputs travel with the answer, so a flag names exactly what ran.
-    let run = Action::new(
-        move |(model, endpoint, inputs): &(String, String, JsonObject)| {
-            let inputs = inputs.clone();
-            let answer = predict(
-                model.clone(),
-                endpoint.clone(),
+    // Every run streams: outputs show as the task emits them (a
+    // transcript window by window), then the whole result. The inputs
+    // travel with the result, so a flag names exactly what ran.
+    let busy = RwSignal::new(false);
+    let run = move |inputs: JsonObject| {
+        busy.set(true);
+        shown.set(Shown::Partial(JsonObject::new()));
+        let (model, endpoint) = (model_name.get_value(), endpoint_name.get_value());
+        leptos::task::spawn_local(async move {
+            let outcome = stream_prediction(
+                model,
+                endpoint,
                 inputs.clone(),
                 picked.get_untracked(),
-            );
-            async move { (inputs, answer.await) }
-        },
-    );
-    let busy = run.pending();
-    Effect::new(move |_| match run.value().get() {
-        Some((
-            inputs,
-            Ok(Outcome::Done {
-                outputs,
-                version,
-                duration_ms,
-            }),
-        )) => {
-            error.set(None);
-            shown.set(Shown::Result {
-                inputs,
-                outputs,
-                version,
-                duration_ms,
-            });
-        }
-        Some((_, Ok(Outcome::Refused(detail)))) => error.set(Some((detail.field, detail.message))),
-        Some((_, Err(failure))) => error.set(Some((
-            None,
-            format!("The server could not be reached: {failure}"),
-        ))),
-        None => {}
-    });
+                |partial| {
+                    shown.update(|shown| {
+                        if let Shown::Partial(so_far) = shown {
+                            accumulate(so_far, partial);
+                        }
+                    })
+                },
+            )
+            .await;
+            busy.set(false);
+            match outcome {
+                Ok(Outcome::Done {
+                    outputs,
+                    version,
+                    duration_ms,
+                }) => {
+                    error.set(None);
+                    shown.set(Shown::Result {
+                        inputs,
+                        outputs,
+                        version,
+                        duration_ms,
+                    });
+                }
+                Ok(Outcome::Refused(detail)) => {
+                    shown.set(Shown::Nothing);
+                    error.set(Some((detail.field, detail.message)));
+                }
+                Err(message) => {
+                    shown.set(Shown::Nothing);
+                    error.set(Some((None, message)));
+                }
+            }
+        });
+    };
 
     let submit = move || {
+        if busy.get_untracked() {
+            return;
+        }
         let inputs = collect_inputs(&fields.read_value(), &values.read_value());
         if let Err(field_error) = validate_inputs(&fields.read_value(), &inputs) {
             let label = fields
@@ -152,7 +168,7 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
             return;
         }
         error.set(None);
-        run.dispatch((model_name.get_value(), endpoint_name.get_value(), inputs));
+        run(inputs);
     };
     // Sets every input from `source`, or back to its initial value.
     let fill = move |source: Option<&JsonObject>| {
@@ -311,7 +327,9 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                             .iter()
                             .map(|field| {
                                 let value = match &shown {
-                                    Shown::Result { outputs, .. } => outputs.get(&field.name).cloned(),
+                                    Shown::Result { outputs, .. } | Shown::Partial(outputs) => {
+                                        outputs.get(&field.name).cloned()
+                                    }
                                     Shown::Nothing => None,
                                 };
                                 view! { <OutputView field=field.clone() value/> }.into_any()
@@ -336,7 +354,7 @@ fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                             />
                         }
                         .into_any()),
-                        Shown::Nothing => None,
+                        Shown::Nothing | Shown::Partial(_) => None,
                     }}
                 </div>
             </div>

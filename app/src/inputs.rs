@@ -167,7 +167,12 @@ pub fn InputWidget(
             <MediaInput id=id.clone() testid media=MediaKind::Audio max_bytes required value invalid/>
         }
         .into_any(),
-        Kind::Chat { .. } | Kind::Json | Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => view! {
+        Kind::Chat { .. }
+        | Kind::Json
+        | Kind::Label { .. }
+        | Kind::Score
+        | Kind::Segments
+        | Kind::Embedding { .. } => view! {
             <textarea id=id.clone() data-testid=testid rows="4" placeholder="JSON" aria-invalid=aria_invalid
                 prop:value=move || if value.get().is_null() { String::new() } else { value.get().to_string() }
                 on:change=move |ev| {

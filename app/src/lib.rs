@@ -14,11 +14,13 @@ mod demo;
 mod flag;
 mod inputs;
 mod media_input;
+mod microphone;
 mod outputs;
 #[cfg(feature = "ssr")]
 pub mod proxy;
 mod server_fns;
 pub mod snippets;
+mod stream_reader;
 mod version_picker;
 #[cfg(all(test, feature = "ssr"))]
 mod widgets_tests;

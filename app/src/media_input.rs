@@ -1,7 +1,8 @@
 //! The image (and audio) input, as Gradio's: click to choose a file, drop
-//! one on the widget, paste one from the clipboard, or — for images — take
-//! a photo with the camera where the browser allows it; a preview with the
-//! file's name and size, and a button to remove it. A file that is not of
+//! one on the widget, paste one from the clipboard, take a photo with the
+//! camera (images) or record from the microphone (audio) where the browser
+//! allows it; a preview (a player for audio, to hear it before sending)
+//! with the file's name and size, and a button to remove it. A file that is not of
 //! the field's media type, or is over its size limit, is refused at once
 //! with a message under the widget and nothing is sent.
 //!
@@ -15,6 +16,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wick_types::MediaKind;
 
+use crate::microphone::Microphone;
 use crate::outputs::{media_view, readable_size};
 
 #[component]
@@ -120,6 +122,11 @@ pub fn MediaInput(
     let error_id = format!("{id}-problem");
     let (preview_id, preview_testid) = (id.clone(), testid.clone());
     let capture_testid = format!("capture-{testid}");
+    let recorded = Callback::new(move |url: String| {
+        picked.set(Some("recording.wav".into()));
+        value.set(serde_json::Value::String(url));
+    });
+    let microphone_testid = testid.clone();
     view! {
         <div
             class="drop-zone"
@@ -171,6 +178,10 @@ pub fn MediaInput(
             {(media == MediaKind::Image).then(|| view! {
                 <button type="button" class="secondary camera" data-testid=format!("camera-{testid}")
                     on:click=start_camera>"Camera"</button>
+            })}
+            // Recording is offered while no clip is chosen.
+            {move || (media == MediaKind::Audio && chosen().is_none()).then(|| view! {
+                <Microphone testid=microphone_testid.clone() max_bytes on_recorded=recorded problem/>
             })}
             {move || camera.get().map(|_| view! {
                 <div class="camera-view">

@@ -1,5 +1,6 @@
 //! One view per output kind: label bars, a score, text, an image or audio
-//! player, collapsible JSON, and an embedding summary with a sparkline.
+//! player, a transcript's timed segments, collapsible JSON, and an
+//! embedding summary with a sparkline.
 
 use leptos::prelude::*;
 use wick_types::{Field, Kind, MediaKind};
@@ -13,6 +14,7 @@ pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoVi
             Kind::Label { top_k } => label_view(&value, *top_k),
             Kind::Score => view! { <p class="score">{value.as_f64().map(|s| format!("{s:.4}")).unwrap_or_default()}</p> }.into_any(),
             Kind::Embedding { .. } => embedding_view(&value),
+            Kind::Segments => segments_view(&value),
             Kind::Image { .. } | Kind::Audio { .. } => {
                 match (field.kind.media(), value.as_str()) {
                     (Some((media, _)), Some(url)) => media_view(media, url.to_string()),
@@ -68,6 +70,65 @@ pub fn media_view(media: MediaKind, url: String) -> AnyView {
             .into_any()
         }
         MediaKind::Audio => view! { <audio class="media" controls src=url></audio> }.into_any(),
+    }
+}
+
+/// Segments as a table: a click (or Enter) on a row plays the audio input
+/// from the segment's start.
+fn segments_view(value: &serde_json::Value) -> AnyView {
+    let rows = value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|segment| {
+            let start = segment["start"].as_f64().unwrap_or(0.0);
+            let end = segment["end"].as_f64().unwrap_or(start);
+            let text = segment["text"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            view! {
+                <tr tabindex="0" title="Play from here" data-start=start.to_string()
+                    on:click=move |_| play_from(start)
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Enter" {
+                            play_from(start);
+                        }
+                    }>
+                    <td class="time">{clock(start)}</td>
+                    <td class="time">{clock(end)}</td>
+                    <td>{text}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="segments">
+            <thead><tr><th scope="col">"Start"</th><th scope="col">"End"</th><th scope="col">"Text"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// Seconds as "m:ss.s".
+pub fn clock(seconds: f64) -> String {
+    format!("{}:{:04.1}", (seconds / 60.0) as u64, seconds % 60.0)
+}
+
+/// Plays the demo's audio input (the clip transcribed) from `seconds`.
+fn play_from(seconds: f64) {
+    use wasm_bindgen::JsCast;
+    let player = document()
+        .query_selector("form.inputs audio")
+        .ok()
+        .flatten()
+        .and_then(|element| element.dyn_into::<web_sys::HtmlMediaElement>().ok());
+    if let Some(player) = player {
+        player.set_current_time(seconds);
+        // A click allows playback; a refusal leaves the player paused.
+        let _ = player.play();
     }
 }
 

@@ -1,5 +1,5 @@
 //! Server functions: the UI's only way to the engine. They call the same
-//! `Engine::stream` / `Engine::predict` as the JSON API, and flags go
+//! `Engine::stream` as the JSON API, and flags go
 //! through the same `Store::record` — there is no second path.
 
 use leptos::prelude::*;
@@ -7,7 +7,7 @@ use leptos::server_fn::codec::{Json, StreamingText, TextStream};
 use serde::{Deserialize, Serialize};
 use wick_types::{ErrorDetail, ModelInfo};
 
-type JsonObject = serde_json::Map<String, serde_json::Value>;
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
 /// Everything the pages draw: the models, and the address clients use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,24 +84,10 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
     Ok(Site { models, base_url })
 }
 
-#[server(prefix = "/_wick", endpoint = "predict", input = Json)]
-pub async fn predict(
-    model: String,
-    endpoint: String,
-    inputs: JsonObject,
-    version: Option<String>,
-) -> Result<Outcome, ServerFnError> {
-    let engine = engine()?;
-    let route = route(version);
-    Ok(outcome(
-        engine
-            .predict(&model, &route, &endpoint, vec![inputs])
-            .await,
-    ))
-}
-
-/// As `predict`, with the partial outputs as they come: one `StreamLine`
-/// per line. Closing the response cancels the request on the server.
+/// Runs an endpoint for the demos: the partial outputs as they come, then
+/// the outcome, one `StreamLine` per line (a task that does not stream
+/// sends only the outcome). Closing the response cancels the request on
+/// the server.
 #[server(prefix = "/_wick", endpoint = "predict_stream", input = Json, output = StreamingText)]
 pub async fn predict_stream(
     model: String,

@@ -426,7 +426,7 @@ async fn the_ui_server_functions_answer_bad_bodies_with_a_json_4xx() {
     let client = reqwest::Client::new();
     for body in ["{", "[]", r#"{"model": 3}"#, r#"{"model": "minilm"}"#] {
         let response = client
-            .post(server.url("/_wick/predict"))
+            .post(server.url("/_wick/predict_stream"))
             .header("content-type", "application/json")
             .body(body)
             .send()

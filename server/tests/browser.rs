@@ -37,6 +37,11 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// A browser with `extra` flags after the usual ones.
+    async fn start_with(extra: &[String]) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -60,6 +65,7 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = CHROME_FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().cloned());
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
@@ -454,17 +460,64 @@ async fn a_reviewer_picks_a_version_in_a_real_browser() {
     assert!(browser.console_errors().await.is_empty());
 }
 
+fn speech_clip(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/speech")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+}
+
+impl Browser {
+    /// Waits for a transcript that contains `words`.
+    async fn until_transcript(&self, words: &str) -> String {
+        self.until("the transcript", || async {
+            let text = self.text("[data-testid='output-text'] pre.text").await?;
+            (text.contains(words) && self.text("[data-testid='result-meta']").await.is_some())
+                .then_some(text)
+        })
+        .await
+    }
+
+    /// The segments table's rows: each row's start (seconds) and text.
+    async fn segment_rows(&self) -> Vec<(f64, String)> {
+        let rows = self
+            .client
+            .find_all(Locator::Css(
+                "[data-testid='output-segments'] table.segments tbody tr",
+            ))
+            .await
+            .unwrap();
+        let mut segments = Vec::new();
+        for row in rows {
+            let start = row.attr("data-start").await.unwrap().unwrap();
+            segments.push((start.parse().unwrap(), row.text().await.unwrap()));
+        }
+        segments
+    }
+
+    /// Where the audio input's player is, in seconds.
+    async fn player_time(&self) -> f64 {
+        let time = self
+            .client
+            .execute(
+                "return document.querySelector('form.inputs audio').currentTime",
+                vec![],
+            )
+            .await
+            .unwrap();
+        time.as_f64().unwrap()
+    }
+}
+
 #[tokio::test]
-async fn a_person_transcribes_a_wav_file_in_a_real_browser() {
+async fn a_person_transcribes_audio_files_in_a_real_browser() {
     let server = Server::start(&[&whisper_dir()], &[]);
     let browser = Browser::start().await;
     browser
         .open(&server.url("/m/whisper-tiny-en/transcribe"))
         .await;
-    let clip = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/speech/speech-16k-mono.wav")
-        .canonicalize()
-        .unwrap();
+    let clip = speech_clip("speech-16k-mono.wav");
     browser
         .find("input-audio")
         .await
@@ -472,23 +525,142 @@ async fn a_person_transcribes_a_wav_file_in_a_real_browser() {
         .await
         .unwrap();
     browser.until_preview_of("speech-16k-mono.wav").await;
+    // The clip can be heard before it is sent.
+    assert!(browser.player_time().await == 0.0);
     browser.find("submit").await.click().await.unwrap();
-    let transcript = browser
-        .until("the transcript", || async {
-            let text = browser.text("[data-testid='output-text'] pre.text").await?;
-            text.contains("sea shore").then_some(text)
-        })
-        .await;
+    let transcript = browser.until_transcript("sea shore").await;
     assert!(transcript.starts_with("The quick"), "{transcript}");
-    let segments = browser
-        .text("[data-testid='output-segments'] pre.json")
+    browser.screenshot("speech-1-transcript").await;
+
+    // The segments table: a row plays the clip from its start.
+    let segments = browser.segment_rows().await;
+    assert!(segments.len() >= 2, "{segments:?}");
+    assert!(
+        segments.iter().any(|(_, text)| text.contains("sea shore")),
+        "{segments:?}"
+    );
+    let (start, _) = segments.last().unwrap().clone();
+    assert!(start > 0.5, "{segments:?}");
+    browser
+        .client
+        .find_all(Locator::Css("table.segments tbody tr"))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .click()
         .await
         .unwrap();
+    let time = browser
+        .until("the player to seek", || async {
+            let time = browser.player_time().await;
+            (time >= start - 0.01).then_some(time)
+        })
+        .await;
     assert!(
-        segments.contains("\"start\"") && segments.contains("sea shore"),
-        "{segments}"
+        time < start + 2.0,
+        "seeked to {time}, the segment starts at {start}"
     );
-    browser.screenshot("speech-1-transcript").await;
+
+    // A 37 s clip: two 30-second windows, the first shown before the
+    // second is decoded (the outputs stream into the page).
+    browser
+        .find("remove-input-audio")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find("input-audio")
+        .await
+        .send_keys(speech_clip("story-48k.mp3").to_str().unwrap())
+        .await
+        .unwrap();
+    browser.until_preview_of("story-48k.mp3").await;
+    browser.find("submit").await.click().await.unwrap();
+    let partial = browser
+        .until("the first window's transcript", || async {
+            let text = browser.text("[data-testid='output-text'] pre.text").await?;
+            let finished = browser.text("[data-testid='result-meta']").await.is_some();
+            (!text.is_empty() && text != "—").then_some((text, finished))
+        })
+        .await;
+    assert!(
+        !partial.1,
+        "the transcript showed only once finished: {}",
+        partial.0
+    );
+    let whole = browser.until_transcript("bridge").await;
+    assert!(whole.starts_with(&partial.0), "{} / {whole}", partial.0);
+    assert!(whole.len() > partial.0.len(), "{whole}");
+    let last = browser.segment_rows().await.last().unwrap().0;
+    assert!(last > 30.0, "the second window's segments: {last}");
+    assert!(browser.console_errors().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_person_records_from_the_microphone_in_a_real_browser() {
+    // Chromium's fake microphone plays the clip once, then silence.
+    let clip = speech_clip("speech-16k-mono.wav");
+    let fake = format!(
+        "--use-file-for-fake-audio-capture={}%noloop",
+        clip.display()
+    );
+    let server = Server::start(&[&whisper_dir()], &[]);
+    let browser = Browser::start_with(&[fake]).await;
+    browser
+        .open(&server.url("/m/whisper-tiny-en/transcribe"))
+        .await;
+    browser
+        .find("record-input-audio")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find("recorder-input-audio").await;
+    // The timer runs and the meter moves while the clip plays.
+    let loudest = std::cell::Cell::new(0.0f64);
+    browser
+        .until("6.5 s of recording", || async {
+            let level = browser
+                .client
+                .execute("return document.querySelector('meter.level').value", vec![])
+                .await
+                .ok()?
+                .as_f64()?;
+            loudest.set(loudest.get().max(level));
+            let timer = browser.text("[data-testid='record-timer']").await?;
+            let (minutes, seconds) = timer.split_once(':')?;
+            let elapsed = minutes.parse::<f64>().ok()? * 60.0 + seconds.parse::<f64>().ok()?;
+            (elapsed >= 6.5).then_some(())
+        })
+        .await;
+    assert!(
+        loudest.get() > 0.2,
+        "the level meter stayed at {}",
+        loudest.get()
+    );
+    browser.screenshot("speech-2-recording").await;
+    browser
+        .find("stop-input-audio")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.until_preview_of("recording.wav").await;
+    let sent = browser
+        .client
+        .execute(
+            "return document.querySelector('form.inputs audio').src.slice(0, 22)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent, "data:audio/wav;base64,");
+    browser.find("submit").await.click().await.unwrap();
+    let transcript = browser.until_transcript("brown fox").await;
+    assert!(transcript.contains("sea"), "{transcript}");
+    browser.screenshot("speech-3-recorded").await;
     assert!(browser.console_errors().await.is_empty());
 }
 

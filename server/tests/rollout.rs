@@ -407,17 +407,24 @@ async fn clients_keep_their_version_refused_loads_change_nothing_and_the_token_i
         assert!(cookie.starts_with("wick_client="), "{cookie}");
         let mut versions = Vec::new();
         for _ in 0..3 {
-            let answer: Value = client
-                .post(server.url("/_wick/predict"))
+            let lines = client
+                .post(server.url("/_wick/predict_stream"))
                 .header("cookie", &cookie)
                 .json(&json!({"model": "minilm", "endpoint": "embed", "inputs": {"text": "hi"}}))
                 .send()
                 .await
                 .unwrap()
-                .json()
+                .text()
                 .await
                 .unwrap();
-            versions.push(answer["Done"]["version"].as_str().unwrap().to_string());
+            // The last line is the outcome.
+            let answer: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+            versions.push(
+                answer["end"]["Done"]["version"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
         *demo_versions.entry(versions[0].clone()).or_insert(0) += 1;

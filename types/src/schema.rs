@@ -62,6 +62,18 @@ pub fn kind_schema(kind: &Kind) -> Value {
         }),
         Kind::Score => json!({"type": "number"}),
         Kind::Json => json!({}),
+        Kind::Segments => json!({
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "start": {"type": "number", "description": "seconds"},
+                    "end": {"type": "number", "description": "seconds"},
+                    "text": {"type": "string"}
+                },
+                "required": ["start", "end", "text"]
+            }
+        }),
         Kind::Chat { max_messages, .. } => with_optional(
             json!({
                 "type": "array",

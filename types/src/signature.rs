@@ -160,6 +160,10 @@ pub enum Kind {
     },
     Score,
     Json,
+    /// Timed pieces of a transcript: a list of `{"start", "end", "text"}`,
+    /// start and end in seconds into the audio input. The demo shows them
+    /// as a table whose rows seek the audio player.
+    Segments,
     Embedding {
         dim: usize,
     },
@@ -180,6 +184,7 @@ impl Kind {
             Kind::Chat { .. } => "a list of {\"role\", \"content\"} messages",
             Kind::Label { .. } => "a label",
             Kind::Json => "any JSON value",
+            Kind::Segments => "a list of {\"start\", \"end\", \"text\"} segments",
             Kind::Embedding { .. } => "a list of numbers",
             Kind::Image { .. } => "an image as a data: URL",
             Kind::Audio { .. } => "an audio clip as a data: URL",

@@ -100,6 +100,7 @@ pub fn validate_outputs(
                 }
             }
             Kind::Json => {}
+            Kind::Segments => check_segments(name, raw)?,
             _ => {
                 validate_value(field, raw)?;
             }
@@ -273,10 +274,29 @@ fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, Field
                 .map(Value::Media)
                 .map_err(|message| refuse(name, message))
         }
-        Kind::Label { .. } | Kind::Score | Kind::Embedding { .. } => {
+        Kind::Label { .. } | Kind::Score | Kind::Segments | Kind::Embedding { .. } => {
             Err(refuse(name, "is an output kind and cannot be an input"))
         }
     }
+}
+
+/// Segments: a list of objects with a numeric `start` and `end` and a
+/// string `text`.
+fn check_segments(name: &str, raw: &serde_json::Value) -> Result<(), FieldError> {
+    let items = raw
+        .as_array()
+        .ok_or_else(|| refuse(name, "expected a list of segments"))?;
+    for (index, item) in items.iter().enumerate() {
+        let well_formed =
+            item["start"].is_number() && item["end"].is_number() && item["text"].is_string();
+        if !well_formed {
+            return Err(refuse(
+                name,
+                format!("segment {index} needs a numeric start and end and a text"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Roles a chat message may have.
@@ -559,6 +579,19 @@ mod tests {
         let error =
             validate_outputs(&embedding, json!({"e": [1, 2, 3]}).as_object().unwrap()).unwrap_err();
         assert_eq!(error.message, "expected 2 numbers, got 3");
+        let segments = [Field::new("s", Kind::Segments)];
+        let segments_check =
+            |value| validate_outputs(&segments, json!({ "s": value }).as_object().unwrap());
+        assert!(segments_check(json!([{"start": 0, "end": 1.5, "text": " Hi."}])).is_ok());
+        assert!(segments_check(json!([])).is_ok());
+        let error =
+            segments_check(json!([{"start": 0, "end": 1, "text": "a"}, {"start": 1, "text": "b"}]))
+                .unwrap_err();
+        assert_eq!(
+            error.message,
+            "segment 1 needs a numeric start and end and a text"
+        );
+        assert!(segments_check(json!("text")).is_err());
         assert_eq!(check(json!({"score": 0.5})).unwrap_err().field, "label");
         assert_eq!(
             check(json!({"label": {"label": "a", "confidences": []}, "score": "x"}))

@@ -7,7 +7,7 @@
 //! components, named (`api_name`) as `ApiEndpoint` says.
 
 use serde_json::{Value, json};
-use wick_types::{Field, Kind, ModelInfo};
+use wick_types::{Field, Kind, ModelInfo, kind_schema};
 
 use super::ApiEndpoint;
 
@@ -144,6 +144,14 @@ fn component(field: &Field, model: &ModelInfo, root: &str) -> Component {
             json!({"type": {}, "description": "any valid json"}),
             "str | float | bool | list | dict".to_string(),
             json!({"foo": "bar"}),
+            json!({}),
+        ),
+        Kind::Segments => (
+            "json",
+            "Json",
+            kind_schema(&field.kind),
+            "list[dict(start: float, end: float, text: str)]".to_string(),
+            json!([{"start": 0.0, "end": 2.5, "text": " Hello."}]),
             json!({}),
         ),
         Kind::Embedding { dim } => (

@@ -62,6 +62,7 @@ pub fn describe(field: &Field) -> Vec<TensorInfo> {
         | Kind::Radio { .. }
         | Kind::Chat { .. }
         | Kind::Json
+        | Kind::Segments
         | Kind::Image { .. }
         | Kind::Audio { .. } => vec![one("BYTES", vec![-1])],
     }

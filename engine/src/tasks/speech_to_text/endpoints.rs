@@ -86,7 +86,7 @@ impl Task for SpeechToText {
                         },
                     )
                     .description("The transcript."),
-                    Field::new("segments", Kind::Json)
+                    Field::new("segments", Kind::Segments)
                         .description("The transcript in pieces: start and end (seconds) and text."),
                 ],
             },
