@@ -81,7 +81,7 @@ pub fn MediaInput(
     let start_camera = move |_| {
         problem.set(None);
         spawn_local(async move {
-            match open_camera().await {
+            match open_device(Device::Camera).await {
                 Ok(stream) => camera.set(Some(stream)),
                 Err(message) => problem.set(Some(message)),
             }
@@ -255,20 +255,35 @@ pub async fn fetch_data_url(url: &str) -> Result<String, String> {
     data_url(&blob, &mime).await
 }
 
-async fn open_camera() -> Result<web_sys::MediaStream, String> {
-    let unavailable = || "This browser gives no camera to this page.".to_string();
+/// What `open_device` opens.
+#[derive(Clone, Copy)]
+pub enum Device {
+    Camera,
+    Microphone,
+}
+
+/// A stream from the camera or the microphone, once the person allows it.
+pub async fn open_device(device: Device) -> Result<web_sys::MediaStream, String> {
+    let name = match device {
+        Device::Camera => "camera",
+        Device::Microphone => "microphone",
+    };
+    let unavailable = || format!("This browser gives no {name} to this page.");
     let devices = window()
         .navigator()
         .media_devices()
         .map_err(|_| unavailable())?;
     let constraints = web_sys::MediaStreamConstraints::new();
-    constraints.set_video(&wasm_bindgen::JsValue::TRUE);
+    match device {
+        Device::Camera => constraints.set_video(&wasm_bindgen::JsValue::TRUE),
+        Device::Microphone => constraints.set_audio(&wasm_bindgen::JsValue::TRUE),
+    }
     let promise = devices
         .get_user_media_with_constraints(&constraints)
         .map_err(|_| unavailable())?;
     let stream = JsFuture::from(promise)
         .await
-        .map_err(|_| "The camera could not be opened (was permission refused?).".to_string())?;
+        .map_err(|_| format!("The {name} could not be opened (was permission refused?)."))?;
     stream.dyn_into().map_err(|_| unavailable())
 }
 

@@ -12,8 +12,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
-use wasm_bindgen_futures::JsFuture;
 
+use crate::media_input::{Device, open_device};
 use crate::outputs::clock;
 
 /// Samples a callback receives at a time (~90 ms at 44.1 kHz).
@@ -121,21 +121,7 @@ async fn open(
     full: RwSignal<bool>,
     max_samples: usize,
 ) -> Result<Recording, String> {
-    let unavailable = || "This browser gives no microphone to this page.".to_string();
-    let devices = window()
-        .navigator()
-        .media_devices()
-        .map_err(|_| unavailable())?;
-    let constraints = web_sys::MediaStreamConstraints::new();
-    constraints.set_audio(&wasm_bindgen::JsValue::TRUE);
-    let promise = devices
-        .get_user_media_with_constraints(&constraints)
-        .map_err(|_| unavailable())?;
-    let stream: web_sys::MediaStream = JsFuture::from(promise)
-        .await
-        .map_err(|_| "The microphone could not be opened (was permission refused?).".to_string())?
-        .dyn_into()
-        .map_err(|_| unavailable())?;
+    let stream = open_device(Device::Microphone).await?;
     let failed = |_| "The browser could not start recording.".to_string();
     let context = web_sys::AudioContext::new().map_err(failed)?;
     let rate = f64::from(context.sample_rate());
