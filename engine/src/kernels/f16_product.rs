@@ -56,6 +56,17 @@ impl Matrix {
         self.cols
     }
 
+    /// Row `row` in f32 (an embedding lookup); `None` past the last row.
+    pub fn row(&self, row: usize) -> Option<Vec<f32>> {
+        (row < self.rows).then(|| {
+            let (group, lane) = (row / LANES, row % LANES);
+            let weights = &self.packed[group * self.cols * LANES..][..self.cols * LANES];
+            (0..self.cols)
+                .map(|i| weights[i * LANES + lane].to_f32())
+                .collect()
+        })
+    }
+
     /// x · wᵀ: x is row-major `(x.len() / cols, cols)`; the result is
     /// `(x's rows, rows)`, over rayon's pool.
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
@@ -201,6 +212,12 @@ mod tests {
                 })
                 .collect();
             let packed = Matrix::pack_for_any_cpu(&w, rows, cols);
+            for row in [0, 17, rows - 1] {
+                let expected: Vec<f32> =
+                    w[row * cols..][..cols].iter().map(|v| v.to_f32()).collect();
+                assert_eq!(packed.row(row), Some(expected));
+            }
+            assert_eq!(packed.row(rows), None);
             let got = packed.matmul(&x);
             assert_eq!(got.len(), n * rows);
             for (a, b) in got.iter().zip(&expected) {

@@ -102,9 +102,10 @@ struct Layer {
 }
 
 pub struct WhisperDecoder {
-    tokens: Embedding,
-    /// The token embeddings again, as the output projection.
+    /// The token embeddings, as the output projection too. Kept in f16,
+    /// they also serve the lookups (`embed`); the f32 table only when not.
     output: Projection,
+    tokens: Option<Embedding>,
     positions: Tensor,
     layers: Vec<Layer>,
     norm: LayerNorm,
@@ -140,9 +141,10 @@ impl WhisperDecoder {
             })
             .collect::<Result<Vec<_>>>()?;
         let tokens = embedding(config.vocab_size, d, vb.pp("embed_tokens"))?;
+        let output = Projection::new(tokens.embeddings().clone(), None, f16)?;
         Ok(WhisperDecoder {
-            output: Projection::new(tokens.embeddings().clone(), None, f16)?,
-            tokens,
+            tokens: matches!(output, Projection::Candle(_)).then_some(tokens),
+            output,
             positions: vb
                 .pp("embed_positions")
                 .get((config.max_target_positions, d), "weight")?,
@@ -176,11 +178,9 @@ impl WhisperDecoder {
     pub fn step(&self, tokens: &[u32], window: &mut Window) -> Result<Tensor> {
         let device = self.positions.device();
         let n = tokens.len();
-        let ids = Tensor::new(tokens, device)?.unsqueeze(0)?;
-        let mut x = self
-            .tokens
-            .forward(&ids)?
-            .broadcast_add(&self.positions.narrow(0, window.length, n)?)?;
+        let mut x =
+            self.embed(tokens)?
+                .broadcast_add(&self.positions.narrow(0, window.length, n)?)?;
         // Earlier tokens are all visible; among the new ones, the causal mask.
         let past = window.length;
         let mask = (n > 1)
@@ -221,6 +221,29 @@ impl WhisperDecoder {
         window.length += n;
         let last = self.norm.forward(&x.narrow(1, n - 1, 1)?)?;
         self.output.forward(&last)?.flatten_all()
+    }
+
+    /// The embeddings of `tokens`, (1, n, d).
+    fn embed(&self, tokens: &[u32]) -> Result<Tensor> {
+        let device = self.positions.device();
+        match &self.output {
+            Projection::F16 { weights, .. } => {
+                let mut rows = Vec::with_capacity(tokens.len() * weights.cols());
+                for &token in tokens {
+                    let row = weights.row(token as usize).ok_or_else(|| {
+                        candle_core::Error::Msg(format!("token {token} is past the vocabulary"))
+                    })?;
+                    rows.extend(row);
+                }
+                Tensor::from_vec(rows, (1, tokens.len(), weights.cols()), device)
+            }
+            Projection::Candle(_) => {
+                let table = self.tokens.as_ref().ok_or_else(|| {
+                    candle_core::Error::Msg("the token table was not loaded".into())
+                })?;
+                table.forward(&Tensor::new(tokens, device)?.unsqueeze(0)?)
+            }
+        }
     }
 
     /// (1, n, d) → (1, heads, n, d / heads).
