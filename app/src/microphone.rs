@@ -46,16 +46,26 @@ pub fn Microphone(
     let full = RwSignal::new(false);
     let max_samples = max_bytes.map_or(usize::MAX, |max| max.saturating_sub(WAV_HEADER) / 2);
 
+    // The recorder shows at once (the browser may be asking for
+    // permission), so Record cannot open a second microphone.
     let start = move |_| {
         problem.set(None);
         full.set(false);
+        seconds.set(0.0);
+        active.set(true);
         spawn_local(async move {
             match open(seconds, level, full, max_samples).await {
+                // A widget gone meanwhile (a file was dropped) hands the
+                // recording back: the microphone is released at once.
                 Ok(opened) => {
-                    recording.set_value(Some(opened));
-                    active.set(true);
+                    if let Some(Some(orphan)) = recording.try_set_value(Some(opened)) {
+                        close(&orphan);
+                    }
                 }
-                Err(message) => problem.set(Some(message)),
+                Err(message) => {
+                    active.set(false);
+                    problem.set(Some(message));
+                }
             }
         });
     };
