@@ -25,6 +25,7 @@ const WAV_HEADER: usize = 44;
 struct Recording {
     stream: web_sys::MediaStream,
     context: web_sys::AudioContext,
+    tap: web_sys::ScriptProcessorNode,
     samples: Rc<RefCell<Vec<f32>>>,
     // Kept alive while it records: the browser calls it for each chunk.
     _on_audio: Closure<dyn FnMut(web_sys::AudioProcessingEvent)>,
@@ -175,6 +176,7 @@ async fn open(
     Ok(Recording {
         stream,
         context,
+        tap,
         samples,
         _on_audio: on_audio,
     })
@@ -182,6 +184,11 @@ async fn open(
 
 /// Releases the microphone (the browser's recording indicator goes off).
 fn close(recording: &Recording) {
+    // Chunks already queued must not reach the callback once the
+    // recording (and with it the closure) is dropped: a dropped closure
+    // throws when called.
+    recording.tap.set_onaudioprocess(None);
+    let _ = recording.tap.disconnect();
     for track in recording.stream.get_tracks().iter() {
         if let Ok(track) = track.dyn_into::<web_sys::MediaStreamTrack>() {
             track.stop();

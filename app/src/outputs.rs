@@ -127,8 +127,14 @@ fn play_from(seconds: f64) {
         .and_then(|element| element.dyn_into::<web_sys::HtmlMediaElement>().ok());
     if let Some(player) = player {
         player.set_current_time(seconds);
-        // A click allows playback; a refusal leaves the player paused.
-        let _ = player.play();
+        // A click allows playback. Its promise is awaited so that a
+        // refusal, or a player replaced before it starts, leaves it
+        // paused without an uncaught error in the console.
+        if let Ok(playing) = player.play() {
+            leptos::task::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(playing).await;
+            });
+        }
     }
 }
 

@@ -127,6 +127,11 @@ impl Browser {
 
     /// Severe messages of the browser console (errors), read through
     /// chromedriver's log endpoint.
+    async fn assert_no_console_errors(&self) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "the browser's console: {errors:#?}");
+    }
+
     async fn console_errors(&self) -> Vec<String> {
         let session = self.client.session_id().await.unwrap().unwrap();
         let logs: Value = reqwest::Client::new()
@@ -457,7 +462,7 @@ async fn a_reviewer_picks_a_version_in_a_real_browser() {
     let meta = answered_by().await;
     assert!(meta.contains("minilm 1.1.0"), "{meta}");
     browser.screenshot("version-picked").await;
-    assert!(browser.console_errors().await.is_empty());
+    browser.assert_no_console_errors().await;
 }
 
 fn speech_clip(name: &str) -> PathBuf {
@@ -595,7 +600,7 @@ async fn a_person_transcribes_audio_files_in_a_real_browser() {
     assert!(whole.len() > partial.0.len(), "{whole}");
     let last = browser.segment_rows().await.last().unwrap().0;
     assert!(last > 30.0, "the second window's segments: {last}");
-    assert!(browser.console_errors().await.is_empty());
+    browser.assert_no_console_errors().await;
 }
 
 #[tokio::test]
@@ -661,7 +666,7 @@ async fn a_person_records_from_the_microphone_in_a_real_browser() {
     let transcript = browser.until_transcript("brown fox").await;
     assert!(transcript.contains("sea"), "{transcript}");
     browser.screenshot("speech-3-recorded").await;
-    assert!(browser.console_errors().await.is_empty());
+    browser.assert_no_console_errors().await;
 }
 
 #[tokio::test]
