@@ -10,7 +10,7 @@
 //! weights kept in f16 (`Projection`) 0.54 s.
 
 use candle_core::{D, DType, Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, layer_norm};
 use candle_transformers::models::whisper::Config;
 use half::f16;
 
@@ -102,10 +102,9 @@ struct Layer {
 }
 
 pub struct WhisperDecoder {
-    /// The token embeddings, as the output projection too. Kept in f16,
-    /// they also serve the lookups (`embed`); the f32 table only when not.
+    /// The token embeddings, which are the output projection too: one
+    /// table (f16 or f32) for both, looked up by `embed`.
     output: Projection,
-    tokens: Option<Embedding>,
     positions: Tensor,
     layers: Vec<Layer>,
     norm: LayerNorm,
@@ -140,11 +139,16 @@ impl WhisperDecoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let tokens = embedding(config.vocab_size, d, vb.pp("embed_tokens"))?;
-        let output = Projection::new(tokens.embeddings().clone(), None, f16)?;
+        // Initialised as `candle_nn::embedding` does, for random test models.
+        let random = candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        };
+        let tokens =
+            vb.pp("embed_tokens")
+                .get_with_hints((config.vocab_size, d), "weight", random)?;
         Ok(WhisperDecoder {
-            tokens: matches!(output, Projection::Candle(_)).then_some(tokens),
-            output,
+            output: Projection::new(tokens, None, f16)?,
             positions: vb
                 .pp("embed_positions")
                 .get((config.max_target_positions, d), "weight")?,
@@ -237,11 +241,10 @@ impl WhisperDecoder {
                 }
                 Tensor::from_vec(rows, (1, tokens.len(), weights.cols()), device)
             }
-            Projection::Candle(_) => {
-                let table = self.tokens.as_ref().ok_or_else(|| {
-                    candle_core::Error::Msg("the token table was not loaded".into())
-                })?;
-                table.forward(&Tensor::new(tokens, device)?.unsqueeze(0)?)
+            Projection::Candle(table) => {
+                let (_, d) = table.weight().dims2()?;
+                Embedding::new(table.weight().clone(), d)
+                    .forward(&Tensor::new(tokens, device)?.unsqueeze(0)?)
             }
         }
     }
