@@ -1,12 +1,18 @@
 //! Attention of one query over a cache of keys and values, for decoders
-//! that keep a cache per stream (`models::llama`): a score per cached
-//! position, a softmax, and the weighted sum of the values, vectorized
-//! by the compiler for the widest instructions the CPU has.
+//! that keep a cache per stream (`models::llama`), computed as llama.cpp
+//! computes it without flash attention (see `ggml` for why exactly so):
+//! the query rounded to f16 like the cached keys and values, a score per
+//! cached position in ggml's summation order, its softmax, the weights
+//! rounded to f16, and the weighted sum of the values in the same order.
+
+use super::ggml::{F16Sums, Order, dot, round_f16, softmax_f16};
 
 widest! {
     #[allow(clippy::too_many_arguments)]
     /// One query over the first `count` cached positions of one kv head
-    /// (at `offset` in rows of `stride`): softmax(q·k × scale) · v.
+    /// (at `offset` in rows of `stride`; keys and values hold f16 values):
+    /// softmax(q·k × scale) · v, summed in `order` (whether llama.cpp
+    /// would run this query alone or in a batch of tokens).
     pub fn attend_one(
         query: &[f32],
         keys: &[f32],
@@ -15,42 +21,121 @@ widest! {
         offset: usize,
         count: usize,
         scale: f32,
+        order: Order,
         scores: &mut [f32],
         out: &mut [f32]
     ) {
         let dim = query.len();
-        for (position, score) in scores[..count].iter_mut().enumerate() {
-            let key = &keys[position * stride + offset..][..dim];
-            let mut lanes = [0.0f32; 16];
-            for (q, k) in query.chunks_exact(16).zip(key.chunks_exact(16)) {
-                for i in 0..16 {
-                    lanes[i] += q[i] * k[i];
+        let query: Vec<f32> = query.iter().map(|&q| round_f16(q)).collect();
+        let key = |position: usize| &keys[position * stride + offset..][..dim];
+        let scores = &mut scores[..count];
+        #[cfg(target_arch = "x86_64")]
+        let vectorized = dim.is_multiple_of(64) && std::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let vectorized = false;
+        if vectorized {
+            #[cfg(target_arch = "x86_64")]
+            for (position, score) in scores.iter_mut().enumerate() {
+                // SAFETY: the CPU has AVX-512F; both runs have `dim` values, a multiple of 64.
+                *score = unsafe { avx512::dot(order, &query, key(position)) };
+            }
+        } else {
+            for (position, score) in scores.iter_mut().enumerate() {
+                *score = dot(order, &query, key(position));
+            }
+        }
+        softmax_f16(scores, scale);
+        // ggml pads the cache it attends over to a multiple of 256
+        // positions; the padding's weights are zero, but its length picks
+        // the summation's shape.
+        let mut sums = F16Sums::new(order, dim, count.next_multiple_of(256));
+        for (position, &weight) in scores.iter().enumerate() {
+            sums.add(position, weight, &values[position * stride + offset..][..dim]);
+        }
+        sums.finish(out);
+    }
+}
+
+/// `ggml::dot` in registers, for runs of a multiple of 64 values (the
+/// compiler vectorizes the portable one poorly: scores were a fifth of a
+/// decode step).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Order;
+
+    /// # Safety
+    /// The CPU has AVX-512F; `x` and `y` have the same length, a multiple
+    /// of 64.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot(order: Order, x: &[f32], y: &[f32]) -> f32 {
+        let steps = x.len() / 16;
+        // SAFETY: 16 values at `16 * i` lie in both runs for i < len / 16.
+        let product = |i: usize, sum| unsafe {
+            let (x, y) = (x.as_ptr().add(16 * i), y.as_ptr().add(16 * i));
+            _mm512_fmadd_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(y), sum)
+        };
+        let lanes = match order {
+            Order::Batch => (0..steps).fold(_mm512_setzero_ps(), |sum, i| product(i, sum)),
+            Order::OneToken => {
+                let mut sums = [_mm512_setzero_ps(); 4];
+                for i in (0..steps).step_by(4) {
+                    for (j, sum) in sums.iter_mut().enumerate() {
+                        *sum = product(i + j, *sum);
+                    }
                 }
+                let (even, odd) = (
+                    _mm512_add_ps(sums[0], sums[2]),
+                    _mm512_add_ps(sums[1], sums[3]),
+                );
+                _mm512_add_ps(even, odd)
             }
-            let mut dot: f32 = lanes.iter().sum();
-            for (q, k) in query.chunks_exact(16).remainder().iter().zip(key.chunks_exact(16).remainder()) {
-                dot += q * k;
+        };
+        reduce(lanes)
+    }
+
+    /// GCC's `_mm512_reduce_add_ps` (as `ggml::reduce`).
+    #[target_feature(enable = "avx512f")]
+    fn reduce(a: __m512) -> f32 {
+        let low = _mm512_castps512_ps256(a);
+        let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+        let eighths = _mm256_add_ps(high, low);
+        let quarters = _mm_add_ps(
+            _mm256_extractf128_ps::<1>(eighths),
+            _mm256_castps256_ps128(eighths),
+        );
+        let pairs = _mm_add_ps(
+            quarters,
+            _mm_shuffle_ps::<0b01_00_11_10>(quarters, quarters),
+        );
+        _mm_cvtss_f32(pairs) + _mm_cvtss_f32(_mm_shuffle_ps::<0b01>(pairs, pairs))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::kernels::ggml;
+        use crate::kernels::test_values;
+
+        #[test]
+        fn registers_sum_as_the_portable_order_does() {
+            if !std::is_x86_feature_detected!("avx512f") {
+                return;
             }
-            *score = dot * scale;
-        }
-        // The exact exponential, as the llama.cpp reference tests were made
-        // with: moving this softmax, SwiGLU and RMS norm onto `fast_math`'s
-        // polynomial `exp` and 16-lane sums (each ~1e-6 off) changed
-        // SmolLM2's greedy chat text (engine/tests/smollm2_matches_llama_cpp.rs).
-        let max = scores[..count].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        let mut total = 0.0;
-        for score in scores[..count].iter_mut() {
-            *score = (*score - max).exp();
-            total += *score;
-        }
-        for score in scores[..count].iter_mut() {
-            *score /= total;
-        }
-        out.fill(0.0);
-        for (position, &weight) in scores[..count].iter().enumerate() {
-            let value = &values[position * stride + offset..][..dim];
-            for (o, v) in out.iter_mut().zip(value) {
-                *o += weight * v;
+            for len in [64, 128, 192] {
+                let round = |v: Vec<f32>| v.into_iter().map(ggml::round_f16).collect::<Vec<_>>();
+                let x = round(test_values(len, 3, (-3.0, 3.0)));
+                let y = round(test_values(len, 8, (-2.0, 2.0)));
+                for order in [Order::OneToken, Order::Batch] {
+                    // SAFETY: the CPU has AVX-512F; both have `len` values.
+                    let fast = unsafe { dot(order, &x, &y) };
+                    assert_eq!(
+                        fast.to_bits(),
+                        ggml::dot(order, &x, &y).to_bits(),
+                        "{order:?} {len}"
+                    );
+                }
             }
         }
     }

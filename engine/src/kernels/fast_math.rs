@@ -2,8 +2,9 @@
 //! `examples/profile_bert.rs`) GELU (exact, erf-based), the attention
 //! softmax (with its scale, and the padding mask for the Candle build) and
 //! layer norm; of a convolutional network, clamping (ReLU6) and residual
-//! sums; of a llama decoder, RMS norm and SwiGLU. Candle's own versions call a scalar `exp`/`erf` per element;
-//! these are written as plain loops over slices with a polynomial `exp`,
+//! sums (llama's RMS norm and SwiGLU are llama.cpp's own, in `ggml`).
+//! Candle's own versions call a scalar `exp`/`erf` per element; these are
+//! written as plain loops over slices with a polynomial `exp`,
 //! which the compiler vectorizes — built for AVX-512, for AVX2 + FMA and
 //! for the baseline, the widest the CPU has chosen at run time. Sums and
 //! maxima run over 16 interleaved partials so that they vectorize too.
@@ -177,37 +178,6 @@ widest! {
             let scale = 1.0 / (variance + eps).sqrt();
             for ((value, w), b) in row.iter_mut().zip(weight).zip(bias) {
                 *value = *value * scale * w + b;
-            }
-        }
-    }
-}
-
-widest! {
-    /// RMS norm of every row of `weight.len()` values, times `weight`,
-    /// into `out` (llama's pre-norm). The sum of squares runs in order, as
-    /// the reference tests against llama.cpp were made with.
-    pub fn rms_norm_all(data: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
-        let width = weight.len();
-        for (row, out) in data.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-            let mean_square = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
-            let scale = 1.0 / (mean_square + eps).sqrt();
-            for ((o, v), w) in out.iter_mut().zip(row).zip(weight) {
-                *o = v * scale * w;
-            }
-        }
-    }
-}
-
-widest! {
-    /// silu(gate) × up for every row of `gate | up` (each half `width`
-    /// values), into `out` (a gated feed-forward layer's activation). With
-    /// the exact exponential, not `exp` here, as the llama.cpp reference
-    /// tests were made with (see `attention::attend_one`).
-    pub fn swiglu_all(gate_up: &[f32], width: usize, out: &mut [f32]) {
-        for (row, out) in gate_up.chunks_exact(2 * width).zip(out.chunks_exact_mut(width)) {
-            let (gate, up) = row.split_at(width);
-            for ((o, g), u) in out.iter_mut().zip(gate).zip(up) {
-                *o = g / (1.0 + (-g).exp()) * u;
             }
         }
     }

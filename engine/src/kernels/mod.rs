@@ -49,6 +49,7 @@ pub mod f16_product;
 pub mod fast_math;
 #[cfg(target_arch = "x86_64")]
 pub mod gemm;
+pub mod ggml;
 pub mod quant;
 
 /// Output rows per lane group of the row-packed kernels (`quant`,

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::Llama;
 use crate::kernels::attention::attend_one;
-use crate::kernels::fast_math::{add_all, rms_norm_all, swiglu_all};
+use crate::kernels::fast_math::add_all;
+use crate::kernels::ggml::{Order, rms_norm_rows, rotate_pairs, round_f16, swiglu_rows};
 use crate::kernels::quant::{Quantized, matmul};
 
 /// One stream's keys and values, per layer, (position, kv_heads × head_dim).
@@ -70,18 +71,19 @@ impl Llama {
         let mut normed = vec![0.0; rows * hidden];
         let mut activated = vec![0.0; rows * config.ffn];
         for (index, layer) in self.layers.iter().enumerate() {
-            rms_norm_all(&x, &layer.attention_norm, config.rms_eps, &mut normed);
+            rms_norm_rows(&x, &layer.attention_norm, config.rms_eps, &mut normed);
             let mut qkv = matmul(&Quantized::new(&normed, hidden), &layer.qkv);
             for (row, &position) in positions.iter().enumerate() {
                 self.rotate(&mut qkv[row * width..][..hidden + kv_width], position);
             }
             // Rounded to f16, as llama.cpp's cache stores them.
-            let f16 = |v: &f32| half::f16::from_f32(*v).to_f32();
             for ((cache, tokens), &start) in streams.iter_mut().zip(&starts) {
                 for row in start..start + tokens.len() {
                     let row = &qkv[row * width..][..width];
-                    cache.keys[index].extend(row[hidden..hidden + kv_width].iter().map(f16));
-                    cache.values[index].extend(row[hidden + kv_width..].iter().map(f16));
+                    let keys = &row[hidden..hidden + kv_width];
+                    cache.keys[index].extend(keys.iter().map(|&k| round_f16(k)));
+                    let values = &row[hidden + kv_width..];
+                    cache.values[index].extend(values.iter().map(|&v| round_f16(v)));
                 }
             }
             let attended = self.attend(index, streams, &starts, &qkv, rows);
@@ -89,9 +91,9 @@ impl Llama {
                 &mut x,
                 &matmul(&Quantized::new(&attended, hidden), &layer.output),
             );
-            rms_norm_all(&x, &layer.ffn_norm, config.rms_eps, &mut normed);
+            rms_norm_rows(&x, &layer.ffn_norm, config.rms_eps, &mut normed);
             let gate_up = matmul(&Quantized::new(&normed, hidden), &layer.gate_up);
-            swiglu_all(&gate_up, config.ffn, &mut activated);
+            swiglu_rows(&gate_up, config.ffn, &mut activated);
             add_all(
                 &mut x,
                 &matmul(&Quantized::new(&activated, config.ffn), &layer.down),
@@ -105,7 +107,7 @@ impl Llama {
             last.extend_from_slice(&x[(start + tokens.len() - 1) * hidden..][..hidden]);
         }
         let mut normed = vec![0.0; last.len()];
-        rms_norm_all(&last, &self.norm, config.rms_eps, &mut normed);
+        rms_norm_rows(&last, &self.norm, config.rms_eps, &mut normed);
         let logits = matmul(&Quantized::new(&normed, hidden), self.output());
         logits
             .chunks_exact(self.output().rows())
@@ -117,14 +119,11 @@ impl Llama {
     /// llama layout stores them) to `position`.
     fn rotate(&self, row: &mut [f32], position: usize) {
         let half = self.config.head_dim / 2;
-        let angles = &self.rope[position * half..][..half];
-        for head in row.chunks_exact_mut(self.config.head_dim) {
-            for (pair, &(cos, sin)) in head.chunks_exact_mut(2).zip(angles) {
-                let (a, b) = (pair[0], pair[1]);
-                pair[0] = a * cos - b * sin;
-                pair[1] = a * sin + b * cos;
-            }
-        }
+        rotate_pairs(
+            row,
+            &self.rope[position * half..][..half],
+            self.config.head_dim,
+        );
     }
 
     /// Causal attention of every stream's new rows over its cache, one
@@ -149,6 +148,12 @@ impl Llama {
             .par_iter()
             .map(|&(s, head)| {
                 let (cache, tokens) = &streams[s];
+                // llama.cpp sums a batch of tokens (a prompt) with one
+                // kernel and a single token with another.
+                let order = match tokens.len() {
+                    1 => Order::OneToken,
+                    _ => Order::Batch,
+                };
                 let kv_head = head / group;
                 let seen = cache.len;
                 let mut out = vec![0.0; tokens.len() * head_dim];
@@ -163,6 +168,7 @@ impl Llama {
                         kv_head * head_dim,
                         seen + i + 1,
                         scale,
+                        order,
                         &mut scores,
                         out,
                     );

@@ -137,15 +137,15 @@ impl Llama {
         };
         let half = config.head_dim / 2;
         let context = context.min(config.context).max(1);
+        // ggml's rope cache: the angle starts at the position and is
+        // multiplied by base^(-2 / dims) pair after pair, in f32.
+        let step = config.rope_base.powf(-2.0 / config.head_dim as f32);
         let rope = (0..context)
             .flat_map(|position| {
-                (0..half).map(move |i| {
-                    let frequency = 1.0
-                        / config
-                            .rope_base
-                            .powf(2.0 * i as f32 / config.head_dim as f32);
-                    let angle = position as f32 * frequency;
-                    (angle.cos(), angle.sin())
+                (0..half).scan(position as f32, move |angle, _| {
+                    let this = *angle;
+                    *angle *= step;
+                    Some((this.cos(), this.sin()))
                 })
             })
             .collect();
