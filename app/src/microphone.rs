@@ -10,6 +10,7 @@ use std::rc::Rc;
 use base64::Engine as _;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
@@ -39,7 +40,10 @@ pub fn Microphone(
     on_recorded: Callback<String>,
     problem: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let recording = StoredValue::new_local(None::<Recording>);
+    // The browser's objects, wrapped only while recording. The server
+    // renders this widget too and may drop the page on another thread: a
+    // thread-bound (`new_local`) value panicked there when cleaned up.
+    let recording = StoredValue::new(None::<SendWrapper<Recording>>);
     let active = RwSignal::new(false);
     let seconds = RwSignal::new(0.0f64);
     // The last chunk's loudness, 0 (silence, −60 dB or less) to 1 (full scale).
@@ -59,7 +63,8 @@ pub fn Microphone(
                 // A widget gone meanwhile (a file was dropped) hands the
                 // recording back: the microphone is released at once.
                 Ok(opened) => {
-                    if let Some(Some(orphan)) = recording.try_set_value(Some(opened)) {
+                    let opened = Some(SendWrapper::new(opened));
+                    if let Some(Some(orphan)) = recording.try_set_value(opened) {
                         close(&orphan);
                     }
                 }
