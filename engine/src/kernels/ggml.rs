@@ -296,13 +296,13 @@ mod tests {
 
     #[test]
     fn reduction_adds_in_gccs_tree() {
-        // 1 + 2^-24 rounds away unless the small terms meet first.
+        // 1 + 2^-24 rounds back to 1, so which terms meet first shows.
         let tiny = f32::EPSILON / 2.0;
         let mut lanes = [0.0f32; 16];
         lanes[0] = 1.0;
-        lanes[8] = tiny;
+        lanes[8] = tiny; // lane 8 joins lane 0 first: lost
         assert_eq!(reduce(&lanes), 1.0);
-        lanes[4] = tiny; // meets lane 8's tiny? no: 8 joins 0, 4 joins 12
+        lanes[4] = tiny; // lanes 4 and 12 meet first (2^-23), then join lane 0
         lanes[12] = tiny;
         assert_eq!(reduce(&lanes), 1.0 + f32::EPSILON);
     }

@@ -340,7 +340,7 @@ fn portable_product(
 ) {
     match w.format {
         Format::Q4_1 => portable_q4_1_group_product(x, w, group, tile, count, sums),
-        Format::Q8_0 => portable_group_product(x, w, group, tile, count, sums),
+        Format::Q8_0 => portable_q8_0_group_product(x, w, group, tile, count, sums),
     }
 }
 
@@ -356,7 +356,7 @@ fn vnni_available() -> bool {
 }
 
 /// Q8_0: the same sums as the VNNI kernel, one lane at a time.
-fn portable_group_product(
+fn portable_q8_0_group_product(
     x: &Quantized,
     w: &QMatrix,
     group: usize,
@@ -436,7 +436,7 @@ mod vnni {
 
     use super::{BLOCK, LANES, QMatrix, Quantized, TILE};
 
-    /// `portable_group_product` (Q8_0) with `vpdpbusd`.
+    /// `portable_q8_0_group_product` (Q8_0) with `vpdpbusd`.
     ///
     /// # Safety
     /// The CPU has AVX-512F, AVX-512BW and AVX-512 VNNI; `group` and the
