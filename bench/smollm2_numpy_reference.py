@@ -16,6 +16,7 @@ Measured 2026-12-03: worst |Δ log p| against llama.cpp 0.224 (0.147 with
 into visible ones, so only llama.cpp's own operations in its own order
 give its numbers (Wick's are within 1e-5 of them).
 """
+import functools
 import json
 import sys
 
@@ -29,6 +30,7 @@ Q8 = "--q8" in sys.argv
 PERTURB = float(sys.argv[sys.argv.index("--perturb") + 1]) if "--perturb" in sys.argv else 0.0
 
 
+@functools.cache  # dequantized once, though --perturb runs the model twice
 def weight(name):
     t = tensors[name]
     return np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
@@ -78,8 +80,6 @@ def rotate(t):  # (n, heads, head_dim), adjacent pairs as GGUF's llama layout
     out = np.empty_like(t)
     out[..., 0::2], out[..., 1::2] = a * cos - b * sin, a * sin + b * cos
     return out
-
-
 
 
 def log_probabilities(x):

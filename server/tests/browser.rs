@@ -38,8 +38,8 @@ struct Browser {
 
 /// Browsers run side by side, except one that records from the fake
 /// microphone: on two busy cores Chromium's audio thread drops chunks of
-/// the clip (a missing word, about one run in eight), so that test waits
-/// for the others to finish and they for it.
+/// the clip (the transcript lost its last words in two suite runs of
+/// eleven), so that test waits for the others to finish and they for it.
 static TURNS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 #[allow(dead_code)] // held, never read
@@ -50,19 +50,13 @@ enum Turn {
 
 impl Browser {
     async fn start() -> Browser {
-        Browser::start_with(&[]).await
+        Browser::launch(&[], Turn::Shared(TURNS.read().await)).await
     }
 
-    /// A browser with `extra` flags after the usual ones.
-    async fn start_with(extra: &[String]) -> Browser {
-        let turn = Turn::Shared(TURNS.read().await);
-        Browser::launch(extra, turn).await
-    }
-
-    /// A browser that runs while no other does.
+    /// A browser with `extra` flags after the usual ones that runs while
+    /// no other does.
     async fn start_alone(extra: &[String]) -> Browser {
-        let turn = Turn::Alone(TURNS.write().await);
-        Browser::launch(extra, turn).await
+        Browser::launch(extra, Turn::Alone(TURNS.write().await)).await
     }
 
     async fn launch(extra: &[String], turn: Turn) -> Browser {
@@ -150,13 +144,14 @@ impl Browser {
         }
     }
 
-    /// Severe messages of the browser console (errors), read through
-    /// chromedriver's log endpoint.
+    /// Fails with the console's errors, if it has any.
     async fn assert_no_console_errors(&self) {
         let errors = self.console_errors().await;
         assert!(errors.is_empty(), "the browser's console: {errors:#?}");
     }
 
+    /// Severe messages of the browser console (errors), read through
+    /// chromedriver's log endpoint.
     async fn console_errors(&self) -> Vec<String> {
         let session = self.client.session_id().await.unwrap().unwrap();
         let logs: Value = reqwest::Client::new()

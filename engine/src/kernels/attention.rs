@@ -45,10 +45,7 @@ widest! {
             }
         }
         softmax_f16(scores, scale);
-        // ggml pads the cache it attends over to a multiple of 256
-        // positions; the padding's weights are zero, but its length picks
-        // the summation's shape.
-        let mut sums = F16Sums::new(order, dim, count.next_multiple_of(256));
+        let mut sums = F16Sums::new(order, dim);
         for (position, &weight) in scores.iter().enumerate() {
             sums.add(position, weight, &values[position * stride + offset..][..dim]);
         }

@@ -109,32 +109,27 @@ pub fn dot(order: Order, x: &[f32], y: &[f32]) -> f32 {
 
 /// Running sums of f16-valued products in ggml's order, for several
 /// outputs at once (`width` of them, each summing over the same
-/// positions): add position after position, then `finish`.
+/// positions): add position after position, then `finish`. The positions
+/// run over a cache that llama.cpp pads with zeros to a multiple of 256,
+/// so every one falls in a whole step of either order's kernel.
 pub struct F16Sums {
     order: Order,
     width: usize,
     /// (sum, lane, output): 4 × 16 × width for `OneToken`, 16 × width for
     /// `Batch`.
     partial: Vec<f32>,
-    /// `OneToken`'s f64 tail past the last whole step of 64.
-    tail: Vec<f64>,
-    length: usize,
 }
 
 impl F16Sums {
-    /// Sums over `length` positions for `width` outputs.
-    pub fn new(order: Order, width: usize, length: usize) -> F16Sums {
-        let order = match order {
-            Order::Batch if length.is_multiple_of(16) => Order::Batch,
-            _ => Order::OneToken,
+    pub fn new(order: Order, width: usize) -> F16Sums {
+        let sums = match order {
+            Order::OneToken => 4,
+            Order::Batch => 1,
         };
-        let sums = if order == Order::Batch { 1 } else { 4 };
         F16Sums {
             order,
             width,
             partial: vec![0.0; sums * 16 * width],
-            tail: vec![0.0; width],
-            length,
         }
     }
 
@@ -146,13 +141,7 @@ impl F16Sums {
         let lane = position % 16;
         let row = match self.order {
             Order::Batch => lane,
-            Order::OneToken if position < self.length / 64 * 64 => (position / 16 % 4) * 16 + lane,
-            Order::OneToken => {
-                for (t, v) in self.tail.iter_mut().zip(values) {
-                    *t += (weight * v) as f64;
-                }
-                return;
-            }
+            Order::OneToken => (position / 16 % 4) * 16 + lane,
         };
         let partial = &mut self.partial[row * self.width..][..self.width];
         for (p, v) in partial.iter_mut().zip(values) {
@@ -187,11 +176,7 @@ impl F16Sums {
         let quarter = |i: usize| &lanes[i * width..][..width];
         let (q0, q1, q2, q3) = (quarter(0), quarter(1), quarter(2), quarter(3));
         for (o, out) in out.iter_mut().enumerate() {
-            let sum = (q0[o] + q2[o]) + (q1[o] + q3[o]);
-            *out = match self.order {
-                Order::Batch => sum,
-                Order::OneToken => (sum as f64 + self.tail[o]) as f32,
-            };
+            *out = (q0[o] + q2[o]) + (q1[o] + q3[o]);
         }
     }
 }
@@ -314,7 +299,7 @@ mod tests {
             (Order::Batch, 96),
             (Order::Batch, 70),
         ] {
-            let mut sums = F16Sums::new(order, 3, length);
+            let mut sums = F16Sums::new(order, 3);
             for p in 0..length {
                 let values = [p as f32, 1.0, -(p as f32 % 7.0)];
                 sums.add(p, (p % 5) as f32, &values);

@@ -373,10 +373,8 @@ fn portable_q8_0_group_product(
             let values = &x.values[row * x.cols + block * BLOCK..][..BLOCK];
             let a_block = row * blocks + block;
             for (lane, sum) in lanes.iter_mut().enumerate() {
-                let dot: i32 = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &value)| w.format.weight(packed, lane, i) as i32 * value as i32)
+                let dot: i32 = (0..8)
+                    .map(|c| quad_dot(w.format, packed, lane, values, c))
                     .sum();
                 let scale = w.scales[slot + lane] * x.scales[a_block];
                 // Q8_0 is stored plus 128: taken back in integers (exact).
@@ -413,15 +411,21 @@ fn portable_q4_1_group_product(
                 let scale = w.scales[slot] * x.scales[a_block];
                 let values = &x.values[row * x.cols + block * BLOCK..][..BLOCK];
                 for (c, partial) in partial.iter_mut().enumerate() {
-                    let dot: i32 = (4 * c..4 * c + 4)
-                        .map(|i| w.format.weight(packed, lane, i) as i32 * values[i] as i32)
-                        .sum();
+                    let dot = quad_dot(w.format, packed, lane, values, c);
                     *partial = scale.mul_add(dot as f32, *partial);
                 }
             }
             *sum = hsum_float_8(&partial) + minimums;
         }
     }
+}
+
+/// Lane `lane`'s weights times the activations over inputs 4c..4c+4 of a
+/// block: what one 32-bit lane of `vpdpbusd` sums.
+fn quad_dot(format: Format, packed: &[u8], lane: usize, values: &[i8], c: usize) -> i32 {
+    (4 * c..4 * c + 4)
+        .map(|i| format.weight(packed, lane, i) as i32 * values[i] as i32)
+        .sum()
 }
 
 /// ggml's `hsum_float_8`: the upper four lanes onto the lower, then pairs.
