@@ -146,10 +146,23 @@ impl Bundle {
         Ok(Bundle { dir, manifest })
     }
 
-    /// Checks that every listed file exists and has its recorded hash.
+    /// Checks that every listed file exists, is a regular file inside the
+    /// bundle (no symbolic link on its way: a bundle loaded through the
+    /// admin API could otherwise serve `/etc/passwd` as an example), and
+    /// has its recorded hash.
     pub fn verify(&self) -> Result<()> {
         for (file, expected) in &self.manifest.files {
             let path = self.dir.join(file);
+            if let Some(link) = first_link(&self.dir, file) {
+                return Err(Error::Load {
+                    model: self.manifest.name.clone(),
+                    message: format!(
+                        "bundle file {file}: {} is a symbolic link; a bundle holds its own \
+                         files (copy them in, e.g. `cp -L`)",
+                        link.display()
+                    ),
+                });
+            }
             if !path.is_file() {
                 return Err(Error::MissingFile {
                     bundle: self.manifest.name.clone(),
@@ -269,6 +282,21 @@ fn check_relative(file: &str) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The first symbolic link on the way from `dir` to `file` inside it
+/// (the folder itself may be reached through links).
+fn first_link(dir: &Path, file: &str) -> Option<PathBuf> {
+    let mut path = dir.to_path_buf();
+    for part in Path::new(file).components() {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => return Some(path),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -397,6 +425,35 @@ mod tests {
         fs::remove_file(bundle.dir.join("nested/model.bin")).unwrap();
         let error = Bundle::open(&bundle.dir).unwrap_err();
         assert!(matches!(error, Error::MissingFile { ref file, .. } if file == "nested/model.bin"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_or_folder_linked_from_outside_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = bundle_with_one_file(dir.path());
+        let outside = dir.path().join("outside.bin");
+        fs::write(&outside, b"weights").unwrap();
+        // The same bytes, so the hash would match: only the link is wrong.
+        fs::remove_file(bundle.dir.join("nested/model.bin")).unwrap();
+        std::os::unix::fs::symlink(&outside, bundle.dir.join("nested/model.bin")).unwrap();
+        let error = Bundle::open(&bundle.dir).unwrap_err().to_string();
+        assert!(error.contains("symbolic link"), "{error}");
+        // A linked folder on the way is refused the same.
+        fs::remove_dir_all(bundle.dir.join("nested")).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        fs::copy(&outside, elsewhere.join("model.bin")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, bundle.dir.join("nested")).unwrap();
+        let error = Bundle::open(&bundle.dir).unwrap_err().to_string();
+        assert!(error.contains("nested is a symbolic link"), "{error}");
+        // The bundle folder itself may be reached through a link.
+        fs::remove_file(bundle.dir.join("nested")).unwrap();
+        fs::create_dir(bundle.dir.join("nested")).unwrap();
+        fs::copy(&outside, bundle.dir.join("nested/model.bin")).unwrap();
+        let linked = dir.path().join("linked-bundle");
+        std::os::unix::fs::symlink(&bundle.dir, &linked).unwrap();
+        assert!(Bundle::open(&linked).is_ok());
     }
 
     #[test]

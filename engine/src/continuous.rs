@@ -64,8 +64,10 @@ pub trait StepTask: Send + Sync + 'static {
 pub struct Stepped {
     /// Output to send now (e.g. `{"text": "next words"}`).
     pub partial: Option<Values>,
-    /// The stream's final outputs; it leaves the batch.
-    pub done: Option<Values>,
+    /// The stream's end, and it leaves the batch: its final outputs, or
+    /// why this stream failed. A failure here ends this stream alone;
+    /// an `Err` from `step` itself ends every stream of the step.
+    pub done: Option<Result<Values>>,
     /// Tokens it generated in this step (for `wick_generated_tokens_total`).
     pub generated: usize,
 }
@@ -120,7 +122,7 @@ impl<T: StepTask> AnyTask for Stepping<T> {
                 drop(batch);
                 for (place, stepped) in places.into_iter().zip(stepped) {
                     if let Some(done) = stepped.done {
-                        outputs[place] = Some(done);
+                        outputs[place] = Some(done?);
                         streams[place] = None;
                     }
                 }
@@ -471,10 +473,15 @@ impl<T: StepTask> Shared<T> {
             if let Some(partial) = stepped.partial {
                 stream.sink.emit(partial);
             }
-            if let Some(done) = stepped.done {
-                stream.answers.finish(stream.place, done);
-                finished.push(place);
+            match stepped.done {
+                Some(Ok(done)) => stream.answers.finish(stream.place, done),
+                Some(Err(error)) => {
+                    tracing::warn!(model = %self.model, "a stream failed: {error}");
+                    stream.answers.fail(error);
+                }
+                None => continue,
             }
+            finished.push(place);
         }
         // In order: the oldest streams keep their first claim on the budget.
         for place in finished.into_iter().rev() {

@@ -54,6 +54,18 @@ pub struct Engine {
     /// Set when the process is asked to stop: readiness says no, so that
     /// load balancers send new work elsewhere, while requests still run.
     draining: std::sync::atomic::AtomicBool,
+    /// Set when the stop's grace is nearly over: every stream still open
+    /// ends with an error its caller can relay (`stop_streams`).
+    stopping: Stopping,
+}
+
+/// `stop_streams`' signal: each `PredictionStream` holds a receiver.
+struct Stopping(tokio::sync::watch::Sender<bool>);
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Stopping(tokio::sync::watch::Sender::new(false))
+    }
 }
 
 /// One model name: its loaded versions and how traffic is split.
@@ -358,6 +370,14 @@ impl Engine {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Ends every open stream now with `Unavailable` ("the server is
+    /// shutting down"), so that each adapter sends its caller a last error
+    /// event before the connections close; streams opened later end at
+    /// once the same way.
+    pub fn stop_streams(&self) {
+        self.stopping.0.send_replace(true);
+    }
+
     /// Whether new work should go elsewhere: the process is stopping.
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::SeqCst)
@@ -399,11 +419,12 @@ impl Engine {
         inputs: Vec<JsonObject>,
     ) -> Result<PredictionStream> {
         let (version, shadow) = self.route(model, route)?;
-        let Some(shadow) = shadow else {
-            return version.submit(&self.metrics, endpoint, inputs).await;
-        };
-        let copy = inputs.clone();
+        let copy = shadow.is_some().then(|| inputs.clone());
         let mut stream = version.submit(&self.metrics, endpoint, inputs).await?;
+        stream.end_when(self.stopping.0.subscribe());
+        let (Some(shadow), Some(copy)) = (shadow, copy) else {
+            return Ok(stream);
+        };
         let serving = stream.tap();
         let metrics = self.metrics.clone();
         let endpoint = endpoint.to_string();
@@ -725,7 +746,11 @@ impl Version {
             endpoint,
         );
         let fields = self.info.endpoints[number].inputs.clone();
-        if let Err(error) = self.check_size(&fields, &inputs) {
+        if inputs.len() > self.max_inputs {
+            let error = Error::TooManyInputs {
+                count: inputs.len(),
+                max: self.max_inputs,
+            };
             record.outcome(error.code());
             return Err(error);
         }
@@ -733,9 +758,12 @@ impl Version {
         let version = self.clone();
         // Checking and preparing are CPU work that grows with the input
         // (tokenizing, decoding images, resampling audio): on tokio's
-        // worker threads they would stall every other connection.
+        // worker threads they would stall every other connection. Each
+        // input's own limits are checked before the request's text budget,
+        // so a field past its `maxLength` is the schema's 422, not a 413.
         let submitted = tokio::task::spawn_blocking(move || {
             let batch = validate(&fields, &inputs)?;
+            version.check_chars(&fields, &inputs)?;
             version.scheduler().submit(number, batch, deadline)
         })
         .await
@@ -770,17 +798,11 @@ impl Drop for Version {
 }
 
 impl Version {
-    /// Refuses a request with too many sets of inputs or too much text
-    /// before anything is checked or queued: it costs one walk over what
-    /// was already parsed. Media fields are bounded by their own
-    /// `max_bytes` and the body limit instead.
-    fn check_size(&self, fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<()> {
-        if inputs.len() > self.max_inputs {
-            return Err(Error::TooManyInputs {
-                count: inputs.len(),
-                max: self.max_inputs,
-            });
-        }
+    /// Refuses a request of too much text in all (`max_input_chars`)
+    /// before it is prepared or queued: one walk over what was already
+    /// parsed. Media fields are bounded by their own `max_bytes` and the
+    /// body limit instead.
+    fn check_chars(&self, fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<()> {
         let is_media = |name: &str| {
             fields
                 .iter()

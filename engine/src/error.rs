@@ -89,6 +89,10 @@ pub enum Error {
     #[error("model `{model}` is busy ({queued} requests queued); retry shortly")]
     Overloaded { model: String, queued: usize },
 
+    /// A shared resource other than the queue is spent (the decode memory).
+    #[error("the server is busy: {0}; retry shortly")]
+    Busy(String),
+
     #[error("the request did not finish within its deadline (request_timeout_ms)")]
     Timeout,
 
@@ -123,7 +127,7 @@ impl Error {
             Error::InvalidInput(_) | Error::EmptyBatch => ErrorCode::InvalidInput,
             Error::TooManyInputs { .. } | Error::InputTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Error::Inference(_) => ErrorCode::InferenceFailed,
-            Error::Overloaded { .. } => ErrorCode::Overloaded,
+            Error::Overloaded { .. } | Error::Busy(_) => ErrorCode::Overloaded,
             Error::Timeout => ErrorCode::Timeout,
             Error::Cancelled => ErrorCode::Cancelled,
             Error::Unavailable(_) => ErrorCode::Unavailable,
@@ -156,7 +160,35 @@ impl Error {
 }
 
 impl From<candle_core::Error> for Error {
+    /// Candle's message without the backtrace it carries when
+    /// `RUST_BACKTRACE` is set: callers see what failed, never the
+    /// server's stack (the log has the rest).
     fn from(error: candle_core::Error) -> Self {
-        Error::Inference(error.to_string())
+        let mut inner = &error;
+        while let candle_core::Error::WithBacktrace { inner: wrapped, .. }
+        | candle_core::Error::Context { inner: wrapped, .. } = inner
+        {
+            inner = wrapped;
+        }
+        tracing::debug!("{error}");
+        Error::Inference(first_line(&inner.to_string()))
+    }
+}
+
+/// The first line of a message: a failure's own words without a
+/// backtrace or other multi-line detail after them.
+pub fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_lose_their_backtraces() {
+        let error = candle_core::Error::Msg("the sampler failed".into()).bt();
+        let error = Error::from(error.context("sampling"));
+        assert_eq!(error.to_string(), "inference failed: the sampler failed");
     }
 }

@@ -10,6 +10,7 @@
 //! - `engine`: the loaded models and the one prediction path.
 //! - `stream`: how partial and final outputs travel back to a caller.
 //! - `scheduler`: per model version, the bounded queue, batcher and worker.
+//! - `memory`: the process-wide budget of memory for decoding media.
 //! - `metrics`: request, batch and queue metrics in OpenMetrics text.
 //! - `routing`: how a model's traffic is split between its versions.
 //! - `shadow`: comparing a shadow version's answers with the serving one's.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod history;
 pub mod images;
 pub mod kernels;
+pub mod memory;
 pub mod metrics;
 pub mod models;
 pub mod routing;
@@ -42,7 +44,7 @@ pub use bundle::{Bundle, Manifest};
 pub use engine::{
     ClientId, Engine, ExampleFile, JsonObject, Prediction, RolloutStatus, Route, SavedRouting,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, first_line};
 pub use routing::Routing;
 pub use stream::{PredictionStream, Update};
 pub use task::{AnyTask, Item, Prepared, Task, TaskKind};

@@ -150,9 +150,10 @@ impl Routing {
         None
     }
 
-    /// Each version's share of traffic in percent.
+    /// Each version's share of traffic in percent. Summed in u64: two
+    /// weights near u32's top (4294967295 + 1) would wrap a u32 sum to 0.
     pub fn shares(&self) -> BTreeMap<String, f64> {
-        let total: u32 = self.weights.values().sum();
+        let total: u64 = self.weights.values().map(|w| u64::from(*w)).sum();
         self.weights
             .iter()
             .map(|(version, weight)| {
@@ -210,6 +211,12 @@ mod tests {
             same.add("2");
             same
         });
+        routing
+            .split(&weights(&[("1", u32::MAX), ("2", 1)]))
+            .unwrap();
+        assert!(routing.shares()["1"] > 99.9 && routing.shares()["2"] > 0.0);
+        assert_eq!(routing.pick(u64::from(u32::MAX)), Some("2"));
+        routing.split(&weights(&[("1", 1)])).unwrap();
         routing.set_shadow("2", 25.0).unwrap();
         routing.remove("2").unwrap();
         assert_eq!(routing.shadow, None);

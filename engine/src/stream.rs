@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use wick_types::{ErrorCode, Values};
 
 use crate::engine::Prediction;
@@ -90,6 +90,15 @@ pub struct PredictionStream {
     done: bool,
     /// Who also wants the final outputs (a shadow comparing its own).
     tap: Option<oneshot::Sender<Vec<Values>>>,
+    /// Set when the server stops for good (`Engine::stop_streams`).
+    stopping: Option<watch::Receiver<bool>>,
+}
+
+/// What the stream waited for first.
+enum Woke {
+    Event(Option<Event>),
+    Deadline,
+    Stopping,
 }
 
 impl PredictionStream {
@@ -106,7 +115,13 @@ impl PredictionStream {
             record,
             done: false,
             tap: None,
+            stopping: None,
         }
+    }
+
+    /// Ends the stream with `Unavailable` once `stopping` turns true.
+    pub(crate) fn end_when(&mut self, stopping: watch::Receiver<bool>) {
+        self.stopping = Some(stopping);
     }
 
     /// The final outputs, once they come, also go to the returned receiver;
@@ -137,14 +152,41 @@ impl PredictionStream {
         if self.done {
             return None;
         }
-        let event = match self.deadline.take() {
-            Some(deadline) => {
-                match tokio::time::timeout_at(deadline.into(), self.events.recv()).await {
-                    Ok(event) => event,
-                    Err(_) => return Some(Err(self.fail(Error::Timeout))),
+        let deadline = self.deadline.take();
+        let woke = {
+            let (events, stopping) = (&mut self.events, &mut self.stopping);
+            let event = async {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline.into(), events.recv())
+                        .await
+                        .map_or(Woke::Deadline, Woke::Event),
+                    None => Woke::Event(events.recv().await),
                 }
+            };
+            let stopping = async {
+                // A stream with no signal, or whose engine is gone, waits
+                // only for its events.
+                let stopped = match stopping {
+                    Some(stopping) => stopping.wait_for(|stop| *stop).await.is_ok(),
+                    None => false,
+                };
+                if !stopped {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                biased;
+                woke = event => woke,
+                () = stopping => Woke::Stopping,
             }
-            None => self.events.recv().await,
+        };
+        let event = match woke {
+            Woke::Event(event) => event,
+            Woke::Deadline => return Some(Err(self.fail(Error::Timeout))),
+            Woke::Stopping => {
+                let error = Error::Unavailable("the server is shutting down; retry shortly".into());
+                return Some(Err(self.fail(error)));
+            }
         };
         Some(match event {
             Some(Event::Partial { index, outputs }) => Ok(Update::Partial { index, outputs }),

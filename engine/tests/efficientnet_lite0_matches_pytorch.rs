@@ -69,6 +69,7 @@ fn preprocess(bundle: &Bundle) -> Preprocess {
 
 const LIMITS: DecodeLimits = DecodeLimits {
     max_pixels: 50_000_000,
+    max_bytes: 400_000_000,
 };
 
 #[test]

@@ -5,6 +5,15 @@ use serde_json::{Value, json};
 
 use crate::{Field, Kind, MAX_CONFIDENCES, MAX_LABEL_CHARS};
 
+/// `integer` for the kinds that count, else `number`.
+fn number_type(kind: &Kind) -> &'static str {
+    if kind.is_integer() {
+        "integer"
+    } else {
+        "number"
+    }
+}
+
 /// The schema of one value of `kind`.
 pub fn kind_schema(kind: &Kind) -> Value {
     match kind {
@@ -14,10 +23,13 @@ pub fn kind_schema(kind: &Kind) -> Value {
             max_chars.map(Value::from),
         ),
         Kind::Number { min, max, .. } => {
-            let schema = with_optional(json!({"type": "number"}), "minimum", min.map(Value::from));
+            let schema = json!({"type": number_type(kind)});
+            let schema = with_optional(schema, "minimum", min.map(Value::from));
             with_optional(schema, "maximum", max.map(Value::from))
         }
-        Kind::Slider { min, max, .. } => json!({"type": "number", "minimum": min, "maximum": max}),
+        Kind::Slider { min, max, .. } => {
+            json!({"type": number_type(kind), "minimum": min, "maximum": max})
+        }
         Kind::Checkbox => json!({"type": "boolean"}),
         Kind::Dropdown { choices } | Kind::Radio { choices } => {
             json!({"type": "string", "enum": choices})

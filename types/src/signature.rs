@@ -191,6 +191,23 @@ impl Kind {
         }
     }
 
+    /// Whether a number of this kind must be whole: a `Number` or `Slider`
+    /// stepping by whole numbers from a whole minimum (token counts, top-k,
+    /// seeds). Validation refuses `1.5` there, and the schema says
+    /// `integer`.
+    pub fn is_integer(&self) -> bool {
+        let whole = |x: f64| x.is_finite() && x.fract() == 0.0;
+        match self {
+            Kind::Number {
+                min,
+                step: Some(step),
+                ..
+            } => whole(*step) && *step >= 1.0 && min.is_none_or(whole),
+            Kind::Slider { min, step, .. } => whole(*step) && *step >= 1.0 && whole(*min),
+            _ => false,
+        }
+    }
+
     /// The media type and size limit of an `Image` or `Audio` field.
     pub fn media(&self) -> Option<(MediaKind, Option<usize>)> {
         match self {

@@ -48,7 +48,21 @@ pub fn validate_inputs(
     let mut values = Values::new();
     for field in fields {
         match json.get(&field.name) {
-            None | Some(serde_json::Value::Null) => {
+            // Null is "no value" only where a client has no other way to
+            // say it; elsewhere it is refused, as the schema says (leave the
+            // input out for its default).
+            Some(serde_json::Value::Null) if !matches!(field.kind, Kind::Json) => {
+                let default = if field.required {
+                    "it is required".to_string()
+                } else {
+                    "leave it out for its default".to_string()
+                };
+                return Err(refuse(
+                    &field.name,
+                    format!("expected {}, got null ({default})", field.kind.expected()),
+                ));
+            }
+            None => {
                 if let Some(default) = &field.default {
                     values.insert(field.name.clone(), default.clone());
                 } else if field.required {
@@ -208,12 +222,12 @@ fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, Field
         }
         Kind::Number { min, max, .. } => {
             let number = raw.as_f64().ok_or_else(wrong_type)?;
-            check_range(name, number, *min, *max)?;
+            check_number(name, &field.kind, number, *min, *max)?;
             Ok(Value::Number(number))
         }
         Kind::Slider { min, max, .. } => {
             let number = raw.as_f64().ok_or_else(wrong_type)?;
-            check_range(name, number, Some(*min), Some(*max))?;
+            check_number(name, &field.kind, number, Some(*min), Some(*max))?;
             Ok(Value::Number(number))
         }
         Kind::Checkbox => raw.as_bool().map(Value::Bool).ok_or_else(wrong_type),
@@ -386,6 +400,24 @@ fn check_length(name: &str, text: &str, max_chars: Option<usize>) -> Result<(), 
     Ok(())
 }
 
+/// A number within its kind's range, whole where the kind counts, and
+/// finite everywhere (JSON has no NaN, but the binary protocols do).
+fn check_number(
+    name: &str,
+    kind: &Kind,
+    number: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Result<(), FieldError> {
+    if !number.is_finite() {
+        return Err(refuse(name, format!("{number} is not a finite number")));
+    }
+    if kind.is_integer() && number.fract() != 0.0 {
+        return Err(refuse(name, format!("{number} is not a whole number")));
+    }
+    check_range(name, number, min, max)
+}
+
 fn check_range(
     name: &str,
     number: f64,
@@ -448,7 +480,27 @@ mod tests {
                 },
             )
             .optional(Some(Value::Number(2.0))),
+            Field::new(
+                "count",
+                Kind::Slider {
+                    min: 1.0,
+                    max: 100.0,
+                    step: 1.0,
+                },
+            )
+            .optional(None),
         ]
+    }
+
+    #[test]
+    fn numbers_must_be_finite_and_counts_whole() {
+        let count = &fields()[3];
+        assert!(count.kind.is_integer() && !fields()[2].kind.is_integer());
+        for bad in [f64::NAN, f64::INFINITY, 2.5] {
+            assert!(check_number("count", &count.kind, bad, Some(1.0), None).is_err());
+        }
+        assert!(check_number("count", &count.kind, 2.0, Some(1.0), None).is_ok());
+        assert_eq!(crate::kind_schema(&count.kind)["type"], "integer");
     }
 
     fn check(body: serde_json::Value) -> Result<Values, FieldError> {
@@ -488,6 +540,21 @@ mod tests {
                 json!({"text": "a", "labels": ["a"], "tpo": 1}),
                 "tpo",
                 "unknown",
+            ),
+            (
+                json!({"text": "a", "labels": ["a"], "top": null}),
+                "top",
+                "got null (leave it out for its default)",
+            ),
+            (
+                json!({"text": null, "labels": ["a"]}),
+                "text",
+                "got null (it is required)",
+            ),
+            (
+                json!({"text": "a", "labels": ["a"], "count": 1.5}),
+                "count",
+                "not a whole number",
             ),
         ];
         for (body, field, message) in cases {

@@ -60,6 +60,7 @@ impl StepTask for Fake {
         let name = match inputs.get("name").and_then(Value::as_text) {
             Some("long") => "long",
             Some("short") => "short",
+            Some("fails") => "fails",
             _ => "other",
         };
         let job = Job {
@@ -100,11 +101,19 @@ impl StepTask for Fake {
                 stream.produced += 1;
                 self.produced.fetch_add(1, Ordering::SeqCst);
                 let n = Value::Number(stream.produced as f64);
+                // A job named "fails" cannot make its second token.
+                if stream.job.name == "fails" && stream.produced == 2 {
+                    let error = Error::Inference("this stream cannot go on".into());
+                    return Stepped {
+                        done: Some(Err(error)),
+                        ..Stepped::default()
+                    };
+                }
                 Stepped {
                     generated: 1,
                     partial: Some(Values::from([("n".to_string(), n.clone())])),
                     done: (stream.produced == stream.job.tokens)
-                        .then(|| Values::from([("n".to_string(), n)])),
+                        .then(|| Ok(Values::from([("n".to_string(), n)]))),
                 }
             })
             .collect())
@@ -247,6 +256,29 @@ fn a_caller_that_leaves_frees_its_place_within_a_step() {
     // And the worker still serves others.
     let mut next = scheduler.submit(0, job("short", 1, 2), later()).unwrap();
     assert_eq!(finish(&mut next).1["n"], Value::Number(2.0));
+}
+
+#[test]
+fn a_stream_that_fails_ends_alone_and_its_neighbours_finish() {
+    let (task, scheduler) = start(4, 64, 1);
+    let mut long = scheduler.submit(0, job("long", 1, 20), later()).unwrap();
+    let mut failing = scheduler.submit(0, job("fails", 1, 20), later()).unwrap();
+    let error = loop {
+        match failing
+            .blocking_recv()
+            .expect("the failing reply ended early")
+        {
+            Event::Partial { .. } => {}
+            Event::Done(done) => break done.unwrap_err(),
+        }
+    };
+    assert!(error.to_string().contains("cannot go on"), "{error}");
+    assert_eq!(finish(&mut long).1["n"], Value::Number(20.0));
+    let steps = task.0.steps.lock().unwrap();
+    assert!(
+        steps.iter().any(|step| step.len() == 2),
+        "they shared steps"
+    );
 }
 
 #[test]

@@ -8,6 +8,6 @@ mod decode;
 mod preprocess;
 mod resample;
 
-pub use decode::{DecodeLimits, FORMATS, decode};
+pub use decode::{DecodeError, DecodeLimits, FORMATS, METADATA_BYTES, decode};
 pub use preprocess::{Channels, Preprocess, PreprocessorConfig, Size};
 pub use resample::{Filter, resize_rgb};

@@ -7,7 +7,7 @@ use wick_types::{Confidence, Endpoint, Field, FieldError, Kind, Label, Value, Va
 use super::classifier::Classifier;
 use super::settings::Settings;
 use crate::error::{Error, Result};
-use crate::images::{self, DecodeLimits};
+use crate::images::{self, DecodeError, DecodeLimits};
 use crate::task::{Item, Prepared, Task};
 
 /// The endpoints, matched exhaustively.
@@ -107,8 +107,14 @@ impl Task for ImageClassification {
         };
         let limits = DecodeLimits {
             max_pixels: self.settings.max_image_pixels,
+            max_bytes: self.settings.max_image_decode_bytes,
         };
-        let image = images::decode(&media.bytes, limits).map_err(refuse)?;
+        let image = images::decode(&media.bytes, limits).map_err(|error| match error {
+            DecodeError::Refused(message) => refuse(message),
+            DecodeError::Busy => Error::Busy(
+                "other images are being decoded and hold this server's decode memory".into(),
+            ),
+        })?;
         let input = self.classifier.preprocess().apply(&image);
         // Every image is the same size once preprocessed.
         Ok(Prepared::new(Request { input }, 1))

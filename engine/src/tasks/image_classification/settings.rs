@@ -20,6 +20,12 @@ pub struct Settings {
     /// before decoding): a small file can claim a huge image.
     #[serde(default = "default_max_pixels")]
     pub max_image_pixels: u64,
+    /// Most bytes one image may take to decode: its pixels times the bytes
+    /// each takes in the file's format (16-bit RGBA: 8), the RGB copy and
+    /// the metadata. Every decode also waits for room in the process-wide
+    /// budget (`wick serve --decode-memory-mb`).
+    #[serde(default = "default_max_decode_bytes")]
+    pub max_image_decode_bytes: u64,
 }
 
 impl Default for Settings {
@@ -28,6 +34,7 @@ impl Default for Settings {
             top_k: DEFAULT_TOP_K,
             max_image_bytes: default_max_bytes(),
             max_image_pixels: default_max_pixels(),
+            max_image_decode_bytes: default_max_decode_bytes(),
         }
     }
 }
@@ -43,6 +50,12 @@ impl Settings {
         if self.max_image_bytes == 0 || self.max_image_pixels == 0 {
             return Err("[settings] max_image_bytes and max_image_pixels must be positive".into());
         }
+        if self.max_image_decode_bytes <= crate::images::METADATA_BYTES {
+            return Err(format!(
+                "[settings] max_image_decode_bytes must be above {} (the metadata's share)",
+                crate::images::METADATA_BYTES
+            ));
+        }
         Ok(())
     }
 }
@@ -57,7 +70,13 @@ fn default_max_bytes() -> usize {
     10 << 20
 }
 
-/// 50 megapixels (a 200 MB RGBA decode at most).
+/// 50 megapixels.
 fn default_max_pixels() -> u64 {
     50_000_000
+}
+
+/// 400 MB: 50 megapixels of 8-bit RGBA and its RGB copy fit; 7000 × 7000
+/// pixels of 16-bit RGBA (555 MB) do not.
+fn default_max_decode_bytes() -> u64 {
+    400_000_000
 }

@@ -28,6 +28,11 @@ const MAX_TOKENS: usize = 224;
 const MAX_INITIAL_TIMESTAMP: u32 = 50;
 const NO_SPEECH_THRESHOLD: f64 = 0.6;
 const LOGPROB_THRESHOLD: f64 = -1.0;
+/// A window whose every sample is quieter than this (-60 dBFS) holds no
+/// speech: Whisper would hallucinate into it (30 s of digital silence came
+/// out as "you"), so it is not decoded at all. Dither on 16-bit audio is
+/// far below (-90 dBFS); quiet speech peaks far above.
+const SILENCE: f32 = 0.001;
 
 /// One piece of the transcript, with its place in the clip.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -201,9 +206,16 @@ impl Transcriber {
                 let from = bin * frames + seek;
                 row[..size].copy_from_slice(&mel[from..from + size]);
             }
-            let features = Tensor::from_vec(window_features, (1, bins, N_FRAMES), &self.device)?;
             let offset = seek as f64 * HOP_LENGTH as f64 / SAMPLE_RATE as f64;
-            let (segments, advance) = self.window(&features, offset, size)?;
+            let heard =
+                &samples[seek * HOP_LENGTH..((seek + size) * HOP_LENGTH).min(samples.len())];
+            let (segments, advance) = if is_silent(heard) {
+                (Vec::new(), size)
+            } else {
+                let features =
+                    Tensor::from_vec(window_features, (1, bins, N_FRAMES), &self.device)?;
+                self.window(&features, offset, size)?
+            };
             seek += advance.max(1);
             all.extend(segments.iter().cloned());
             if !window(&segments) {
@@ -364,6 +376,11 @@ impl Transcriber {
 }
 
 /// Makes the tokens of `range` (cut to the vocabulary) impossible.
+/// Whether `samples` stay under the silence level throughout.
+fn is_silent(samples: &[f32]) -> bool {
+    samples.iter().all(|sample| sample.abs() < SILENCE)
+}
+
 fn suppress(logits: &mut [f32], range: std::ops::Range<usize>) {
     let end = range.end.min(logits.len());
     logits[range.start.min(end)..end].fill(f32::NEG_INFINITY);

@@ -25,6 +25,11 @@ const MAX_CHARS: usize = 100_000;
 const MAX_STOPS: usize = 4;
 /// Tokens the repetition penalty looks back over (llama.cpp's default).
 const PENALTY_WINDOW: usize = 64;
+/// Below this temperature a request is decoded greedily. Sampling divides
+/// the logits by the temperature: at 1e-40 they overflow f32 and the
+/// softmax is all NaN; at 0.01 a logit gap of 0.1 already makes the
+/// likelier token e^10 times likelier, so greedy is what was asked for.
+pub const MIN_TEMPERATURE: f64 = 0.01;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GenerationEndpoint {
@@ -49,6 +54,35 @@ pub struct Sampler {
     pub top_k: usize,
     pub repetition_penalty: f32,
     pub seed: u64,
+}
+
+impl Sampler {
+    /// Candle's sampling for these parameters, in a range where it cannot
+    /// fail: a temperature under `MIN_TEMPERATURE`, a `top_p` that keeps
+    /// no token (0, or under f32's smallest number) and `top_k` 1 all mean
+    /// "the likeliest token", which is what greedy decoding picks.
+    fn sampling(&self) -> Sampling {
+        let temperature = self.temperature;
+        let top_p = self.top_p as f32;
+        let cold = temperature.is_nan() || temperature < MIN_TEMPERATURE;
+        let keeps_none = top_p.is_nan() || top_p <= 0.0;
+        if cold || keeps_none || self.top_k == 1 {
+            return Sampling::ArgMax;
+        }
+        match (self.top_k, top_p < 1.0) {
+            (0, false) => Sampling::All { temperature },
+            (0, true) => Sampling::TopP {
+                p: self.top_p,
+                temperature,
+            },
+            (k, false) => Sampling::TopK { k, temperature },
+            (k, true) => Sampling::TopKThenTopP {
+                k,
+                p: self.top_p,
+                temperature,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -122,7 +156,7 @@ impl TextGeneration {
                     step: 0.05,
                 },
             )
-            .description("0 picks the likeliest token every time (greedy).")
+            .description("0 (or under 0.01) picks the likeliest token every time (greedy).")
             .optional(Some(Value::Number(self.settings.temperature))),
             Field::new(
                 "top_p",
@@ -448,27 +482,9 @@ impl StepTask for TextGeneration {
     }
 
     fn start(&self, _endpoint: GenerationEndpoint, request: Request) -> Stream {
-        let sampler = &request.sampler;
-        let sampling = if sampler.temperature <= 0.0 {
-            Sampling::ArgMax
-        } else {
-            let temperature = sampler.temperature;
-            match (sampler.top_k, sampler.top_p < 1.0) {
-                (0, false) => Sampling::All { temperature },
-                (0, true) => Sampling::TopP {
-                    p: sampler.top_p,
-                    temperature,
-                },
-                (k, false) => Sampling::TopK { k, temperature },
-                (k, true) => Sampling::TopKThenTopP {
-                    k,
-                    p: sampler.top_p,
-                    temperature,
-                },
-            }
-        };
+        let sampling = request.sampler.sampling();
         Stream {
-            logits: LogitsProcessor::from_sampling(sampler.seed, sampling),
+            logits: LogitsProcessor::from_sampling(request.sampler.seed, sampling),
             cache: Cache::new(&self.llama),
             fed: 0,
             next: [0],
@@ -514,10 +530,21 @@ impl StepTask for TextGeneration {
                 stepped.push(Stepped::default());
                 continue;
             }
-            let token = self.sample(stream, logits)?;
+            // A stream whose token cannot be sampled ends alone; the
+            // others in the step go on.
+            let token = match self.sample(stream, logits) {
+                Ok(token) => token,
+                Err(error) => {
+                    stepped.push(Stepped {
+                        done: Some(Err(error)),
+                        ..Stepped::default()
+                    });
+                    continue;
+                }
+            };
             stream.first_token.get_or_insert_with(Instant::now);
             let (partial, finish) = self.advance(stream, token);
-            let done = finish.map(|finish| self.final_outputs(stream, finish));
+            let done = finish.map(|finish| Ok(self.final_outputs(stream, finish)));
             stepped.push(Stepped {
                 partial,
                 done,
