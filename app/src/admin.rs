@@ -20,6 +20,8 @@ pub enum ServerPage {
     /// The review: the versions side by side over a window, the shadows'
     /// comparisons, counts per option, the newest flags, a CSV link.
     Review {
+        /// Said above everything: feedback that will be lost.
+        warning: Option<String>,
         /// One of `WINDOWS`' keys.
         window: String,
         versions: Vec<VersionRow>,
@@ -91,12 +93,13 @@ pub fn server_page(view: ServerPage) -> String {
             .into_any(),
             ServerPage::SignIn { problem } => view! { <SignIn problem/> }.into_any(),
             ServerPage::Review {
+                warning,
                 window,
                 versions,
                 shadows,
                 counts,
                 newest,
-            } => view! { <Review window versions shadows counts newest/> }.into_any(),
+            } => view! { <Review warning window versions shadows counts newest/> }.into_any(),
             ServerPage::Unavailable => view! {
                 <p class="error" role="alert">
                     "The feedback store cannot be read right now; see the server log."
@@ -166,6 +169,7 @@ fn DemoSignIn(problem: Option<String>, next: String) -> impl IntoView {
 
 #[component]
 fn Review(
+    warning: Option<String>,
     window: String,
     versions: Vec<VersionRow>,
     shadows: Vec<ShadowRow>,
@@ -173,6 +177,9 @@ fn Review(
     newest: Vec<Flag>,
 ) -> impl IntoView {
     view! {
+        {warning.map(|warning| view! {
+            <p class="error" role="alert" data-testid="admin-warning">{warning}</p>
+        })}
         <div class="admin-actions">
             <a href="/admin/feedback.csv" data-testid="admin-csv" download>"Download CSV"</a>
             <form method="post" action="/admin/logout">
@@ -372,6 +379,7 @@ mod tests {
         assert!(!html.contains("<b>wrong"), "{html}");
 
         let empty = server_page(ServerPage::Review {
+            warning: Some("feedback is lost at restart".into()),
             window: "24h".into(),
             versions: vec![VersionRow {
                 model: "m".into(),
@@ -397,6 +405,7 @@ mod tests {
             assert!(empty.contains(shown), "{shown} in {empty}");
         }
         assert!(empty.contains("data-testid=\"admin-empty\""), "{empty}");
+        assert!(empty.contains("feedback is lost at restart"), "{empty}");
         assert!(empty.contains("href=\"/admin/feedback.csv\""), "{empty}");
     }
 

@@ -135,7 +135,15 @@ pub async fn flag(model: String, request: JsonObject) -> Result<FlagOutcome, Ser
         let error = wick_engine::Error::UnknownModel(model);
         return Ok(FlagOutcome::Refused(refusal(error.code(), None, &error)));
     };
-    Ok(match store.record(&info, request).await {
+    // The address the connection came from, as the API's flags are
+    // limited by (`Store::record` limits both the same way).
+    let from = use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+    });
+    Ok(match store.record(&info, request, from).await {
         Ok(stored) => FlagOutcome::Stored { id: stored.id },
         Err(error) => {
             if matches!(error, wick_feedback::FlagError::Store(_)) {

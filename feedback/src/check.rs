@@ -23,6 +23,8 @@ pub enum FlagError {
     Invalid(FieldError),
     #[error("the feedback store failed, nothing was saved: {0}")]
     Store(#[from] sqlx::Error),
+    #[error("{0}; retry shortly")]
+    TooMany(&'static str),
 }
 
 impl FlagError {
@@ -32,6 +34,7 @@ impl FlagError {
             FlagError::UnknownVersion { .. } => ErrorCode::VersionNotFound,
             FlagError::Invalid(_) => ErrorCode::InvalidInput,
             FlagError::Store(_) => ErrorCode::FeedbackUnavailable,
+            FlagError::TooMany(_) => ErrorCode::Overloaded,
         }
     }
 

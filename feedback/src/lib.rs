@@ -8,11 +8,16 @@
 mod check;
 mod export;
 mod files;
+mod limit;
 mod stamps;
 mod store;
 
 pub use check::{FlagError, check_flag, parse_flag};
 pub use export::{ExportError, Exporter, Format, export_stream, write_export, write_files};
 pub use files::{FlagFile, PREFIX as FILE_PREFIX, is_file_name};
+pub use limit::PerAddress;
 pub use stamps::parse_since;
-pub use store::{Cursor, Filter, Flag, NewFlag, OptionCount, Store, StoreConfig};
+pub use store::{
+    Cursor, FLAG_BYTES_PER_MINUTE, FLAGS_PER_MINUTE, Filter, Flag, NewFlag, OptionCount, Store,
+    StoreConfig,
+};

@@ -1,6 +1,7 @@
 //! The feedback table, on SQLite or Postgres: one set of SQL and one
 //! migration for both, dispatched by `on_pool!`.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,7 @@ use sqlx::sqlite::{
 };
 
 use crate::files::FlagFile;
+use crate::limit::PerAddress;
 use crate::stamps::{format_timestamp, new_id};
 
 /// Where flags are kept.
@@ -91,6 +93,8 @@ fn redact(url: &str) -> String {
     }
 }
 
+const MINUTE: Duration = Duration::from_secs(60);
+
 /// A flag to store: checked, not yet given an id or a time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewFlag {
@@ -163,7 +167,15 @@ pub struct OptionCount {
 pub struct Store {
     pool: Pool,
     description: String,
+    /// Flags and their files' bytes per client address: one limit for
+    /// every path that records flags (the API and the UI's Flag button).
+    limit: PerAddress,
 }
+
+/// Flags one address may send per minute, and the bytes of their files,
+/// when `Store::limit_flags` sets no others.
+pub const FLAGS_PER_MINUTE: u32 = 60;
+pub const FLAG_BYTES_PER_MINUTE: u64 = 8 << 20;
 
 enum Pool {
     Sqlite(SqlitePool),
@@ -233,6 +245,7 @@ impl Store {
         let store = Store {
             pool,
             description: config.describe(),
+            limit: PerAddress::new(FLAGS_PER_MINUTE, FLAG_BYTES_PER_MINUTE, MINUTE),
         };
         let migrator = Migrator::new(Embedded {
             postgres: matches!(config, StoreConfig::Postgres(_)),
@@ -246,15 +259,39 @@ impl Store {
         &self.description
     }
 
+    /// At most `flags` flags per minute from one address, carrying at
+    /// most `bytes` bytes of files.
+    pub fn limit_flags(mut self, flags: u32, bytes: u64) -> Store {
+        self.limit = PerAddress::new(flags, bytes, MINUTE);
+        self
+    }
+
     /// Reads a flag from the JSON object a client sent, checks it against
     /// `model` and stores it: the one path of both the API and the UI's
-    /// Flag button.
+    /// Flag button, so both are limited the same way per address `from`.
     pub async fn record(
         &self,
         model: &wick_types::ModelInfo,
         body: serde_json::Map<String, serde_json::Value>,
+        from: Option<IpAddr>,
     ) -> Result<Flag, crate::FlagError> {
+        if !self.limit.take(from) {
+            return Err(crate::FlagError::TooMany(
+                "too many flags a minute from this address (--max-flags-per-minute)",
+            ));
+        }
         let flag = crate::check_flag(model, crate::parse_flag(body)?)?;
+        let bytes = flag
+            .attachments
+            .iter()
+            .map(|file| file.media.bytes.len() as u64)
+            .sum();
+        if !self.limit.take_bytes(from, bytes) {
+            return Err(crate::FlagError::TooMany(
+                "the flags from this address carried too many bytes of files this minute \
+                 (--max-flag-mb-per-minute)",
+            ));
+        }
         Ok(self.insert(flag).await?)
     }
 

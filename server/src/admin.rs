@@ -1,10 +1,11 @@
 //! `/admin/feedback`: the review page for flags — counts per option per
-//! model version, the newest rows, a CSV download. It is guarded by
+//! model version, the newest rows, a CSV download. The `gate` lets in only
 //! `WICK_ADMIN_TOKEN`, sent as `Authorization: Bearer TOKEN` or entered once
-//! in a small form that sets a cookie; with no token set the page is off.
+//! in this module's small form that sets a cookie (`SameSite=Strict`);
+//! with no token set the page is off.
 //!
 //! The page itself is the app's (`app::admin`, Leptos views rendered on the
-//! server, not hydrated); this module decides who may see it.
+//! server, not hydrated).
 
 use std::sync::Arc;
 
@@ -23,23 +24,27 @@ use serde::Deserialize;
 use wick_engine::Engine;
 use wick_feedback::{Filter, Format, Store, export_stream, is_file_name, parse_since};
 
+use crate::gate::{ADMIN_COOKIE, Gate, Refusal};
 use crate::listen::client_address;
-use crate::sessions::{Sessions, bearer, cookie, over_https, same_secret, set_cookie};
+use crate::sessions::{SameSite, cookie, over_https, same_secret, set_cookie};
 
-const COOKIE: &str = "wick_admin";
 const NEWEST_ROWS: u32 = 100;
 
 #[derive(Clone)]
 struct Admin {
     engine: Arc<Engine>,
     store: Arc<Store>,
-    /// `None` turns the pages off.
-    token: Option<String>,
-    sessions: Arc<Sessions>,
+    gate: Arc<Gate>,
+    /// Shown above the review (`AdminSettings::storage_warning`).
+    warning: Option<String>,
 }
 
-pub fn router(engine: Arc<Engine>, store: Arc<Store>, token: Option<&str>) -> Router {
-    let token = token.filter(|t| !t.is_empty()).map(String::from);
+pub fn router(
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    gate: Arc<Gate>,
+    warning: Option<String>,
+) -> Router {
     Router::new()
         .route("/admin/feedback", get(page))
         .route("/admin/feedback.csv", get(csv))
@@ -49,45 +54,18 @@ pub fn router(engine: Arc<Engine>, store: Arc<Store>, token: Option<&str>) -> Ro
         .with_state(Admin {
             engine,
             store,
-            token,
-            sessions: Arc::default(),
+            gate,
+            warning,
         })
 }
 
-enum Access {
-    Off,
-    Denied,
-    Granted,
-}
-
-fn access(admin: &Admin, headers: &HeaderMap) -> Access {
-    let Some(token) = &admin.token else {
-        return Access::Off;
-    };
-    let bearer = bearer(headers).is_some_and(|given| same_secret(given, token));
-    let session = cookie(headers, COOKIE).is_some_and(|id| admin.sessions.user(id).is_some());
-    if bearer || session {
-        Access::Granted
-    } else {
-        Access::Denied
-    }
-}
-
-async fn page(
-    State(admin): State<Admin>,
-    Query(query): Query<PageQuery>,
-    headers: HeaderMap,
-) -> Response {
-    match access(&admin, &headers) {
-        Access::Off => off(),
-        Access::Denied => login_form(StatusCode::UNAUTHORIZED, None),
-        Access::Granted => match review(&admin, query.window.as_deref()).await {
-            Ok(view) => document(StatusCode::OK, view),
-            Err(error) => {
-                tracing::error!("the review page cannot read feedback: {error}");
-                document(StatusCode::SERVICE_UNAVAILABLE, ServerPage::Unavailable)
-            }
-        },
+async fn page(State(admin): State<Admin>, Query(query): Query<PageQuery>) -> Response {
+    match review(&admin, query.window.as_deref()).await {
+        Ok(view) => document(StatusCode::OK, view),
+        Err(error) => {
+            tracing::error!("the review page cannot read feedback: {error}");
+            document(StatusCode::SERVICE_UNAVAILABLE, ServerPage::Unavailable)
+        }
     }
 }
 
@@ -99,77 +77,56 @@ struct CsvQuery {
     since: Option<String>,
 }
 
-async fn csv(
-    State(admin): State<Admin>,
-    Query(query): Query<CsvQuery>,
-    headers: HeaderMap,
-) -> Response {
-    match access(&admin, &headers) {
-        Access::Off => off(),
-        Access::Denied => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"wick-admin\"")],
-            "send Authorization: Bearer WICK_ADMIN_TOKEN\n",
-        )
-            .into_response(),
-        Access::Granted => {
-            let since = match query
-                .since
-                .as_deref()
-                .map(|s| parse_since(s, SystemTime::now()))
-            {
-                None => None,
-                Some(Ok(since)) => Some(since),
-                Some(Err(message)) => {
-                    return (StatusCode::UNPROCESSABLE_ENTITY, message).into_response();
-                }
-            };
-            let filter = Filter {
-                model: query.model,
-                version: query.version,
-                since,
-                newest: None,
-            };
-            // Streamed a page of flags at a time; a store failure midway
-            // ends the download early (logged), as a cut connection would.
-            let chunks = export_stream(admin.store.clone(), filter, Format::Csv).map(|chunk| {
-                chunk.inspect_err(|error| tracing::error!("the CSV export failed: {error}"))
-            });
-            (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"wick-feedback.csv\"",
-                    ),
-                ],
-                Body::from_stream(chunks),
-            )
-                .into_response()
+async fn csv(State(admin): State<Admin>, Query(query): Query<CsvQuery>) -> Response {
+    let since = match query
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, SystemTime::now()))
+    {
+        None => None,
+        Some(Ok(since)) => Some(since),
+        Some(Err(message)) => {
+            return (StatusCode::UNPROCESSABLE_ENTITY, message).into_response();
         }
-    }
+    };
+    let filter = Filter {
+        model: query.model,
+        version: query.version,
+        since,
+        newest: None,
+    };
+    // Streamed a page of flags at a time; a store failure midway ends the
+    // download early (logged), as a cut connection would.
+    let chunks = export_stream(admin.store.clone(), filter, Format::Csv)
+        .map(|chunk| chunk.inspect_err(|error| tracing::error!("the CSV export failed: {error}")));
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"wick-feedback.csv\"",
+            ),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
-/// A file a flag names (`files/<sha256>.<ext>` in its inputs or outputs).
-async fn file(
-    State(admin): State<Admin>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    match access(&admin, &headers) {
-        Access::Off => off(),
-        Access::Denied => StatusCode::UNAUTHORIZED.into_response(),
-        Access::Granted if !is_file_name(&name) => StatusCode::NOT_FOUND.into_response(),
-        Access::Granted => match admin.store.file(&name).await {
-            Ok(Some((media_type, bytes))) => {
-                ([(header::CONTENT_TYPE, media_type)], bytes).into_response()
-            }
-            Ok(None) => StatusCode::NOT_FOUND.into_response(),
-            Err(error) => {
-                tracing::error!("cannot read the flagged file {name}: {error}");
-                StatusCode::SERVICE_UNAVAILABLE.into_response()
-            }
-        },
+/// A file a flag names (`files/<sha256>.<ext>` in its inputs or outputs):
+/// a visitor's upload, so served sandboxed like Gradio's uploads.
+async fn file(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    if !is_file_name(&name) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match admin.store.file(&name).await {
+        Ok(Some((media_type, bytes))) => {
+            (crate::security::untrusted_file(&media_type, &name), bytes).into_response()
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => {
+            tracing::error!("cannot read the flagged file {name}: {error}");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
 }
 
@@ -184,44 +141,53 @@ async fn login(
     headers: HeaderMap,
     Form(login): Form<Login>,
 ) -> Response {
-    let Some(token) = &admin.token else {
+    let Some(token) = admin.gate.admin_token() else {
         return off();
     };
     let client = client_address(&extensions);
-    if !admin.sessions.may_try(client) {
-        return login_form(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong tokens from here; wait a minute."),
-        );
+    if !admin.gate.may_guess(client) {
+        return login_form(Refusal::TooManyGuesses);
     }
     if !same_secret(login.token.trim(), token) {
-        admin.sessions.failed(client);
-        return login_form(StatusCode::UNAUTHORIZED, Some("That token is not right."));
+        admin.gate.guessed_wrong(client);
+        return form(StatusCode::UNAUTHORIZED, Some("That token is not right."));
     }
-    let id = admin.sessions.start("admin");
+    let id = admin.gate.admin_sessions.start("admin");
     with_cookie(&id, over_https(&headers))
 }
 
 async fn logout(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if let Some(id) = cookie(&headers, COOKIE) {
-        admin.sessions.end(id);
+    if let Some(id) = cookie(&headers, ADMIN_COOKIE) {
+        admin.gate.admin_sessions.end(id);
     }
     with_cookie("", over_https(&headers))
 }
 
 fn with_cookie(id: &str, secure: bool) -> Response {
     let mut response = Redirect::to("/admin/feedback").into_response();
-    if let Some(value) = set_cookie(COOKIE, id, "/admin", secure) {
+    if let Some(value) = set_cookie(ADMIN_COOKIE, id, "/admin", SameSite::Strict, secure) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
 }
 
-fn off() -> Response {
+/// The page when no `WICK_ADMIN_TOKEN` is set.
+pub fn off() -> Response {
     document(StatusCode::NOT_FOUND, ServerPage::Off)
 }
 
-fn login_form(status: StatusCode, problem: Option<&str>) -> Response {
+/// The sign-in form, for a page the gate refused.
+pub fn login_form(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::TooManyGuesses => form(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many wrong tokens from here; wait a minute."),
+        ),
+        _ => form(StatusCode::UNAUTHORIZED, None),
+    }
+}
+
+fn form(status: StatusCode, problem: Option<&str>) -> Response {
     let mut response = document(
         status,
         ServerPage::SignIn {
@@ -335,6 +301,7 @@ async fn review(admin: &Admin, window_key: Option<&str>) -> anyhow::Result<Serve
         })
         .collect();
     Ok(ServerPage::Review {
+        warning: admin.warning.clone(),
         window,
         versions,
         shadows,

@@ -82,13 +82,16 @@ impl ApiError {
 
     /// An engine's or the feedback store's failure; server-side ones are
     /// logged, since the client cannot act on them.
+    /// A server-side failure's message is its first line only: whatever
+    /// detail follows (a backtrace, a driver's dump) stays in the log.
     fn failure(code: ErrorCode, error: &dyn std::fmt::Display, field: Option<&str>) -> ApiError {
-        let api = ApiError {
+        let mut api = ApiError {
             field: field.map(String::from),
             ..ApiError::new(code, error.to_string())
         };
         if api.status.is_server_error() {
             tracing::error!("{error}");
+            api.message = wick_engine::first_line(&api.message);
         }
         api
     }
@@ -102,6 +105,16 @@ impl ApiError {
             },
         }
     }
+}
+
+/// What a client gets when handling its request panicked: the API's JSON
+/// 500, with nothing of the panic in it (the panic hook logged that).
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::new(
+        ErrorCode::Internal,
+        "the server failed on this request; its log has the details",
+    )
+    .into_response()
 }
 
 /// A body whose declared `Content-Length` is over the limit is refused

@@ -1,19 +1,18 @@
 //! Demo access control, like Gradio's `auth=`: with `--auth user:password`
 //! (or `WICK_AUTH`, e.g. a Space secret), or `--auth-file` of `user:hash`
-//! lines (Argon2id hashes from `wick hash-password`), every page and API call needs a
-//! session from `/login` or `Authorization: Bearer` one of the
-//! `--auth-token`s. Pages without one are sent to `/login`; API calls get a
-//! JSON 401. The probes, the static assets and the admin page (which has its
-//! own token) stay open. Sessions are `sessions::Sessions`: random,
-//! server-side, revoked at logout.
+//! lines (Argon2id hashes from `wick hash-password`), every page and API
+//! call needs a session from `/login` or `Authorization: Bearer` one of the
+//! `--auth-token`s. This module holds who may sign in and the sign-in
+//! pages; `gate` decides, for every route and both ports, who gets in.
+//! Sessions are `sessions::Sessions`: random, server-side, revoked at
+//! logout.
 
 use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{Request, State};
-use axum::http::{Extensions, HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -23,10 +22,9 @@ use wick_types::ErrorCode;
 use app::admin::{ServerPage, server_page};
 
 use crate::api_error::ApiError;
+use crate::gate::{DEMO_COOKIE, Gate};
 use crate::listen::client_address;
-use crate::sessions::{Sessions, bearer, cookie, over_https, same_secret, set_cookie};
-
-const COOKIE: &str = "wick_session";
+use crate::sessions::{SameSite, cookie, over_https, same_secret, set_cookie};
 
 /// Who may use the demo.
 #[derive(Clone, Debug, Default)]
@@ -109,7 +107,7 @@ impl Credentials {
 
     /// Whether the password is the user's. Slow for hashed passwords (as a
     /// hash must be): call it off the async runtime.
-    fn password_fits(&self, user: &str, password: &str) -> bool {
+    pub(crate) fn password_fits(&self, user: &str, password: &str) -> bool {
         // Every name is compared, so the time does not tell which exist.
         let found = self.users.iter().fold(None, |found, (known, secret)| {
             if same_secret(user, known) {
@@ -135,7 +133,7 @@ impl Credentials {
         }
     }
 
-    fn token_fits(&self, given: &str) -> bool {
+    pub(crate) fn token_fits(&self, given: &str) -> bool {
         self.tokens
             .iter()
             .fold(false, |fits, token| fits | same_secret(given, token))
@@ -162,68 +160,11 @@ pub(crate) fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-pub struct Auth {
-    credentials: Credentials,
-    sessions: Sessions,
-}
-
-impl Auth {
-    pub fn new(credentials: Credentials) -> Arc<Auth> {
-        Arc::new(Auth {
-            credentials,
-            sessions: Sessions::default(),
-        })
-    }
-}
-
-pub fn router(auth: Arc<Auth>) -> Router {
+pub fn router(gate: Arc<Gate>) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .with_state(auth)
-}
-
-/// The middleware in front of every route.
-pub async fn require(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let open = matches!(
-        path,
-        "/login" | "/logout" | "/healthz" | "/readyz" | "/favicon.svg"
-    ) || path.starts_with("/pkg/")
-        || path.starts_with("/admin/");
-    if open || signed_in(&auth, request.headers()) {
-        return next.run(request).await;
-    }
-    let wants_page = request.method() == Method::GET
-        && request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"));
-    if wants_page {
-        let next = request
-            .uri()
-            .path_and_query()
-            .map_or("/".to_string(), |p| p.to_string());
-        let target = format!("/login?next={}", encode(&next));
-        return Redirect::to(&target).into_response();
-    }
-    let mut response = ApiError::new(
-        ErrorCode::Unauthorized,
-        "this demo needs a sign-in: send Authorization: Bearer TOKEN (--auth-token), \
-         or sign in at /login",
-    )
-    .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer realm=\"wick\""),
-    );
-    response
-}
-
-fn signed_in(auth: &Auth, headers: &HeaderMap) -> bool {
-    let bearer = bearer(headers).is_some_and(|token| auth.credentials.token_fits(token));
-    bearer || cookie(headers, COOKIE).is_some_and(|id| auth.sessions.user(id).is_some())
+        .with_state(gate)
 }
 
 #[derive(Deserialize)]
@@ -243,7 +184,7 @@ struct Login {
 }
 
 async fn login(
-    State(auth): State<Arc<Auth>>,
+    State(gate): State<Arc<Gate>>,
     extensions: Extensions,
     headers: HeaderMap,
     Form(login): Form<Login>,
@@ -265,45 +206,44 @@ async fn login(
         ApiError::new(code, problem).into_response()
     };
     let client = client_address(&extensions);
-    if !auth.sessions.may_try(client) {
+    if !gate.may_guess(client) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many wrong passwords from here; wait a minute.",
         );
     }
-    let checking = auth.clone();
+    let checking = gate.clone();
     let user = login.username.trim().to_string();
     let password = login.password;
     // Argon2 takes tens of milliseconds of CPU: not on the async runtime.
-    let fits =
-        tokio::task::spawn_blocking(move || checking.credentials.password_fits(&user, &password))
-            .await
-            .unwrap_or(false);
+    let fits = tokio::task::spawn_blocking(move || checking.demo().password_fits(&user, &password))
+        .await
+        .unwrap_or(false);
     if !fits {
-        auth.sessions.failed(client);
+        gate.guessed_wrong(client);
         return refuse(
             StatusCode::UNAUTHORIZED,
             "That username and password do not match.",
         );
     }
-    let id = auth.sessions.start(login.username.trim());
+    let id = gate.demo_sessions.start(login.username.trim());
     let mut response = if from_a_page {
         Redirect::to(&next).into_response()
     } else {
         axum::Json(serde_json::json!({"success": true})).into_response()
     };
-    if let Some(value) = set_cookie(COOKIE, &id, "/", over_https(&headers)) {
+    if let Some(value) = set_cookie(DEMO_COOKIE, &id, "/", SameSite::Lax, over_https(&headers)) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
 }
 
-async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
-    if let Some(id) = cookie(&headers, COOKIE) {
-        auth.sessions.end(id);
+async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie(&headers, DEMO_COOKIE) {
+        gate.demo_sessions.end(id);
     }
     let mut response = Redirect::to("/login").into_response();
-    if let Some(value) = set_cookie(COOKIE, "", "/", over_https(&headers)) {
+    if let Some(value) = set_cookie(DEMO_COOKIE, "", "/", SameSite::Lax, over_https(&headers)) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
@@ -329,7 +269,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 /// Percent-encodes a path for the `next` query parameter.
-fn encode(path: &str) -> String {
+pub(crate) fn encode(path: &str) -> String {
     path.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {

@@ -167,6 +167,11 @@ pub struct SpaceArgs {
     /// wick in a Rust image instead of shipping a binary.
     #[arg(long)]
     pub source: Option<PathBuf>,
+    /// Where the Space keeps feedback: the path a storage bucket is
+    /// mounted at in the Space's settings. Without a bucket there, the
+    /// server warns that feedback is lost at restart.
+    #[arg(long, default_value = "/data")]
+    pub feedback_dir: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -231,9 +236,18 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30)]
     pub body_timeout_secs: u64,
     /// Most connections open at once; more are closed on arrival. Lowered
-    /// to what the open-files limit allows.
+    /// to what the open-files limit allows. A few are kept for the probes.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+    /// Most connections open at once from one client address (behind a
+    /// proxy every client shares the proxy's). Default: a quarter of
+    /// --max-connections.
+    #[arg(long)]
+    pub max_connections_per_address: Option<usize>,
+    /// Megabytes that decoding images may hold at once, across requests;
+    /// past it decodes wait, then get 429.
+    #[arg(long, default_value_t = wick_engine::memory::DEFAULT_DECODE_BYTES >> 20)]
+    pub decode_memory_mb: u64,
     /// Seconds open requests get to finish after SIGTERM before the
     /// process exits anyway.
     #[arg(long, default_value_t = 10)]
@@ -277,10 +291,14 @@ pub struct ServeArgs {
     /// it they use the host the browser sent, if it is a plain host name.
     #[arg(long, env = "WICK_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Flags one client address may send per minute through the API; more
-    /// get 429.
-    #[arg(long, default_value_t = 60)]
+    /// Flags one client address may send per minute (the API and the
+    /// Flag button alike); more get 429.
+    #[arg(long, default_value_t = wick_feedback::FLAGS_PER_MINUTE)]
     pub max_flags_per_minute: u32,
+    /// Megabytes of flagged images and audio one client address may send
+    /// per minute; past them flags get 429.
+    #[arg(long, default_value_t = wick_feedback::FLAG_BYTES_PER_MINUTE >> 20)]
+    pub max_flag_mb_per_minute: u64,
     /// A site that may show the pages in a frame (its origin, e.g.
     /// https://huggingface.co); repeat or comma-separate. Only this origin
     /// by default.

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use wick_engine::ClientId;
 
 use crate::listen::client_address;
-use crate::sessions::{cookie, over_https, set_cookie};
+use crate::sessions::{SameSite, cookie, over_https, set_cookie};
 
 pub const CLIENT_HEADER: &str = "x-wick-client";
 const COOKIE: &str = "wick_client";
@@ -41,7 +41,7 @@ pub async fn identify(mut request: Request, next: Next) -> Response {
     }
     let mut response = next.run(request).await;
     if let Some(id) = new_cookie
-        && let Some(value) = set_cookie(COOKIE, &id, "/", secure)
+        && let Some(value) = set_cookie(COOKIE, &id, "/", SameSite::Lax, secure)
     {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

@@ -10,6 +10,7 @@ pub mod cli;
 mod clients;
 pub mod commands;
 mod feedback_api;
+pub mod gate;
 mod gradio;
 pub mod listen;
 mod multipart;
@@ -28,12 +29,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use wick_engine::Engine;
 use wick_feedback::Store;
 
 pub use auth::Credentials;
+pub use gate::Gate;
 pub use security::Security;
 pub use site::has_assets;
 
@@ -74,6 +77,9 @@ pub struct AdminSettings {
     /// `wick serve`'s overrides of a bundle's `[serving]`, for bundles
     /// loaded through the admin API too.
     pub serving: cli::ServingArgs,
+    /// Shown at the top of the review page: feedback that will be lost
+    /// (a Space with no bucket mounted where feedback is kept).
+    pub storage_warning: Option<String>,
 }
 
 /// Every route Wick serves, over one engine and one feedback store.
@@ -84,35 +90,43 @@ pub fn router(
     body: BodyLimits,
     security: Security,
 ) -> Router {
-    let admin_token = admin.token.as_deref().filter(|t| !t.is_empty());
+    let gate = gate::Gate::new(security.auth.clone(), admin.token.clone());
+    router_behind(gate, engine, store, admin, body, security)
+}
+
+/// `router` behind a given gate: `wick serve` shares one between the HTTP
+/// routes and the gRPC port, so both count the same wrong guesses.
+pub fn router_behind(
+    gate: Arc<Gate>,
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    admin: AdminSettings,
+    body: BodyLimits,
+    security: Security,
+) -> Router {
     let rollout = rollout::Rollout {
         engine: engine.clone(),
-        token: admin_token.map(String::from),
         file: admin.routing_file.clone(),
         serving: admin.serving.clone(),
         changing: Arc::default(),
     };
     let security = Arc::new(security);
-    // One sign-in state for the login routes and the check in front of all.
-    let auth = security
-        .auth
-        .is_on()
-        .then(|| auth::Auth::new(security.auth.clone()));
     let mut routes = Router::new();
-    if let Some(auth) = &auth {
-        routes = routes.merge(auth::router(auth.clone()));
+    if gate.demo_is_locked() {
+        routes = routes.merge(auth::router(gate.clone()));
     }
     let routes = routes
         .merge(api::router(engine.clone()))
         .merge(openai::router(engine.clone()))
         .merge(v2::router(engine.clone()))
         .merge(gradio::router(engine.clone()))
-        .merge(feedback_api::router(
+        .merge(feedback_api::router(engine.clone(), store.clone()))
+        .merge(admin::router(
             engine.clone(),
             store.clone(),
-            security.flags_per_minute,
+            gate.clone(),
+            admin.storage_warning.clone(),
         ))
-        .merge(admin::router(engine.clone(), store.clone(), admin_token))
         .merge(rollout::router(rollout))
         .merge(site::router(engine, store, security.clone()))
         .method_not_allowed_fallback(api_error::method_not_allowed)
@@ -121,17 +135,17 @@ pub fn router(
         .layer(axum::middleware::from_fn(api_error::server_fn_errors))
         .layer(axum::middleware::from_fn(move |request, next| {
             api_error::refuse_declared_oversize(body.max_bytes, request, next)
-        }));
-    let routes = match auth {
-        Some(auth) => routes.layer(axum::middleware::from_fn_with_state(auth, auth::require)),
-        None => routes,
-    };
+        }))
+        .layer(axum::middleware::from_fn_with_state(gate, gate::require));
     let routes = routes
         .layer(axum::middleware::from_fn(clients::identify))
         .layer(axum::middleware::from_fn_with_state(
             security.clone(),
             security::guard,
-        ));
+        ))
+        // A panic anywhere below is a plain JSON 500: its words and
+        // backtrace go to the log, never to the client.
+        .layer(CatchPanicLayer::custom(api_error::panicked));
     if security.cors_origins.is_empty() {
         return routes;
     }

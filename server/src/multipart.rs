@@ -83,8 +83,15 @@ pub async fn read(
         let field = fields.iter().find(|field| field.name == name);
         let value = match field {
             Some(field) if field.kind.media().is_some() => {
+                // A type that says nothing (`application/octet-stream`, or
+                // a range such as `image/*`, as the OpenAPI encoding names
+                // it) is read from the bytes instead.
                 let mime = declared
-                    .filter(|mime| mime != "application/octet-stream" && mime != "text/plain")
+                    .filter(|mime| {
+                        mime != "application/octet-stream"
+                            && mime != "text/plain"
+                            && !mime.ends_with("/*")
+                    })
                     .or_else(|| {
                         wick_types::media_type_of(file_name.as_deref().unwrap_or(""), &bytes)
                             .map(String::from)

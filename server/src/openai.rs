@@ -34,9 +34,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
-/// The parameters both requests share. Fields OpenAI has and Wick does not
-/// use (`presence_penalty`, `user`, ...) are accepted and ignored, as
-/// clients send them by default.
+/// The parameters both requests share. Fields OpenAI has that change
+/// nothing Wick answers (`user`, `store`, `metadata`, ...) are accepted and
+/// ignored, as clients send them by default; those that would change the
+/// answer and Wick cannot honour are refused (`Unsupported`).
 #[derive(Deserialize)]
 struct Common {
     model: String,
@@ -54,6 +55,65 @@ struct Common {
     seed: Option<u64>,
     stop: Option<Stop>,
     n: Option<u64>,
+    /// OpenAI's parameters Wick cannot honour (`unsupported`).
+    #[serde(flatten)]
+    unsupported: Unsupported,
+}
+
+/// Parameters that change what OpenAI answers and Wick cannot do: asking
+/// for one is refused (422 naming it) rather than silently ignored. Their
+/// "off" values (null, false, 0, an empty list or object, "none", a text
+/// response format) are accepted, as clients send them by default.
+#[derive(Deserialize, Default)]
+struct Unsupported {
+    logprobs: Option<Value>,
+    top_logprobs: Option<Value>,
+    tools: Option<Value>,
+    tool_choice: Option<Value>,
+    functions: Option<Value>,
+    function_call: Option<Value>,
+    response_format: Option<Value>,
+    logit_bias: Option<Value>,
+    echo: Option<Value>,
+    best_of: Option<Value>,
+    suffix: Option<Value>,
+    presence_penalty: Option<Value>,
+    frequency_penalty: Option<Value>,
+}
+
+impl Unsupported {
+    /// The first parameter asked for, by name.
+    fn asked(&self) -> Option<&'static str> {
+        let off = |value: &Option<Value>| match value {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(on)) => !on,
+            Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+            Some(Value::String(text)) => text.is_empty() || text == "none",
+            Some(Value::Array(items)) => items.is_empty(),
+            Some(Value::Object(object)) => {
+                object.is_empty() || object.get("type").is_some_and(|t| t == "text")
+            }
+        };
+        let best_of_one = self.best_of.as_ref().and_then(Value::as_f64) == Some(1.0);
+        [
+            ("logprobs", &self.logprobs),
+            ("top_logprobs", &self.top_logprobs),
+            ("tools", &self.tools),
+            ("tool_choice", &self.tool_choice),
+            ("functions", &self.functions),
+            ("function_call", &self.function_call),
+            ("response_format", &self.response_format),
+            ("logit_bias", &self.logit_bias),
+            ("echo", &self.echo),
+            ("suffix", &self.suffix),
+            ("presence_penalty", &self.presence_penalty),
+            ("frequency_penalty", &self.frequency_penalty),
+        ]
+        .into_iter()
+        .find(|(_, value)| !off(value))
+        .map(|(name, _)| name)
+        .or((!best_of_one && !off(&self.best_of)).then_some("best_of"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -230,6 +290,12 @@ async fn completions(
 
 /// The endpoint's inputs from OpenAI's parameters.
 fn inputs(common: &Common) -> Result<JsonObject, ApiError> {
+    if let Some(name) = common.unsupported.asked() {
+        return Err(ApiError::invalid_input(
+            name,
+            format!("Wick does not support `{name}`; leave it out (or null) to generate text"),
+        ));
+    }
     if common.n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid_input(
             "n",

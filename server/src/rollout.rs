@@ -31,7 +31,6 @@ use wick_types::ErrorCode;
 
 use crate::api_error::{ApiError, typed_body};
 use crate::cli::ServingArgs;
-use crate::sessions::{bearer, same_secret};
 
 /// The file, in the data folder, that keeps every model's routing.
 pub const ROUTING_FILE: &str = "routing.json";
@@ -39,8 +38,6 @@ pub const ROUTING_FILE: &str = "routing.json";
 #[derive(Clone)]
 pub struct Rollout {
     pub engine: Arc<Engine>,
-    /// `None` turns the API off.
-    pub token: Option<String>,
     /// Where the routing is kept; `None`: not kept (tests, `--no-...`).
     pub file: Option<PathBuf>,
     /// `wick serve`'s settings that override a bundle's `[serving]`.
@@ -64,28 +61,10 @@ pub fn router(rollout: Rollout) -> Router {
         .with_state(rollout)
 }
 
-fn check(rollout: &Rollout, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &rollout.token else {
-        return Err(ApiError::not_found(
-            "the admin API is off: start wick serve with WICK_ADMIN_TOKEN set",
-        ));
-    };
-    if bearer(headers).is_some_and(|given| same_secret(given, token)) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "send Authorization: Bearer WICK_ADMIN_TOKEN",
-        ))
-    }
-}
-
 async fn status(
     State(rollout): State<Rollout>,
     Path(model): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    check(&rollout, &headers)?;
     Ok(Json(rollout.engine.rollout(&model)?))
 }
 
@@ -104,7 +83,6 @@ async fn load(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check(&rollout, &headers)?;
     let body: LoadBody = typed_body(&headers, body)?;
     let _one_change = rollout.changing.lock().await;
     let engine = rollout.engine.clone();
@@ -197,9 +175,7 @@ async fn promote(
 async fn rollback(
     State(rollout): State<Rollout>,
     Path(model): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    check(&rollout, &headers)?;
     rollout
         .change(&model, |routing| routing.rollback().map(|_| ()))
         .await
@@ -208,9 +184,7 @@ async fn rollback(
 async fn unload(
     State(rollout): State<Rollout>,
     Path((model, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    check(&rollout, &headers)?;
     let _one_change = rollout.changing.lock().await;
     let status = rollout.engine.unload(&model, &version)?;
     tracing::info!(%model, %version, "unloaded (its queued requests finish)");
@@ -219,8 +193,8 @@ async fn unload(
 }
 
 impl Rollout {
-    /// Checks the token, reads the body as `B` and changes the routing
-    /// with it.
+    /// Reads the body as `B` and changes the routing with it (the `gate`
+    /// let only the admin token through).
     async fn change_with<B: DeserializeOwned>(
         &self,
         model: &str,
@@ -228,7 +202,6 @@ impl Rollout {
         body: Result<Bytes, BytesRejection>,
         change: impl FnOnce(&mut Routing, B) -> Result<(), String>,
     ) -> Result<Json<RolloutStatus>, ApiError> {
-        check(self, headers)?;
         let body: B = typed_body(headers, body)?;
         self.change(model, |routing| change(routing, body)).await
     }

@@ -22,8 +22,8 @@ use wick_types::ErrorCode;
 
 use crate::api_error::ApiError;
 
-/// What the operator allowed beyond this origin, and the limits on abuse.
-#[derive(Clone, Debug)]
+/// What the operator allowed beyond this origin, and who may use the demo.
+#[derive(Clone, Debug, Default)]
 pub struct Security {
     /// Hosts (or origins) that may show the pages in a frame.
     pub allow_embed: Vec<String>,
@@ -34,20 +34,6 @@ pub struct Security {
     /// The address the API page's snippets use (`--public-url`), rather
     /// than one read from the request's headers.
     pub public_url: Option<String>,
-    /// Flags one client address may send per minute.
-    pub flags_per_minute: u32,
-}
-
-impl Default for Security {
-    fn default() -> Self {
-        Security {
-            allow_embed: Vec::new(),
-            cors_origins: Vec::new(),
-            auth: crate::auth::Credentials::default(),
-            public_url: None,
-            flags_per_minute: 60,
-        }
-    }
 }
 
 /// The policy of an HTML page; `nonce` is the one its inline scripts carry.
@@ -66,6 +52,38 @@ pub fn content_security_policy(nonce: Option<&str>, allow_embed: &[String]) -> S
          media-src 'self' data: blob:; connect-src 'self'; object-src 'none'; \
          base-uri 'self'; form-action 'self'; frame-ancestors {ancestors}"
     )
+}
+
+/// How a file a visitor uploaded is served (Gradio's uploads, flagged
+/// files): as the media type read from its bytes, never sniffed again by
+/// the browser, as a download, and sandboxed without scripts should a
+/// browser render it anyway — an uploaded SVG or HTML page never runs as
+/// a page of this site.
+pub fn untrusted_file(mime: &str, name: &str) -> [(HeaderName, HeaderValue); 5] {
+    let mime =
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let plain: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{plain}\""))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    [
+        (header::CONTENT_TYPE, mime),
+        (header::CONTENT_DISPOSITION, disposition),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=3600"),
+        ),
+    ]
 }
 
 /// The middleware: refuses cross-site writes, then adds the headers.

@@ -1,12 +1,12 @@
 //! Sign-in sessions, shared by the demo's `--auth` and the admin page: a
 //! session is a random id kept in memory on the server (so logging out
 //! revokes it at once, and a restart signs everyone out), sent as an
-//! `HttpOnly`, `SameSite=Lax` cookie that is `Secure` when the client came
-//! over HTTPS. Sign-in attempts are rate-limited per client address
-//! (`PerClient`, which also limits flags).
+//! `HttpOnly` cookie that is `Secure` when the client came over HTTPS:
+//! `SameSite=Lax` for the demo (a shared link still opens signed in),
+//! `Strict` for the admin page. Wrong secrets are counted per address by
+//! the `gate`.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,76 +15,12 @@ use sha2::{Digest, Sha256};
 
 /// How long a session lasts after sign-in.
 const LIFETIME: Duration = Duration::from_secs(24 * 3600);
-/// Failed sign-ins allowed per client address per window.
-const FAILURES_PER_WINDOW: u32 = 10;
-const WINDOW: Duration = Duration::from_secs(60);
 /// Sessions kept at most; the oldest go first past it.
 const MAX_SESSIONS: usize = 10_000;
 
+#[derive(Default)]
 pub struct Sessions {
     open: Mutex<HashMap<String, Session>>,
-    failures: PerClient,
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Sessions {
-            open: Mutex::default(),
-            failures: PerClient::new(FAILURES_PER_WINDOW, WINDOW),
-        }
-    }
-}
-
-/// At most `limit` events per client address per `window` (a fixed
-/// window: simple, and enough to stop guessing and flooding).
-pub struct PerClient {
-    limit: u32,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl PerClient {
-    pub fn new(limit: u32, window: Duration) -> Self {
-        PerClient {
-            limit,
-            window,
-            seen: Mutex::default(),
-        }
-    }
-
-    /// Whether `client` is under its limit now (without counting).
-    pub fn allows(&self, client: Option<IpAddr>) -> bool {
-        let Some(client) = client else { return true };
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        match seen.get(&client) {
-            Some((since, count)) => since.elapsed() > self.window || *count < self.limit,
-            None => true,
-        }
-    }
-
-    /// Counts one event of `client`.
-    pub fn count(&self, client: Option<IpAddr>) {
-        let Some(client) = client else { return };
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() > MAX_SESSIONS {
-            let window = self.window;
-            seen.retain(|_, (since, _)| since.elapsed() <= window);
-        }
-        let entry = seen.entry(client).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() > self.window {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-    }
-
-    /// Counts one event and says whether it was within the limit.
-    pub fn take(&self, client: Option<IpAddr>) -> bool {
-        let allowed = self.allows(client);
-        if allowed {
-            self.count(client);
-        }
-        allowed
-    }
 }
 
 struct Session {
@@ -138,16 +74,6 @@ impl Sessions {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.remove(id);
     }
-
-    /// Whether `client` may try to sign in now.
-    pub fn may_try(&self, client: Option<IpAddr>) -> bool {
-        self.failures.allows(client)
-    }
-
-    /// Counts a failed sign-in of `client`.
-    pub fn failed(&self, client: Option<IpAddr>) {
-        self.failures.count(client);
-    }
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header.
@@ -177,12 +103,27 @@ pub fn over_https(headers: &HeaderMap) -> bool {
     app::proxy::over_https(headers)
 }
 
+/// When the browser sends a cookie along.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    /// Also on a top-level navigation from another site (a shared link).
+    Lax,
+    /// Only on requests from this site's own pages.
+    Strict,
+}
+
 /// `Set-Cookie` for session `id` on `path`; an empty id clears the cookie.
-pub fn set_cookie(name: &str, id: &str, path: &str, secure: bool) -> Option<HeaderValue> {
+pub fn set_cookie(
+    name: &str,
+    id: &str,
+    path: &str,
+    same_site: SameSite,
+    secure: bool,
+) -> Option<HeaderValue> {
     let max_age = if id.is_empty() { 0 } else { LIFETIME.as_secs() };
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{name}={id}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{name}={id}; Path={path}; HttpOnly; SameSite={same_site:?}; Max-Age={max_age}{secure}"
     ))
     .ok()
 }
@@ -215,25 +156,15 @@ mod tests {
     }
 
     #[test]
-    fn sign_in_failures_are_limited_per_client() {
-        let sessions = Sessions::default();
-        let client = Some(IpAddr::from([10, 0, 0, 1]));
-        for _ in 0..FAILURES_PER_WINDOW {
-            assert!(sessions.may_try(client));
-            sessions.failed(client);
-        }
-        assert!(!sessions.may_try(client));
-        assert!(sessions.may_try(Some(IpAddr::from([10, 0, 0, 2]))));
-    }
-
-    #[test]
     fn cookies_are_secure_behind_https() {
         let mut headers = HeaderMap::new();
         assert!(!over_https(&headers));
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert!(over_https(&headers));
-        let cookie = set_cookie("s", "abc", "/", true).unwrap();
-        assert!(cookie.to_str().unwrap().ends_with("; Secure"));
+        let cookie = set_cookie("s", "abc", "/", SameSite::Strict, true).unwrap();
+        let cookie = cookie.to_str().unwrap();
+        assert!(cookie.ends_with("; Secure"), "{cookie}");
+        assert!(cookie.contains("; SameSite=Strict;"), "{cookie}");
         assert!(same_secret("pw", "pw") && !same_secret("pw", "pW"));
     }
 }

@@ -72,7 +72,15 @@ fn space(args: SpaceArgs) -> anyhow::Result<()> {
         }
     };
     let names: Vec<&str> = bundles.iter().map(|b| b.manifest.name.as_str()).collect();
-    write(out, "Dockerfile", &dockerfile(&names, from_source))?;
+    let feedback_dir = args.feedback_dir.to_string_lossy();
+    if !feedback_dir.starts_with('/') || feedback_dir.contains(['"', '\\', '$', '\n']) {
+        bail!("--feedback-dir must be a plain absolute path, e.g. /data (got `{feedback_dir}`)");
+    }
+    write(
+        out,
+        "Dockerfile",
+        &dockerfile(&names, from_source, &feedback_dir),
+    )?;
     write(out, "README.md", &readme(&args, &bundles))?;
     write(out, ".dockerignore", "**/.git\n**/wick-data\n**/target\n")?;
     eprintln!(
@@ -147,7 +155,7 @@ fn copy_checkout(checkout: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dockerfile(bundles: &[&str], from_source: bool) -> String {
+fn dockerfile(bundles: &[&str], from_source: bool, feedback_dir: &str) -> String {
     // Prebuilt: the build stage only copies bin/wick, so any Debian image
     // will do; from source it needs Rust.
     let (build_image, binary) = if from_source {
@@ -188,18 +196,22 @@ RUN if [ -n "$WICK_BINARY" ]; then \
 FROM ${{BASE_IMAGE}}
 COPY --from=build /out/wick /usr/local/bin/wick
 RUN useradd --create-home --uid 1000 user \
- && mkdir -p /home/user/app \
- && chown user:user /home/user/app
+ && mkdir -p /home/user/app "{feedback_dir}" \
+ && chown user:user /home/user/app "{feedback_dir}"
 USER 1000
 WORKDIR /home/user/app
 COPY --chown=1000:1000 bundles/ /home/user/app/bundles/
+# Feedback goes to {feedback_dir}: mount a storage bucket there in the
+# Space's settings, or set the secret WICK_FEEDBACK_DB to a postgres://
+# URL. Without either it is on the container's disk, lost at restart, and
+# wick serve says so in its log and on /admin/feedback.
 ENV HOME=/home/user \
     WICK_HOST=0.0.0.0 \
     WICK_PORT=7860 \
+    WICK_DATA_DIR="{feedback_dir}" \
     WICK_ALLOW_EMBED=https://huggingface.co
 EXPOSE 7860
-# Feedback goes to /data when the Space has persistent storage, else to
-# ./wick-data. Every bundle file's SHA-256 is checked at start.
+# Every bundle file's SHA-256 is checked at start.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
   CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${{WICK_PORT}} && printf "GET /readyz HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3 | grep -q " 200"'
 CMD ["wick", "serve"{bundle_args}]
@@ -284,11 +296,17 @@ at `/metrics`.
 
 ## Feedback
 
-Flags from the demo go to an SQLite file in `/data` when the Space has
-persistent storage (Settings → Persistent storage), otherwise to the
-container's disk, which is lost on restart. To review them at
-`/admin/feedback`, add a secret `WICK_ADMIN_TOKEN`. For a shared Postgres,
-add a secret `WICK_FEEDBACK_DB` with its `postgres://` URL.
+Flags from the demo go to an SQLite file in `{feedback_dir}`. A Space's own
+disk is lost whenever it restarts or sleeps, so keep them one of two ways:
+
+- mount a storage bucket at `{feedback_dir}` (the Space's Settings →
+  Volumes), or
+- add a secret `WICK_FEEDBACK_DB` with a `postgres://` URL (a database
+  several Spaces or replicas can share).
+
+Until then `wick serve` warns in its log and at the top of
+`/admin/feedback` that feedback is on the container's disk. To review flags
+at `/admin/feedback`, add a secret `WICK_ADMIN_TOKEN`.
 
 ## Push
 
@@ -304,5 +322,6 @@ git add . && git commit -m "Wick Space" && git push space HEAD:main
         color_to = args.color_to,
         short = quote(&short),
         heading = title,
+        feedback_dir = args.feedback_dir.display(),
     )
 }

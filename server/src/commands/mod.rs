@@ -11,6 +11,7 @@ pub mod hash_password;
 pub mod predict;
 pub mod rollout;
 pub mod serve;
+mod space_storage;
 pub mod workload;
 
 use std::path::Path;

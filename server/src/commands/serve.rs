@@ -35,15 +35,36 @@ async fn serve(
             "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
         );
     }
-    let store = Arc::new(super::open_store(&super::store_config(&args.store)?).await?);
+    let store_config = super::store_config(&args.store)?;
+    let store = super::open_store(&store_config)
+        .await?
+        .limit_flags(args.max_flags_per_minute, args.max_flag_mb_per_minute << 20);
+    let store = Arc::new(store);
     tracing::info!(store = store.describe(), "feedback is kept");
-    let app = crate::router(
+    let storage_warning = super::space_storage::warning(&store_config);
+    if let Some(warning) = &storage_warning {
+        tracing::warn!("{warning}");
+    }
+    wick_engine::memory::DECODING.set_total(args.decode_memory_mb << 20);
+    let credentials = {
+        let mut credentials =
+            crate::Credentials::parse(&args.auth, &args.auth_token).map_err(anyhow::Error::msg)?;
+        if let Some(file) = &args.auth_file {
+            credentials.add_file(file).map_err(anyhow::Error::msg)?;
+        }
+        credentials
+    };
+    // One gate for both ports: the same secrets, the same count of wrong ones.
+    let gate = crate::Gate::new(credentials.clone(), args.admin_token.clone());
+    let app = crate::router_behind(
+        gate.clone(),
         engine.clone(),
         store.clone(),
         crate::AdminSettings {
             token: args.admin_token.clone(),
             routing_file: Some(routing_file),
             serving: args.serving.clone(),
+            storage_warning,
         },
         crate::BodyLimits {
             max_bytes: args
@@ -55,15 +76,7 @@ async fn serve(
             allow_embed: args.allow_embed.clone(),
             cors_origins: args.cors_origin.clone(),
             public_url: args.public_url.clone(),
-            flags_per_minute: args.max_flags_per_minute,
-            auth: {
-                let mut credentials = crate::Credentials::parse(&args.auth, &args.auth_token)
-                    .map_err(anyhow::Error::msg)?;
-                if let Some(file) = &args.auth_file {
-                    credentials.add_file(file).map_err(anyhow::Error::msg)?;
-                }
-                credentials
-            },
+            auth: credentials,
         },
     );
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
@@ -79,15 +92,21 @@ async fn serve(
         startup_ms = started.elapsed().as_millis() as u64,
         "Wick is serving at http://{address}"
     );
+    let max_connections = crate::listen::connection_cap(args.max_connections);
     let limits = crate::listen::ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
-        max_connections: crate::listen::connection_cap(args.max_connections),
+        max_connections,
+        per_address: args
+            .max_connections_per_address
+            .unwrap_or(max_connections / 4)
+            .max(1),
         grace: Duration::from_secs(args.shutdown_grace_secs),
     };
     // SIGTERM: not ready at once, serving on for the drain, then both
     // ports stop accepting and what is open gets its grace.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let drain = Duration::from_secs(args.drain_secs);
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
     let draining = engine.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -100,6 +119,11 @@ async fn serve(
             tokio::time::sleep(drain).await;
         }
         let _ = stop.send(true);
+        // Most of the grace for open requests to finish; then the streams
+        // still open end with an error event, so no client sees a stream
+        // cut without a last word, and their connections close in time.
+        tokio::time::sleep(grace.mul_f64(0.8)).await;
+        draining.stop_streams();
     });
     let when_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -107,7 +131,7 @@ async fn serve(
     let grpc = match args.grpc_port {
         Some(port) => {
             let stop = when_stopped(stopped.clone());
-            Some(serve_grpc(&args.host, port, engine.clone(), stop).await?)
+            Some(serve_grpc(&args.host, port, engine.clone(), gate.clone(), stop).await?)
         }
         None => None,
     };
@@ -120,11 +144,13 @@ async fn serve(
     Ok(())
 }
 
-/// The gRPC V2 service on its own port, until `stop` resolves.
+/// The gRPC V2 service on its own port, behind the same gate as HTTP,
+/// until `stop` resolves.
 async fn serve_grpc(
     host: &str,
     port: u16,
     engine: Arc<wick_engine::Engine>,
+    gate: Arc<crate::Gate>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind((host, port))
@@ -138,7 +164,7 @@ async fn serve_grpc(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     Ok(tokio::spawn(async move {
         let served = tonic::transport::Server::builder()
-            .add_service(crate::v2::grpc::service(engine))
+            .add_service(crate::v2::grpc::service(engine, gate))
             .serve_with_incoming_shutdown(incoming, stop)
             .await;
         if let Err(error) = served {

@@ -6,10 +6,11 @@
 //! GET  /gradio_api/call/{api_name}/{event_id}                  → SSE: generating…, then complete or error
 //! ```
 //!
-//! The run starts at the POST; it waits for its GET at most `UNCLAIMED`,
-//! then is dropped (which cancels it). `generating` events carry the
-//! outputs so far, whole, as Gradio's do; an `error` event carries
-//! `{"error": message}` with Wick's message.
+//! The run starts at the GET, once its caller listens (a POST whose GET
+//! never comes costs no work); the POST waits for its GET at most
+//! `UNCLAIMED`, and one client (address) has at most `PER_CLIENT` waiting.
+//! `generating` events carry the outputs so far, whole, as Gradio's do;
+//! an `error` event carries `{"error": message}` with Wick's message.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,22 +19,22 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wick_engine::ClientId;
 use wick_types::ErrorCode;
 
-use super::{Gradio, Run, Step, by_name, root};
+use super::{Caller, Gradio, Pending, Step, by_name};
 use crate::api_error::{ApiError, typed_body};
 
 /// How long a started run waits for its GET.
 const UNCLAIMED: Duration = Duration::from_secs(300);
-/// Started runs waiting for their GET, at most.
+/// Calls waiting for their GET, at most, and at most from one client.
 const MAX_WAITING: usize = 1024;
+const PER_CLIENT: usize = 64;
 
 /// Runs started by a POST, waiting for their GET.
 #[derive(Default)]
@@ -43,9 +44,9 @@ pub struct Calls {
 
 struct Waiting {
     api_name: String,
-    /// The run, or why it was refused: as Gradio does, a refusal of the
-    /// inputs is told in the events, not by the POST.
-    run: Result<Run, String>,
+    /// The run to start; as Gradio does, a refusal of its inputs is told
+    /// in the events, not by the POST.
+    pending: Pending,
     since: Instant,
 }
 
@@ -59,12 +60,12 @@ pub async fn start(
     State(gradio): State<Gradio>,
     Path(api_name): Path<String>,
     headers: HeaderMap,
-    client: Option<Extension<ClientId>>,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let api = by_name(&gradio.engine, &api_name)?;
     let body: CallBody = typed_body(&headers, body)?;
-    begin(gradio, api, body.data, &headers, client).await
+    begin(gradio, api, body.data, caller)
 }
 
 /// `POST /gradio_api/call/v2/{api_name}`: inputs by name, as the curl
@@ -73,7 +74,7 @@ pub async fn start_named(
     State(gradio): State<Gradio>,
     Path(api_name): Path<String>,
     headers: HeaderMap,
-    client: Option<Extension<ClientId>>,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let api = by_name(&gradio.engine, &api_name)?;
@@ -94,19 +95,16 @@ pub async fn start_named(
         .iter()
         .map(|f| named.remove(&f.name).unwrap_or(Value::Null))
         .collect();
-    begin(gradio, api, data, &headers, client).await
+    begin(gradio, api, data, caller)
 }
 
-async fn begin(
+fn begin(
     gradio: Gradio,
     api: super::ApiEndpoint,
     data: Vec<Value>,
-    headers: &HeaderMap,
-    client: Option<Extension<ClientId>>,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let route = crate::api::route(None, None, headers, client);
-    let api_name = api.api_name.clone();
-    let run = gradio.start(api, data, route, root(headers)).await;
+    let pending = caller.pending(api, data);
     let event_id = uuid::Uuid::now_v7().simple().to_string();
     let mut waiting = gradio
         .calls
@@ -114,7 +112,12 @@ async fn begin(
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     waiting.retain(|_, w| w.since.elapsed() < UNCLAIMED);
-    if waiting.len() >= MAX_WAITING {
+    let owner = pending.owner;
+    let from_owner = waiting
+        .values()
+        .filter(|w| w.pending.owner == owner)
+        .count();
+    if waiting.len() >= MAX_WAITING || from_owner >= PER_CLIENT {
         return Err(ApiError::new(
             ErrorCode::Overloaded,
             "too many calls wait for their results; fetch them first",
@@ -123,8 +126,8 @@ async fn begin(
     waiting.insert(
         event_id.clone(),
         Waiting {
-            api_name,
-            run,
+            api_name: pending.api.api_name.clone(),
+            pending,
             since: Instant::now(),
         },
     );
@@ -151,7 +154,9 @@ pub async fn events(
             "no call {event_id} of `{api_name}` is waiting (each result is read once)"
         )));
     };
-    let events = futures_util::stream::unfold(Some(waiting.run), |run| async move {
+    // The caller listens now: the run starts.
+    let run = gradio.start(waiting.pending).await;
+    let events = futures_util::stream::unfold(Some(run), |run| async move {
         let mut run = match run? {
             Ok(run) => run,
             Err(message) => {

@@ -23,18 +23,21 @@ mod files;
 mod queue;
 mod values;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Extension, FromRequestParts, Multipart, Path, State};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
-use wick_engine::{Engine, JsonObject, PredictionStream, Route, Update};
-use wick_types::{Endpoint, ErrorCode, ModelInfo, Values};
+use wick_engine::{ClientId, Engine, JsonObject, PredictionStream, Route, Update};
+use wick_types::{Endpoint, ErrorCode, MediaKind, ModelInfo, Values};
 
 use crate::api_error::ApiError;
+use crate::listen::client_address;
 use files::Files;
 
 /// What every Gradio route shares.
@@ -150,13 +153,30 @@ async fn info(State(gradio): State<Gradio>, headers: HeaderMap) -> axum::Json<Va
     axum::Json(config::info(&endpoints(&gradio.engine), &root(&headers)))
 }
 
+/// The media kinds some input of some model takes: what may be uploaded.
+fn media_taken(engine: &Engine) -> Vec<MediaKind> {
+    let mut kinds: Vec<MediaKind> = engine
+        .models()
+        .iter()
+        .flat_map(|model| model.endpoints.iter())
+        .flat_map(|endpoint| endpoint.inputs.iter())
+        .filter_map(|field| field.kind.media().map(|(kind, _)| kind))
+        .collect();
+    kinds.dedup();
+    kinds
+}
+
 /// `POST /gradio_api/upload`: each `files` part is kept; the answer is
-/// their paths, in order, for `FileData` inputs.
+/// their paths, in order, for `FileData` inputs. Only files whose bytes
+/// are an image or audio format that some input takes are kept.
 async fn upload(
     State(gradio): State<Gradio>,
+    extensions: Extensions,
     mut form: Multipart,
 ) -> Result<axum::Json<Vec<String>>, ApiError> {
     let limit = max_file_size(&gradio.engine);
+    let taken = media_taken(&gradio.engine);
+    let owner = client_address(&extensions);
     let mut paths = Vec::new();
     let broken = |e: axum::extract::multipart::MultipartError| {
         ApiError::new(
@@ -169,10 +189,6 @@ async fn upload(
             continue;
         }
         let name = part.file_name().unwrap_or("file").to_string();
-        let mime = part
-            .content_type()
-            .unwrap_or("application/octet-stream")
-            .to_string();
         let bytes = part.bytes().await.map_err(broken)?;
         if let Some(limit) = limit.filter(|limit| bytes.len() > *limit) {
             return Err(ApiError::new(
@@ -183,10 +199,30 @@ async fn upload(
                 ),
             ));
         }
+        let mime = wick_types::sniff(&bytes)
+            .filter(|mime| taken.iter().any(|kind| mime.starts_with(kind.top_level())))
+            .ok_or_else(|| {
+                let kinds: Vec<&str> = taken.iter().map(|kind| kind.describe()).collect();
+                ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!(
+                        "{name} is not a file any input here takes: only {} ({} or {}) \
+                         is kept",
+                        if kinds.is_empty() {
+                            "nothing".into()
+                        } else {
+                            kinds.join(" or ")
+                        },
+                        wick_engine::images::FORMATS,
+                        wick_engine::audio::FORMATS,
+                    ),
+                )
+            })?;
         paths.push(gradio.files.keep(files::File {
             name,
-            mime,
+            mime: mime.to_string(),
             bytes: bytes.to_vec(),
+            owner,
         }));
     }
     if paths.is_empty() {
@@ -198,18 +234,21 @@ async fn upload(
     Ok(axum::Json(paths))
 }
 
-/// `GET /gradio_api/file=<path>`: a file uploaded or answered here.
+/// `GET /gradio_api/file=<path>`: a file uploaded or answered here,
+/// served as `security::untrusted_file` says.
 async fn file(State(gradio): State<Gradio>, Path(rest): Path<String>) -> Response {
     let found = rest
         .strip_prefix("file=")
         .and_then(|path| gradio.files.get(path));
     match found {
-        Some(file) => (
-            [(header::CONTENT_TYPE, file.mime.clone())],
-            file.bytes.clone(),
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        Some(file) => {
+            let headers = crate::security::untrusted_file(&file.mime, &file.name);
+            (headers, file.bytes.clone()).into_response()
+        }
+        None => ApiError::not_found(format!(
+            "no file /gradio_api/{rest}: files are kept an hour after their upload"
+        ))
+        .into_response(),
     }
 }
 
@@ -221,6 +260,8 @@ struct Run {
     so_far: Values,
     files: Arc<Files>,
     root: String,
+    /// Whose files its outputs are.
+    owner: Option<IpAddr>,
 }
 
 /// What a run says next.
@@ -231,18 +272,63 @@ enum Step {
     Error(String),
 }
 
+/// A run asked for and not started yet: it starts once its caller
+/// listens for its events, so work nobody waits for never runs.
+struct Pending {
+    api: ApiEndpoint,
+    data: Vec<Value>,
+    route: Route,
+    root: String,
+    owner: Option<IpAddr>,
+}
+
+/// Who asked for a run, as every run needs it: the version routing (pin
+/// and sticky client), the address the client reached (for file URLs) and
+/// whose files its outputs are.
+pub struct Caller {
+    route: Route,
+    root: String,
+    owner: Option<IpAddr>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let client = parts.extensions.get::<ClientId>().cloned().map(Extension);
+        Ok(Caller {
+            route: crate::api::route(None, None, &parts.headers, client),
+            root: root(&parts.headers),
+            owner: client_address(&parts.extensions),
+        })
+    }
+}
+
+impl Caller {
+    fn pending(self, api: ApiEndpoint, data: Vec<Value>) -> Pending {
+        Pending {
+            api,
+            data,
+            route: self.route,
+            root: self.root,
+            owner: self.owner,
+        }
+    }
+}
+
 impl Gradio {
-    /// Starts `api` on Gradio's positional `data` (nulls and missing
-    /// trailing values take the signature's defaults). A refusal of the
-    /// inputs is an `Err` with Wick's message, as Gradio reports it in the
-    /// run's events rather than on the request.
-    async fn start(
-        &self,
-        api: ApiEndpoint,
-        data: Vec<Value>,
-        route: Route,
-        root: String,
-    ) -> Result<Run, String> {
+    /// Starts a pending run on Gradio's positional `data` (nulls and
+    /// missing trailing values take the signature's defaults). A refusal of
+    /// the inputs is an `Err` with Wick's message, as Gradio reports it in
+    /// the run's events rather than on the request.
+    async fn start(&self, pending: Pending) -> Result<Run, String> {
+        let Pending {
+            api,
+            data,
+            route,
+            root,
+            owner,
+        } = pending;
         let inputs = &api.endpoint.inputs;
         if data.len() > inputs.len() {
             let names: Vec<&str> = inputs.iter().map(|f| f.name.as_str()).collect();
@@ -273,6 +359,7 @@ impl Gradio {
             so_far: Values::new(),
             files: self.files.clone(),
             root,
+            owner,
         })
     }
 }
@@ -298,7 +385,10 @@ impl Run {
             .endpoint
             .outputs
             .iter()
-            .map(|field| values::output(field, outputs.get(&field.name), &self.files, &self.root))
+            .map(|field| {
+                let value = outputs.get(&field.name);
+                values::output(field, value, &self.files, &self.root, self.owner)
+            })
             .collect()
     }
 }

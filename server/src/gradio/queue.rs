@@ -6,7 +6,10 @@
 //! and `close_stream` once the session has nothing left running.
 //! `POST /gradio_api/cancel` stops a run: its stream is dropped, which
 //! stops decoding within a step. A session whose stream goes away takes its
-//! runs with it.
+//! runs with it, and a run starts only once its session's stream is read:
+//! joins whose caller never listens (300 queued chats once kept a real
+//! user waiting 36 s) are dropped after `LISTEN_WAIT` without any work. A
+//! session has at most `PER_SESSION` runs at once.
 //!
 //! The engine does the queueing and batching; "estimation" reports this
 //! queue's size and rank 0, since requests are batched rather than served
@@ -19,22 +22,26 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
-use wick_engine::ClientId;
 use wick_types::ErrorCode;
 
-use super::{Gradio, Step, endpoints, root, values};
+use super::{Caller, Gradio, Pending, Step, endpoints, values};
 use crate::api_error::{ApiError, typed_body};
 
 /// How long a session's messages wait for its stream to be read.
 const UNREAD: Duration = Duration::from_secs(300);
+/// How long a run waits for its session's stream before it is dropped.
+const LISTEN_WAIT: Duration = Duration::from_secs(30);
+/// Runs of one session at once, at most.
+const PER_SESSION: usize = 32;
 /// Sessions at once, at most.
 const MAX_SESSIONS: usize = 4096;
 
@@ -47,6 +54,8 @@ struct Session {
     sender: UnboundedSender<Value>,
     /// Taken by the session's stream while it is read.
     receiver: Option<UnboundedReceiver<Value>>,
+    /// Set once the stream is read: the session's runs wait for it.
+    listening: watch::Sender<bool>,
     /// The runs not completed yet, by event id.
     running: HashMap<String, AbortHandle>,
     since: Instant,
@@ -87,7 +96,7 @@ pub struct JoinBody {
 pub async fn join(
     State(gradio): State<Gradio>,
     headers: HeaderMap,
-    client: Option<Extension<ClientId>>,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body: JoinBody = typed_body(&headers, body)?;
@@ -106,8 +115,6 @@ pub async fn join(
                 "no fn_index {fn_index}; GET /config lists the dependencies"
             ))
         })?;
-    let route = crate::api::route(None, None, &headers, client);
-    let root = root(&headers);
     let event_id = uuid::Uuid::now_v7().simple().to_string();
     let queue = gradio.queue.clone();
     let mut sessions = queue.sessions();
@@ -131,10 +138,17 @@ pub async fn join(
         Session {
             sender,
             receiver: Some(receiver),
+            listening: watch::Sender::new(false),
             running: HashMap::new(),
             since: Instant::now(),
         }
     });
+    if session.running.len() >= PER_SESSION {
+        return Err(ApiError::new(
+            ErrorCode::Overloaded,
+            format!("a session runs at most {PER_SESSION} events at once; wait for one to end"),
+        ));
+    }
     let _ = session.sender.send(json!({
         "msg": "estimation", "event_id": event_id,
         "rank": 0, "queue_size": queue_size, "rank_eta": null,
@@ -143,10 +157,8 @@ pub async fn join(
         gradio.clone(),
         session_hash,
         event_id.clone(),
-        api,
-        body.data,
-        route,
-        root,
+        caller.pending(api, body.data),
+        session.listening.subscribe(),
     ));
     session
         .running
@@ -154,25 +166,29 @@ pub async fn join(
     Ok(Json(json!({"event_id": event_id})))
 }
 
-/// Runs one event and sends its messages to its session.
+/// Runs one event, once its session's stream is read, and sends its
+/// messages to its session.
 async fn run(
     gradio: Gradio,
     session_hash: String,
     event_id: String,
-    api: super::ApiEndpoint,
-    data: Vec<Value>,
-    route: wick_engine::Route,
-    root: String,
+    pending: Pending,
+    mut listening: watch::Receiver<bool>,
 ) {
     let queue = &gradio.queue;
-    let started = Instant::now();
     let failed = |message: String| {
         json!({
             "msg": "process_completed", "event_id": event_id,
             "output": {"error": message}, "success": false, "title": "Error",
         })
     };
-    let mut run = match gradio.start(api, data, route, root).await {
+    let heard = tokio::time::timeout(LISTEN_WAIT, listening.wait_for(|listening| *listening));
+    if !matches!(heard.await, Ok(Ok(_))) {
+        let message = "nobody read the session's stream (GET /gradio_api/queue/data)";
+        return queue.complete(&session_hash, &event_id, failed(message.into()));
+    }
+    let started = Instant::now();
+    let mut run = match gradio.start(pending).await {
         Ok(run) => run,
         Err(message) => return queue.complete(&session_hash, &event_id, failed(message)),
     };
@@ -233,9 +249,11 @@ pub struct DataQuery {
 pub async fn data(State(gradio): State<Gradio>, Query(query): Query<DataQuery>) -> Response {
     let taken = {
         let mut sessions = gradio.queue.sessions();
-        sessions
-            .get_mut(&query.session_hash)
-            .and_then(|s| s.receiver.take().map(|r| (r, s.sender.clone())))
+        sessions.get_mut(&query.session_hash).and_then(|s| {
+            let receiver = s.receiver.take()?;
+            s.listening.send_replace(true);
+            Some((receiver, s.sender.clone()))
+        })
     };
     let Some((receiver, sender)) = taken else {
         // As Gradio answers a session it does not know (or one read already).
@@ -383,6 +401,7 @@ mod tests {
             Session {
                 sender,
                 receiver: None,
+                listening: watch::Sender::new(true),
                 running: [("e".to_string(), task)].into(),
                 since: Instant::now(),
             },

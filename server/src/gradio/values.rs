@@ -150,6 +150,7 @@ pub fn output(
     value: Option<&wick_types::Value>,
     files: &Files,
     root: &str,
+    owner: Option<std::net::IpAddr>,
 ) -> Value {
     match value {
         None => Value::Null,
@@ -160,6 +161,7 @@ pub fn output(
                 name: format!("{}.{extension}", field.name),
                 mime: media.mime.clone(),
                 bytes: media.bytes.clone(),
+                owner,
             });
             json!({
                 "path": path,
@@ -224,6 +226,7 @@ mod tests {
             name: "cat.png".into(),
             mime: "application/octet-stream".into(),
             bytes: png.clone(),
+            owner: None,
         });
         let expected = Value::String(Media::new("image/png", png).to_data_url());
         let field = image_field();
@@ -284,7 +287,7 @@ mod tests {
     fn a_media_output_is_a_file_data_the_client_can_fetch() {
         let files = Files::default();
         let media = wick_types::Value::Media(Media::new("image/png", vec![1, 2]));
-        let data = output(&image_field(), Some(&media), &files, "http://h:1");
+        let data = output(&image_field(), Some(&media), &files, "http://h:1", None);
         assert_eq!(data["meta"]["_type"], "gradio.FileData");
         assert_eq!(data["size"], 2);
         let path = data["path"].as_str().unwrap();

@@ -6,12 +6,14 @@
 
 use std::sync::Arc;
 
+use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::{Code, Request, Response, Status};
 use wick_engine::{Engine, Route};
 
 use super::tensors::{Elements, Tensor, describe, from_binary};
 use super::{infer_tensors, resolve};
 use crate::api_error::ApiError;
+use crate::gate::Gate;
 
 /// Generated from proto/inference.proto: its names are the protocol's.
 #[allow(clippy::enum_variant_names)]
@@ -24,9 +26,14 @@ use proto::model_infer_response::InferOutputTensor;
 use proto::model_metadata_response::TensorMetadata;
 use proto::*;
 
-/// The service, to add to a tonic server.
-pub fn service(engine: Arc<Engine>) -> GrpcInferenceServiceServer<V2Grpc> {
-    GrpcInferenceServiceServer::new(V2Grpc { engine })
+/// The service, to add to a tonic server: every call passes `gate` first.
+pub fn service(
+    engine: Arc<Engine>,
+    gate: Arc<Gate>,
+) -> InterceptedService<GrpcInferenceServiceServer<V2Grpc>, impl Interceptor + Clone> {
+    GrpcInferenceServiceServer::with_interceptor(V2Grpc { engine }, move |request| {
+        gate.admit_grpc(request)
+    })
 }
 
 pub struct V2Grpc {
@@ -133,7 +140,7 @@ impl GrpcInferenceService for V2Grpc {
                     })?;
                     from_binary(&input.datatype, bytes)?
                 };
-                Tensor::new(&input.name, &input.shape, elements)
+                Tensor::new(&input.name, &input.datatype, &input.shape, elements)
             })
             .collect::<Result<Vec<_>, ApiError>>()
             .map_err(status)?;

@@ -121,9 +121,40 @@ fn element_size(datatype: &str) -> Option<usize> {
     })
 }
 
+/// Whether `x` is a value of the integer `datatype` (UINT8: a whole
+/// number in 0–255); any finite number for the float types. Data given as
+/// JSON or gRPC contents carries wider numbers than its datatype holds.
+fn fits(datatype: &str, x: f64) -> bool {
+    let whole_in = |min: f64, max: f64| x.fract() == 0.0 && (min..=max).contains(&x);
+    match datatype {
+        "UINT8" => whole_in(0.0, u8::MAX.into()),
+        "UINT16" => whole_in(0.0, u16::MAX.into()),
+        "UINT32" => whole_in(0.0, u32::MAX.into()),
+        "UINT64" => whole_in(0.0, u64::MAX as f64),
+        "INT8" => whole_in(i8::MIN.into(), i8::MAX.into()),
+        "INT16" => whole_in(i16::MIN.into(), i16::MAX.into()),
+        "INT32" => whole_in(i32::MIN.into(), i32::MAX.into()),
+        "INT64" => whole_in(i64::MIN as f64, i64::MAX as f64),
+        _ => x.is_finite(),
+    }
+}
+
 impl Tensor {
-    /// A tensor whose element count its shape must match.
-    pub fn new(name: &str, shape: &[i64], elements: Elements) -> Result<Tensor, ApiError> {
+    /// A tensor of `datatype` whose element count its shape must match and
+    /// whose numbers its datatype must hold.
+    pub fn new(
+        name: &str,
+        datatype: &str,
+        shape: &[i64],
+        elements: Elements,
+    ) -> Result<Tensor, ApiError> {
+        if let Elements::Numbers(numbers) = &elements
+            && let Some(bad) = numbers.iter().find(|x| !fits(datatype, **x))
+        {
+            return Err(invalid(format!(
+                "input `{name}` holds {bad}, which is not a {datatype} value"
+            )));
+        }
         let count = shape.iter().try_fold(1usize, |total, &dim| {
             usize::try_from(dim)
                 .ok()
@@ -167,7 +198,7 @@ impl InputTensor {
                 })?
             }
         };
-        Tensor::new(name, &self.shape, elements)
+        Tensor::new(name, &self.datatype, &self.shape, elements)
     }
 
     /// How many bytes of binary data follow for it, if any.
@@ -309,7 +340,8 @@ fn png_data_url(name: &str, shape: &[i64], pixels: &[f64]) -> Result<String, Api
             "input `{name}` takes encoded files as BYTES [n], or RGB pixels as UINT8 [n, height, width, 3], not {shape:?}"
         )));
     };
-    let bytes: Vec<u8> = pixels.iter().map(|p| p.clamp(0.0, 255.0) as u8).collect();
+    // Within 0–255 already (`Tensor::new` refuses other UINT8 values).
+    let bytes: Vec<u8> = pixels.iter().map(|p| *p as u8).collect();
     let image =
         image::RgbImage::from_raw(*width as u32, *height as u32, bytes).ok_or_else(|| {
             invalid(format!(
