@@ -191,8 +191,9 @@ async fn idle_and_slow_connections_cannot_starve_new_clients() {
             .unwrap();
         slow.push(stream);
     }
-    // A new client is served while all of those hang.
-    let client = reqwest::Client::new();
+    // A new client is served while all of those hang (from another
+    // address: the hanging ones' own is at its cap).
+    let client = common::client_from([127, 0, 0, 2]);
     let started = Instant::now();
     let health = client
         .get(server.url("/healthz"))
@@ -205,9 +206,10 @@ async fn idle_and_slow_connections_cannot_starve_new_clients() {
         "/healthz beside 2,200 hanging connections: {:?}",
         started.elapsed()
     );
-    let (status, _, _) = post(
-        &server,
-        "/api/models/minilm/embed",
+    let (status, _) = common::post(
+        &client,
+        server.url("/api/models/minilm/embed"),
+        "application/json",
         json!({"inputs": {"text": "still served"}}).to_string(),
     )
     .await;

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, lite0_dir, minilm_dir, python, run_python};
+use common::{Server, lite0_dir, minilm_dir, python, run_python, smollm2_dir, whisper_dir};
 
 async fn get_text(server: &Server, path: &str) -> String {
     let response = reqwest::get(server.url(path)).await.unwrap();
@@ -180,27 +180,47 @@ async fn every_snippet_on_the_api_page_runs_against_the_server() {
 /// must accept what the document allows and answer what it promises.
 #[tokio::test]
 async fn schemathesis_finds_no_mismatch_between_the_document_and_the_server() {
+    // Every example model. The chat model replies in at most 8 tokens here
+    // (a copy of its bundle with a smaller limit), so that hundreds of
+    // generated requests take seconds, not hours.
+    let scratch = tempfile::tempdir().unwrap();
+    let short_replies =
+        common::bundle_copy(&smollm2_dir(), &scratch.path().join("smollm2"), |text| {
+            text.replace(
+                "max_new_tokens = 256",
+                "max_new_tokens = 4\nmax_new_tokens_limit = 8",
+            )
+        });
     // Flags are limited per address; every generated one must reach the
     // checks behind the limit.
     let server = Server::start(
-        &[&minilm_dir(), &lite0_dir()],
-        &["--max-flags-per-minute", "1000000"],
+        &[&minilm_dir(), &lite0_dir(), &short_replies, &whisper_dir()],
+        &[
+            "--max-flags-per-minute",
+            "1000000",
+            "--max-flag-mb-per-minute",
+            "100000",
+        ],
     );
     let python = python();
     let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
-    // The image model's photos are checked without positive_data_acceptance:
-    // no JSON Schema can say "bytes that decode as an image", so schema-valid
-    // bytes that are not one get the documented 422. Every other check runs.
+    // The image, speech and chat models are checked without
+    // positive_data_acceptance: no JSON Schema can say "bytes that decode
+    // as an image" (or a clip), nor "a prompt of at most 2048 tokens" or
+    // "a prompt of at least one token", so schema-valid inputs that are
+    // none get the documented 422. Every other check runs on them, and
+    // every check on everything else.
+    let beyond_schema = "efficientnet|whisper|smollm2";
     let runs: [(&str, &[&str]); 2] = [
         (
-            "every operation but the image model's",
-            &["--exclude-path-regex", "efficientnet"],
+            "every operation but the image, speech and chat models'",
+            &["--exclude-path-regex", beyond_schema],
         ),
         (
-            "the image model's operations",
+            "the image, speech and chat models' operations",
             &[
                 "--include-path-regex",
-                "efficientnet",
+                beyond_schema,
                 "--exclude-checks",
                 "positive_data_acceptance",
             ],
@@ -213,6 +233,9 @@ async fn schemathesis_finds_no_mismatch_between_the_document_and_the_server() {
             .args(["--generation-deterministic", "--request-timeout", "30"])
             .args(["--no-color"])
             .args(filter)
+            // Its serializer for the speech model's audio parts.
+            .env("PYTHONPATH", common::test_script(""))
+            .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", schemathesis.display()));
         let report = String::from_utf8_lossy(&output.stdout);

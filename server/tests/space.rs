@@ -175,11 +175,7 @@ async fn the_space_image_builds_runs_and_serves_as_uid_1000() {
         size
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     output_of(
         podman()
             .args([

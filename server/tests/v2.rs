@@ -18,11 +18,7 @@ fn tritonclient_works_unchanged() {
 
 #[test]
 fn tritonclient_over_grpc_works_unchanged() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let server = Server::start(&[&minilm_dir()], &["--grpc-port", &port.to_string()]);
     let script = test_script("triton_grpc_client.py");
     let address = format!("127.0.0.1:{port}");

@@ -59,16 +59,22 @@ pub fn minilm_dir() -> PathBuf {
 /// A copy of examples/minilm as `version` (the weights hard-linked), its
 /// wick.toml edited by `edit`.
 pub fn minilm_as(version: &str, parent: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let source = minilm_dir();
-    let dir = parent.join(format!("minilm-{version}"));
-    copy_tree(&source, &dir);
+    bundle_copy(
+        &minilm_dir(),
+        &parent.join(format!("minilm-{version}")),
+        |text| edit(text.replace("version = \"1.0.0\"", &format!("version = \"{version}\""))),
+    )
+}
+
+/// A copy of the bundle `source` in `dir` (its files hard-linked), its
+/// wick.toml edited by `edit`.
+pub fn bundle_copy(source: &Path, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    copy_tree(source, dir);
     let manifest = dir.join("wick.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+    let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::remove_file(&manifest).unwrap();
     std::fs::write(&manifest, edit(text)).unwrap();
-    dir
+    dir.to_path_buf()
 }
 
 pub fn copy_tree(from: &Path, to: &Path) {
@@ -109,6 +115,25 @@ pub async fn metric(server: &Server, prefix: &str) -> f64 {
 
 pub fn lite0_dir() -> PathBuf {
     example("efficientnet-lite0", "model.safetensors")
+}
+
+/// A port nothing listens on now (for `--grpc-port`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client whose connections come from `address` (any of 127.0.0.0/8
+/// reaches the loopback server): another client, as the per-address
+/// limits see it.
+pub fn client_from(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(address))
+        .build()
+        .expect("a client bound to a loopback address")
 }
 
 /// POSTs `body` as `content_type` and reads the JSON answer (failing the
