@@ -39,17 +39,28 @@ fn embed_site() {
     }
     files.sort();
     let mut out = String::from(
-        "/// (URL path, contents) of every embedded site file.\npub static FILES: &[(&str, &[u8])] = &[\n",
+        "/// (URL path, contents, ETag) of every embedded site file.\n\
+         pub static FILES: &[(&str, &[u8], &str)] = &[\n",
     );
     for (url, path) in &files {
         out.push_str(&format!(
-            "    ({url:?}, include_bytes!({:?})),\n",
-            path.display().to_string()
+            "    ({url:?}, include_bytes!({:?}), {:?}),\n",
+            path.display().to_string(),
+            etag(path)
         ));
     }
     out.push_str("];\n");
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::write(out_dir.join("site_files.rs"), out).expect("write site_files.rs");
+}
+
+/// A strong ETag keyed to the file's content (SipHash: a cache key, not
+/// a security measure).
+fn etag(path: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    fs::read(path).unwrap_or_default().hash(&mut hasher);
+    format!("\"{:016x}\"", hasher.finish())
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {

@@ -9,6 +9,7 @@
 use crate::version_picker::VersionPicker;
 use futures::future::{AbortHandle, Abortable};
 use leptos::prelude::*;
+use wick_types::generation::{TEXT, TIMINGS, USAGE};
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
 use crate::flag::{FlagBar, Flagged};
@@ -129,7 +130,7 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                 inputs.clone(),
                 picked.get_untracked(),
                 |outputs| {
-                    if let Some(text) = outputs.get("text").and_then(|t| t.as_str()) {
+                    if let Some(text) = outputs.get(TEXT).and_then(|t| t.as_str()) {
                         reply.update(|r| r.get_or_insert_default().push_str(text));
                     }
                 },
@@ -141,10 +142,7 @@ pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
                     version,
                     duration_ms,
                 }) => {
-                    let text = outputs
-                        .get("text")
-                        .and_then(|t| t.as_str())
-                        .map(String::from);
+                    let text = outputs.get(TEXT).and_then(|t| t.as_str()).map(String::from);
                     // Which version answered, as the other demos say.
                     stats.set(Some(format!("{version} · {}", timings_text(&outputs))));
                     flagged.set(Some(Flagged {
@@ -334,9 +332,9 @@ fn last_user_message(messages: &serde_json::Value) -> Option<String> {
 /// "first token 28 ms · 110.4 tokens/s" from a reply's `timings`.
 fn timings_text(outputs: &JsonObject) -> String {
     let null = serde_json::Value::Null;
-    let timings = outputs.get("timings").unwrap_or(&null);
+    let timings = outputs.get(TIMINGS).unwrap_or(&null);
     let tokens = outputs
-        .get("usage")
+        .get(USAGE)
         .and_then(|usage| usage["completion_tokens"].as_u64())
         .unwrap_or(0);
     format!(

@@ -11,6 +11,7 @@ pub mod admin;
 mod api_page;
 mod chat;
 mod demo;
+mod devices;
 mod flag;
 mod inputs;
 mod media_input;

@@ -14,7 +14,7 @@ use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
-use crate::media_input::{Device, open_device};
+use crate::devices::{Device, open_device};
 use crate::outputs::clock;
 
 /// Samples a callback receives at a time (~90 ms at 44.1 kHz).

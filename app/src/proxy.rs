@@ -2,8 +2,8 @@
 //! on (a Space's proxy ends TLS): the scheme and host the browser used,
 //! from `Forwarded` (RFC 7239) or `X-Forwarded-Proto` / `X-Forwarded-Host`,
 //! first hop only. The one reader of those headers: the API page's
-//! snippets, the cross-site check and the session cookie's `Secure` flag
-//! all ask here.
+//! snippets, Gradio's file URLs and `root`, the cross-site check and the
+//! session cookie's `Secure` flag all ask here.
 
 use http::HeaderMap;
 
@@ -48,4 +48,29 @@ pub fn hosts(headers: &HeaderMap) -> Vec<String> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// `scheme://host` as clients reach this server: `--public-url` when it
+/// is set; else, behind a proxy that ends TLS (a Space), the scheme and
+/// host it forwards, else `Host` over http. Only a plain host is taken
+/// from the headers (never echoed as sent).
+pub fn base_url(headers: &HeaderMap, public_url: Option<&str>) -> String {
+    if let Some(configured) = public_url {
+        return configured.trim_end_matches('/').to_string();
+    }
+    let plain = |value: &str| {
+        !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+    };
+    let scheme = proto(headers)
+        .filter(|s| s == "http" || s == "https")
+        .unwrap_or_else(|| "http".to_string());
+    let host = hosts(headers)
+        .into_iter()
+        .next()
+        .filter(|h| plain(h))
+        .unwrap_or_else(|| "localhost:7860".to_string());
+    format!("{scheme}://{host}")
 }

@@ -67,11 +67,10 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
     let engine = engine()?;
     // The configured address first; else the one the browser used, from
     // headers checked to be a plain host (never echoed as sent).
-    let base_url = use_context::<PublicUrl>()
-        .map(|url| url.0)
-        .or_else(|| {
-            use_context::<http::request::Parts>().map(|parts| public_base_url(&parts.headers))
-        })
+    let public_url = use_context::<PublicUrl>().map(|url| url.0);
+    let base_url = use_context::<http::request::Parts>()
+        .map(|parts| crate::proxy::base_url(&parts.headers, public_url.as_deref()))
+        .or(public_url)
         .unwrap_or_else(|| "http://localhost:7860".to_string());
     let models = engine
         .models()
@@ -187,28 +186,6 @@ fn to_json(values: wick_types::Values) -> JsonObject {
         .collect()
 }
 
-/// `scheme://host` as the browser reached this server: behind a proxy
-/// that ends TLS (a Space), the scheme and host it forwards (`Forwarded`,
-/// else `X-Forwarded-Proto` / `X-Forwarded-Host`), else `Host` over http.
-#[cfg(feature = "ssr")]
-fn public_base_url(headers: &http::HeaderMap) -> String {
-    let plain = |value: &str| {
-        !value.is_empty()
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
-    };
-    let scheme = crate::proxy::proto(headers)
-        .filter(|s| s == "http" || s == "https")
-        .unwrap_or_else(|| "http".to_string());
-    let host = crate::proxy::hosts(headers)
-        .into_iter()
-        .next()
-        .filter(|h| plain(h))
-        .unwrap_or_else(|| "localhost:7860".to_string());
-    format!("{scheme}://{host}")
-}
-
 #[cfg(feature = "ssr")]
 fn refusal(
     code: wick_types::ErrorCode,
@@ -260,7 +237,11 @@ mod markdown {
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
-    use super::public_base_url;
+    use crate::proxy::base_url;
+
+    fn public_base_url(headers: &http::HeaderMap) -> String {
+        base_url(headers, None)
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
         pairs

@@ -267,6 +267,7 @@ mod tests {
             description: String::new(),
             inputs,
             outputs: Vec::new(),
+            streams: false,
         };
         let model = ModelInfo {
             name: "m".into(),

@@ -27,9 +27,9 @@ use wick_types::{Endpoint, Values};
 use crate::bundle::Serving;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::scheduler::{Reply, Submit, spawn_worker};
+use crate::scheduler::spawn_worker;
 use crate::stream::{Event, Events, Sink};
-use crate::task::{AnyTask, Prepared, endpoint_names, without_panics};
+use crate::task::{AnyTask, Prepared, Reply, Submit, endpoint_names, without_panics};
 
 /// A task that runs step by step over many streams at once.
 pub trait StepTask: Send + Sync + 'static {
@@ -385,12 +385,15 @@ impl<T: StepTask> Shared<T> {
                 let endpoint = waiting.endpoint;
                 let request = waiting.request;
                 match catch_unwind(AssertUnwindSafe(|| task.start(endpoint, request))) {
-                    Ok(stream) => running.push(Running {
-                        stream,
-                        place: waiting.place,
-                        sink: waiting.sink,
-                        answers: waiting.answers,
-                    }),
+                    Ok(stream) => {
+                        waiting.sink.started();
+                        running.push(Running {
+                            stream,
+                            place: waiting.place,
+                            sink: waiting.sink,
+                            answers: waiting.answers,
+                        })
+                    }
                     Err(_) => waiting.answers.fail(Error::Inference(
                         "the task panicked starting a stream".into(),
                     )),

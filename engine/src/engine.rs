@@ -31,10 +31,8 @@ use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::routing::{Routing, Shadow};
-use crate::scheduler::Submit;
-use crate::stream::{PredictionStream, Record};
-use crate::task::{AnyTask, endpoint_names};
-use crate::tasks::task_kind;
+use crate::stream::{Prediction, PredictionStream, Record};
+use crate::task::{AnyTask, Registry, Submit, endpoint_names};
 
 /// Endpoint names that would shadow a route of the API or the UI
 /// (`/api/models/{model}/feedback`, `/m/{model}/api`).
@@ -57,6 +55,8 @@ pub struct Engine {
     /// Set when the stop's grace is nearly over: every stream still open
     /// ends with an error its caller can relay (`stop_streams`).
     stopping: Stopping,
+    /// The tasks bundles may name (the engine knows none of its own).
+    tasks: Registry,
 }
 
 /// `stop_streams`' signal: each `PredictionStream` holds a receiver.
@@ -128,15 +128,6 @@ pub struct ExampleFile {
     pub media_type: &'static str,
 }
 
-/// What a prediction returns: one set of outputs per set of inputs.
-#[derive(Clone, Debug)]
-pub struct Prediction {
-    pub model: String,
-    pub version: String,
-    pub outputs: Vec<Values>,
-    pub duration: Duration,
-}
-
 /// A model's versions and routing, as the admin API shows them.
 #[derive(Clone, Debug, Serialize)]
 pub struct RolloutStatus {
@@ -167,8 +158,14 @@ pub struct SavedRouting {
 }
 
 impl Engine {
-    pub fn new() -> Engine {
-        Engine::default()
+    /// An engine that loads bundles of the tasks `tasks` knows (models of
+    /// any task can be added with `add_model` regardless). `Engine::new`
+    /// is this with Wick's own tasks.
+    pub fn with_tasks(tasks: Registry) -> Engine {
+        Engine {
+            tasks,
+            ..Engine::default()
+        }
     }
 
     /// Loads a verified bundle with the task its manifest names. A bundle
@@ -177,7 +174,7 @@ impl Engine {
     /// `incompatibility`) unless `force`.
     pub fn load(&self, bundle: &Bundle, force: bool) -> Result<()> {
         let manifest = &bundle.manifest;
-        let kind = task_kind(&manifest.task)?;
+        let kind = self.tasks.find(&manifest.task)?;
         let device = device(&manifest.serving.device).map_err(|message| Error::Load {
             model: manifest.name.clone(),
             message,
@@ -419,6 +416,12 @@ impl Engine {
         inputs: Vec<JsonObject>,
     ) -> Result<PredictionStream> {
         let (version, shadow) = self.route(model, route)?;
+        // Into the caller's span, if it has these fields (the server's
+        // request span does): which model, version and endpoint answer.
+        tracing::Span::current()
+            .record("model", model)
+            .record("version", version.info.version.as_str())
+            .record("endpoint", endpoint);
         let copy = shadow.is_some().then(|| inputs.clone());
         let mut stream = version.submit(&self.metrics, endpoint, inputs).await?;
         stream.end_when(self.stopping.0.subscribe());
@@ -983,6 +986,7 @@ mod tests {
                     description: String::new(),
                     inputs: Vec::new(),
                     outputs: vec![Field::new("score", Kind::Score)],
+                    streams: false,
                 },
             )]
         }
@@ -1018,6 +1022,7 @@ mod tests {
                     description: String::new(),
                     inputs: vec![Field::new("image", Kind::Image { max_bytes: None })],
                     outputs: vec![Field::new("score", Kind::Score)],
+                    streams: false,
                 },
             )]
         }

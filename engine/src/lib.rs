@@ -41,13 +41,11 @@ pub mod task;
 pub mod tasks;
 
 pub use bundle::{Bundle, Manifest};
-pub use engine::{
-    ClientId, Engine, ExampleFile, JsonObject, Prediction, RolloutStatus, Route, SavedRouting,
-};
+pub use engine::{ClientId, Engine, ExampleFile, JsonObject, RolloutStatus, Route, SavedRouting};
 pub use error::{Error, Result, first_line};
 pub use routing::Routing;
-pub use stream::{PredictionStream, Update};
-pub use task::{AnyTask, Item, Prepared, Task, TaskKind};
+pub use stream::{Prediction, PredictionStream, Timings, Update};
+pub use task::{AnyTask, Item, Prepared, Registry, Task, TaskKind};
 pub use wick_types::ErrorCode;
 
 /// Largest absolute difference between two tensors of one shape (tests).

@@ -24,27 +24,54 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use wick_types::Values;
+use wick_types::{Endpoint, Values};
 
 use crate::bundle::Serving;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::stream::{Event, Events, Sink};
-use crate::task::{Item, Prepared, Task, prepare};
+use crate::task::{AnyTask, Item, Prepared, Reply, Submit, Task, endpoint_names, prepare};
 
-/// The events of one request, as the worker sends them.
-pub type Reply = mpsc::UnboundedReceiver<Event>;
+/// A `Task` as the engine keeps any task: served by this scheduler.
+impl<T: Task> AnyTask for T {
+    fn signatures(&self) -> Vec<Endpoint> {
+        Task::endpoints(self).into_iter().map(|(_, e)| e).collect()
+    }
 
-/// A scheduler of any task, as the engine keeps it.
-pub trait Submit: Send + Sync {
-    /// Prepares `inputs` (already checked against the signature) for the
-    /// task's endpoint number `endpoint` and queues them; refuses at once
-    /// when the queue is full. Preparing is CPU work: call it off the
-    /// async runtime.
-    fn submit(&self, endpoint: usize, inputs: Vec<Values>, deadline: Instant) -> Result<Reply>;
+    fn prepared<'a>(
+        &'a self,
+        endpoint: &str,
+        batch: &[Values],
+    ) -> Result<Box<dyn FnMut() -> Result<Vec<Values>> + 'a>> {
+        let endpoints = Task::endpoints(self);
+        let Some((value, _)) = endpoints.iter().find(|(_, e)| e.name == endpoint) else {
+            return Err(Error::UnknownEndpoint {
+                model: std::any::type_name::<T>().to_string(),
+                endpoint: endpoint.to_string(),
+                known: endpoint_names(endpoints.iter().map(|(_, e)| e)),
+            });
+        };
+        let value = *value;
+        let items = batch
+            .iter()
+            .map(|inputs| {
+                let prepared = prepare(self, value, inputs.clone())?;
+                Ok(Item::new(prepared.request, Sink::none()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Box::new(move || self.run(value, &items)))
+    }
 
-    /// Requests waiting for the worker now.
-    fn depth(&self) -> usize;
+    fn schedule(
+        self: Arc<Self>,
+        model: &str,
+        version: &str,
+        serving: &crate::bundle::Serving,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Box<dyn Submit>> {
+        let scheduler = Scheduler::start(model, version, self, serving, metrics)?;
+        Ok(Box::new(scheduler))
+    }
 }
 
 pub struct Scheduler<T: Task> {
@@ -300,6 +327,9 @@ impl<T: Task> Shared<T> {
             .into_iter()
             .filter(|job| !self.settled(job, now))
             .collect();
+        for job in &live {
+            let _ = job.events.send(Event::Started);
+        }
         let mut endpoints: Vec<T::Endpoint> = Vec::new();
         for job in &live {
             if !endpoints.contains(&job.endpoint) {

@@ -15,12 +15,14 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, watch};
 use wick_types::{ErrorCode, Values};
 
-use crate::engine::Prediction;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 /// What the worker sends for one request.
 pub enum Event {
+    /// The worker took the request into a batch: its wait in the queue is
+    /// over (sent once per batch it runs in; the first counts).
+    Started,
     /// A partial output of input `index` of the request.
     Partial { index: usize, outputs: Values },
     /// The final outputs, one per input, or why there are none.
@@ -60,11 +62,30 @@ impl Sink {
         }
     }
 
+    /// Tells the caller its request runs now (continuous batching: the
+    /// stream joined the batch).
+    pub(crate) fn started(&self) {
+        if let Some((events, _)) = &self.to {
+            let _ = events.send(Event::Started);
+        }
+    }
+
     pub(crate) fn cancelled(&self) -> bool {
         self.to
             .as_ref()
             .is_some_and(|(events, _)| events.is_closed())
     }
+}
+
+/// What a prediction returns: one set of outputs per set of inputs.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    pub model: String,
+    pub version: String,
+    pub outputs: Vec<Values>,
+    pub duration: Duration,
+    /// Where the duration went.
+    pub timings: Timings,
 }
 
 /// What a caller reads from a `PredictionStream`.
@@ -106,8 +127,9 @@ impl PredictionStream {
         events: UnboundedReceiver<Event>,
         deadline: Instant,
         timeout: Duration,
-        record: Record,
+        mut record: Record,
     ) -> Self {
+        record.queued();
         PredictionStream {
             events,
             deadline: Some(deadline),
@@ -152,54 +174,69 @@ impl PredictionStream {
         if self.done {
             return None;
         }
-        let deadline = self.deadline.take();
-        let woke = {
-            let (events, stopping) = (&mut self.events, &mut self.stopping);
-            let event = async {
-                match deadline {
-                    Some(deadline) => tokio::time::timeout_at(deadline.into(), events.recv())
-                        .await
-                        .map_or(Woke::Deadline, Woke::Event),
-                    None => Woke::Event(events.recv().await),
+        loop {
+            let event = match self.wake().await {
+                Woke::Event(Some(event)) => event,
+                Woke::Event(None) => {
+                    let error = Error::Unavailable("the model's worker stopped".into());
+                    return Some(Err(self.fail(error)));
+                }
+                Woke::Deadline => return Some(Err(self.fail(Error::Timeout))),
+                Woke::Stopping => {
+                    let error =
+                        Error::Unavailable("the server is shutting down; retry shortly".into());
+                    return Some(Err(self.fail(error)));
                 }
             };
-            let stopping = async {
-                // A stream with no signal, or whose engine is gone, waits
-                // only for its events.
-                let stopped = match stopping {
-                    Some(stopping) => stopping.wait_for(|stop| *stop).await.is_ok(),
-                    None => false,
-                };
-                if !stopped {
-                    std::future::pending::<()>().await;
+            match event {
+                // Still bounded by the deadline: it covers the queue and,
+                // for a task that streams nothing, its run.
+                Event::Started => self.record.running(),
+                Event::Partial { index, outputs } => {
+                    self.deadline = None;
+                    return Some(Ok(Update::Partial { index, outputs }));
                 }
+                Event::Done(Ok(outputs)) => {
+                    self.done = true;
+                    if let Some(tap) = self.tap.take() {
+                        let _ = tap.send(outputs.clone());
+                    }
+                    return Some(Ok(Update::Finished(self.record.finish(outputs))));
+                }
+                Event::Done(Err(error)) => return Some(Err(self.fail(error))),
+            }
+        }
+    }
+
+    /// Waits for the next event, the deadline (until the first update) or
+    /// the server's stop, whichever comes first.
+    async fn wake(&mut self) -> Woke {
+        let deadline = self.deadline;
+        let (events, stopping) = (&mut self.events, &mut self.stopping);
+        let event = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), events.recv())
+                    .await
+                    .map_or(Woke::Deadline, Woke::Event),
+                None => Woke::Event(events.recv().await),
+            }
+        };
+        let stopping = async {
+            // A stream with no signal, or whose engine is gone, waits only
+            // for its events.
+            let stopped = match stopping {
+                Some(stopping) => stopping.wait_for(|stop| *stop).await.is_ok(),
+                None => false,
             };
-            tokio::select! {
-                biased;
-                woke = event => woke,
-                () = stopping => Woke::Stopping,
+            if !stopped {
+                std::future::pending::<()>().await;
             }
         };
-        let event = match woke {
-            Woke::Event(event) => event,
-            Woke::Deadline => return Some(Err(self.fail(Error::Timeout))),
-            Woke::Stopping => {
-                let error = Error::Unavailable("the server is shutting down; retry shortly".into());
-                return Some(Err(self.fail(error)));
-            }
-        };
-        Some(match event {
-            Some(Event::Partial { index, outputs }) => Ok(Update::Partial { index, outputs }),
-            Some(Event::Done(Ok(outputs))) => {
-                self.done = true;
-                if let Some(tap) = self.tap.take() {
-                    let _ = tap.send(outputs.clone());
-                }
-                Ok(Update::Finished(self.record.finish(outputs)))
-            }
-            Some(Event::Done(Err(error))) => Err(self.fail(error)),
-            None => Err(self.fail(Error::Unavailable("the model's worker stopped".into()))),
-        })
+        tokio::select! {
+            biased;
+            woke = event => woke,
+            () = stopping => Woke::Stopping,
+        }
     }
 
     /// Reads to the end, passing over partial outputs.
@@ -228,7 +265,22 @@ pub(crate) struct Record {
     pub(crate) version: String,
     endpoint: String,
     pub(crate) started: Instant,
+    /// When it was queued (checked and prepared), and when the worker took
+    /// it: the edges of `Timings`' phases.
+    queued: Option<Instant>,
+    running: Option<Instant>,
     recorded: bool,
+}
+
+/// Where a request's time went, as `Server-Timing` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timings {
+    /// Checking the inputs and the task's `prepare` (tokenizing, decoding).
+    pub prepare: Duration,
+    /// Waiting in the queue for the worker.
+    pub queue: Duration,
+    /// On the worker, to the final answer.
+    pub run: Duration,
 }
 
 impl Record {
@@ -245,6 +297,8 @@ impl Record {
             version: version.to_string(),
             endpoint: endpoint.to_string(),
             started: Instant::now(),
+            queued: None,
+            running: None,
             recorded: false,
         }
     }
@@ -253,13 +307,31 @@ impl Record {
         self.count(code.as_str());
     }
 
+    /// The request is in the queue: checking and preparing are over.
+    pub(crate) fn queued(&mut self) {
+        self.queued.get_or_insert_with(Instant::now);
+    }
+
+    /// The worker took the request.
+    fn running(&mut self) {
+        self.running.get_or_insert_with(Instant::now);
+    }
+
     fn finish(&mut self, outputs: Vec<Values>) -> Prediction {
         let duration = self.count("ok");
+        let now = self.started + duration;
+        let queued = self.queued.unwrap_or(self.started);
+        let running = self.running.unwrap_or(queued);
         Prediction {
             model: self.model.clone(),
             version: self.version.clone(),
             outputs,
             duration,
+            timings: Timings {
+                prepare: queued - self.started,
+                queue: running.saturating_duration_since(queued),
+                run: now.saturating_duration_since(running),
+            },
         }
     }
 

@@ -18,6 +18,7 @@ use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use candle_core::Device;
 use wick_types::{Endpoint, Values};
@@ -116,48 +117,23 @@ pub trait AnyTask: Send + Sync + 'static {
         version: &str,
         serving: &crate::bundle::Serving,
         metrics: Arc<crate::metrics::Metrics>,
-    ) -> Result<Box<dyn crate::scheduler::Submit>>;
+    ) -> Result<Box<dyn Submit>>;
 }
 
-impl<T: Task> AnyTask for T {
-    fn signatures(&self) -> Vec<Endpoint> {
-        Task::endpoints(self).into_iter().map(|(_, e)| e).collect()
-    }
+/// The events of one request, as the worker sends them.
+pub type Reply = tokio::sync::mpsc::UnboundedReceiver<crate::stream::Event>;
 
-    fn prepared<'a>(
-        &'a self,
-        endpoint: &str,
-        batch: &[Values],
-    ) -> Result<Box<dyn FnMut() -> Result<Vec<Values>> + 'a>> {
-        let endpoints = Task::endpoints(self);
-        let Some((value, _)) = endpoints.iter().find(|(_, e)| e.name == endpoint) else {
-            return Err(Error::UnknownEndpoint {
-                model: std::any::type_name::<T>().to_string(),
-                endpoint: endpoint.to_string(),
-                known: endpoint_names(endpoints.iter().map(|(_, e)| e)),
-            });
-        };
-        let value = *value;
-        let items = batch
-            .iter()
-            .map(|inputs| {
-                let prepared = prepare(self, value, inputs.clone())?;
-                Ok(Item::new(prepared.request, Sink::none()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(move || self.run(value, &items)))
-    }
+/// A loaded task's scheduler, as the engine keeps it (`scheduler` for a
+/// `Task`, `continuous` for a `StepTask`).
+pub trait Submit: Send + Sync {
+    /// Prepares `inputs` (already checked against the signature) for the
+    /// task's endpoint number `endpoint` and queues them; refuses at once
+    /// when the queue is full. Preparing is CPU work: call it off the
+    /// async runtime.
+    fn submit(&self, endpoint: usize, inputs: Vec<Values>, deadline: Instant) -> Result<Reply>;
 
-    fn schedule(
-        self: Arc<Self>,
-        model: &str,
-        version: &str,
-        serving: &crate::bundle::Serving,
-        metrics: Arc<crate::metrics::Metrics>,
-    ) -> Result<Box<dyn crate::scheduler::Submit>> {
-        let scheduler = crate::scheduler::Scheduler::start(model, version, self, serving, metrics)?;
-        Ok(Box::new(scheduler))
-    }
+    /// Requests waiting for the worker now.
+    fn depth(&self) -> usize;
 }
 
 /// `Task::prepare`, with a panic reported as a failed inference.
@@ -212,4 +188,42 @@ pub type DeriveFiles = fn(files: &mut BTreeMap<String, PathBuf>, out_dir: &Path)
 pub struct TaskDefaults {
     pub settings: toml::Table,
     pub examples: BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// The tasks an engine loads bundles of, by the name a bundle's
+/// `wick.toml` gives: Wick's own (`tasks::builtin`) and any a user's binary
+/// adds. Handed to the engine (`Engine::with_tasks`), which knows no task
+/// of its own.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: Vec<&'static TaskKind>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// This registry and `kind` (in place of a kind of the same name).
+    pub fn with(mut self, kind: &'static TaskKind) -> Registry {
+        self.kinds.retain(|known| known.name != kind.name);
+        self.kinds.push(kind);
+        self
+    }
+
+    /// The task a bundle names, or an error listing the known ones.
+    pub fn find(&self, name: &str) -> Result<&'static TaskKind> {
+        self.kinds
+            .iter()
+            .find(|kind| kind.name == name)
+            .copied()
+            .ok_or_else(|| Error::UnknownTask {
+                task: name.to_string(),
+                known: self.names().join(", "),
+            })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|kind| kind.name).collect()
+    }
 }

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use app::admin::{ServerPage, ShadowRow, VersionRow, WINDOWS, server_page};
+use app::admin::{ServerPage, ShadowRow, VersionRow, WINDOWS};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use futures_util::StreamExt;
@@ -24,7 +24,7 @@ use serde::Deserialize;
 use wick_engine::Engine;
 use wick_feedback::{Filter, Format, Store, export_stream, is_file_name, parse_since};
 
-use crate::gate::{ADMIN_COOKIE, Gate, Refusal};
+use crate::gate::{ADMIN_COOKIE, Gate, Refusal, admin_form, admin_off, admin_page, admin_sign_in};
 use crate::listen::client_address;
 use crate::sessions::{SameSite, cookie, over_https, same_secret, set_cookie};
 
@@ -61,10 +61,10 @@ pub fn router(
 
 async fn page(State(admin): State<Admin>, Query(query): Query<PageQuery>) -> Response {
     match review(&admin, query.window.as_deref()).await {
-        Ok(view) => document(StatusCode::OK, view),
+        Ok(view) => admin_page(StatusCode::OK, view),
         Err(error) => {
             tracing::error!("the review page cannot read feedback: {error}");
-            document(StatusCode::SERVICE_UNAVAILABLE, ServerPage::Unavailable)
+            admin_page(StatusCode::SERVICE_UNAVAILABLE, ServerPage::Unavailable)
         }
     }
 }
@@ -142,15 +142,15 @@ async fn login(
     Form(login): Form<Login>,
 ) -> Response {
     let Some(token) = admin.gate.admin_token() else {
-        return off();
+        return admin_off();
     };
     let client = client_address(&extensions);
     if !admin.gate.may_guess(client) {
-        return login_form(Refusal::TooManyGuesses);
+        return admin_sign_in(Refusal::TooManyGuesses);
     }
     if !same_secret(login.token.trim(), token) {
         admin.gate.guessed_wrong(client);
-        return form(StatusCode::UNAUTHORIZED, Some("That token is not right."));
+        return admin_form(StatusCode::UNAUTHORIZED, Some("That token is not right."));
     }
     let id = admin.gate.admin_sessions.start("admin");
     with_cookie(&id, over_https(&headers))
@@ -169,40 +169,6 @@ fn with_cookie(id: &str, secure: bool) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
-}
-
-/// The page when no `WICK_ADMIN_TOKEN` is set.
-pub fn off() -> Response {
-    document(StatusCode::NOT_FOUND, ServerPage::Off)
-}
-
-/// The sign-in form, for a page the gate refused.
-pub fn login_form(refusal: Refusal) -> Response {
-    match refusal {
-        Refusal::TooManyGuesses => form(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong tokens from here; wait a minute."),
-        ),
-        _ => form(StatusCode::UNAUTHORIZED, None),
-    }
-}
-
-fn form(status: StatusCode, problem: Option<&str>) -> Response {
-    let mut response = document(
-        status,
-        ServerPage::SignIn {
-            problem: problem.map(String::from),
-        },
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"wick-admin\""),
-    );
-    response
-}
-
-fn document(status: StatusCode, view: ServerPage) -> Response {
-    (status, Html(server_page(view))).into_response()
 }
 
 #[derive(Deserialize)]

@@ -151,7 +151,11 @@ async fn predict(
             .predict(model, &route, &endpoint, request.inputs)
             .await?;
         let version = prediction.version.clone();
-        let response = Json(response_body(prediction, request.many)).into_response();
+        let timing = crate::trace::server_timing(&prediction.timings);
+        let mut response = Json(response_body(prediction, request.many)).into_response();
+        if let Some(timing) = timing {
+            response.headers_mut().insert("server-timing", timing);
+        }
         return Ok(with_version(response, &version));
     }
     let stream = engine

@@ -247,6 +247,8 @@ impl From<FlagError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
+        // For the request's span (`trace`): which failure it was.
+        response.extensions_mut().insert(self.code);
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             // Queues drain in well under a second at the default settings.
             response

@@ -1,4 +1,8 @@
-//! The command line: `wick serve`, `wick bundle`, `wick predict`.
+//! The command line, its eight commands: `wick serve` (the demo and every
+//! protocol on one port), `wick bundle`, `wick predict`, `wick feedback`
+//! (export the flags), `wick bench`, `wick deploy` (a Hugging Face Space or
+//! Kubernetes/KServe manifests), `wick rollout` (the admin API's client) and
+//! `wick hash-password`.
 
 use std::path::PathBuf;
 
@@ -17,7 +21,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Serve bundles: the demo UI, the JSON API and health probes on one port.
+    /// Serve bundles: the demo UI, the JSON, OpenAI, Gradio and V2 APIs,
+    /// metrics and health probes on one port (gRPC V2 on another).
     Serve(ServeArgs),
     /// Make a bundle (wick.toml + files + checksums) from a Hugging Face folder or hub id.
     Bundle(BundleArgs),

@@ -20,15 +20,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::admin::{ServerPage, server_page};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use wick_feedback::PerAddress;
 use wick_types::ErrorCode;
 
 use crate::api_error::ApiError;
-use crate::auth::Credentials;
+use crate::credentials::Credentials;
 use crate::listen::client_address;
 use crate::sessions::{Sessions, bearer, cookie, same_secret};
 
@@ -220,12 +221,12 @@ fn refused(door: Door, refusal: Refusal, request: &Request) -> Response {
     // page), whoever asks; the rest of the admin door answers JSON.
     let review = get && request.uri().path() == "/admin/feedback";
     match (door, refusal) {
-        (Door::Admin, Refusal::AdminOff) if review => crate::admin::off(),
+        (Door::Admin, Refusal::AdminOff) if review => admin_off(),
         (_, Refusal::AdminOff) => ApiError::not_found(
             "the admin pages and API are off: start wick serve with WICK_ADMIN_TOKEN set",
         )
         .into_response(),
-        (Door::Admin, refusal) if review => crate::admin::login_form(refusal),
+        (Door::Admin, refusal) if review => admin_sign_in(refusal),
         (_, Refusal::TooManyGuesses) => {
             let mut response = ApiError::new(
                 ErrorCode::Overloaded,
@@ -242,7 +243,7 @@ fn refused(door: Door, refusal: Refusal, request: &Request) -> Response {
                 .uri()
                 .path_and_query()
                 .map_or("/".to_string(), |p| p.to_string());
-            Redirect::to(&format!("/login?next={}", crate::auth::encode(&next))).into_response()
+            Redirect::to(&format!("/login?next={}", encode(&next))).into_response()
         }
         (door, _) => {
             let (message, realm) = match door {
@@ -262,6 +263,54 @@ fn refused(door: Door, refusal: Refusal, request: &Request) -> Response {
             response
         }
     }
+}
+
+/// Percent-encodes a path for the `next` query parameter.
+fn encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The admin page when no `WICK_ADMIN_TOKEN` is set.
+pub fn admin_off() -> Response {
+    admin_page(StatusCode::NOT_FOUND, ServerPage::Off)
+}
+
+/// The admin page's sign-in form, for a page the gate refused.
+pub fn admin_sign_in(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::TooManyGuesses => admin_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many wrong tokens from here; wait a minute."),
+        ),
+        _ => admin_form(StatusCode::UNAUTHORIZED, None),
+    }
+}
+
+/// The admin page's sign-in form with `problem` said above it.
+pub fn admin_form(status: StatusCode, problem: Option<&str>) -> Response {
+    let mut response = admin_page(
+        status,
+        ServerPage::SignIn {
+            problem: problem.map(String::from),
+        },
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"wick-admin\""),
+    );
+    response
+}
+
+/// A server-rendered admin page (`app::admin`).
+pub fn admin_page(status: StatusCode, view: ServerPage) -> Response {
+    (status, Html(server_page(view))).into_response()
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -291,6 +340,11 @@ mod tests {
         assert_eq!(Gate::door("/administrator"), Door::Demo);
         assert_eq!(Gate::door("/gradio_api/file=x"), Door::Demo);
         assert_eq!(Gate::door("/_wick/flag"), Door::Demo);
+    }
+
+    #[test]
+    fn the_sign_in_page_is_told_where_to_return() {
+        assert_eq!(encode("/a b?c=d"), "/a%20b%3Fc%3Dd");
     }
 
     #[test]

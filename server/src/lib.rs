@@ -1,6 +1,10 @@
 //! The `wick` binary's library half: the CLI, the commands, and the HTTP
-//! router — the JSON API, the feedback API, the admin page and the UI on
-//! one port. `main.rs` only wires; tests build the router in process.
+//! router — the UI, the JSON API (with SSE and multipart), the
+//! OpenAI-compatible API, Gradio's client protocol, the Open Inference
+//! Protocol V2 (REST here, gRPC in `v2::grpc` on its own port), the
+//! feedback API, the admin page and API, OpenAPI, metrics and probes on one
+//! port, every route behind the one `gate`. `main.rs` only wires; tests
+//! build the router in process.
 
 mod admin;
 mod api;
@@ -9,6 +13,7 @@ mod auth;
 pub mod cli;
 mod clients;
 pub mod commands;
+mod credentials;
 mod feedback_api;
 pub mod gate;
 mod gradio;
@@ -20,6 +25,7 @@ pub mod rollout;
 mod security;
 mod sessions;
 mod site;
+mod trace;
 mod v2;
 
 use std::path::PathBuf;
@@ -35,7 +41,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use wick_engine::Engine;
 use wick_feedback::Store;
 
-pub use auth::Credentials;
+pub use credentials::Credentials;
 pub use gate::Gate;
 pub use security::Security;
 pub use site::has_assets;
@@ -119,7 +125,7 @@ pub fn router_behind(
         .merge(api::router(engine.clone()))
         .merge(openai::router(engine.clone()))
         .merge(v2::router(engine.clone()))
-        .merge(gradio::router(engine.clone()))
+        .merge(gradio::router(engine.clone(), security.public_url.clone()))
         .merge(feedback_api::router(engine.clone(), store.clone()))
         .merge(admin::router(
             engine.clone(),
@@ -146,6 +152,7 @@ pub fn router_behind(
         // A panic anywhere below is a plain JSON 500: its words and
         // backtrace go to the log, never to the client.
         .layer(CatchPanicLayer::custom(api_error::panicked));
+    let routes = trace::traced(routes);
     if security.cors_origins.is_empty() {
         return routes;
     }

@@ -22,6 +22,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wick_engine::{ClientId, Engine, JsonObject, PredictionStream, Route, Update};
 use wick_types::Values;
+use wick_types::generation::{
+    CHAT, COMPLETE, FINISH_REASON, MAX_NEW_TOKENS, MESSAGES, PROMPT, REPETITION_PENALTY, SEED,
+    STOP, TEMPERATURE, TEXT, TOP_K, TOP_P, USAGE,
+};
 
 use crate::api::with_version;
 use crate::api_error::{ApiError, typed_body};
@@ -153,8 +157,8 @@ enum Shape {
 impl Shape {
     fn endpoint(self) -> &'static str {
         match self {
-            Shape::Chat => "chat",
-            Shape::Completion => "complete",
+            Shape::Chat => CHAT,
+            Shape::Completion => COMPLETE,
         }
     }
 
@@ -236,7 +240,7 @@ impl IntoResponse for OpenAiError {
 /// Wick's input names as the OpenAI parameters a client sent.
 fn openai_param(field: &str) -> String {
     match field {
-        "max_new_tokens" => "max_tokens".into(),
+        MAX_NEW_TOKENS => "max_tokens".into(),
         other => other.into(),
     }
 }
@@ -248,7 +252,7 @@ async fn models(State(engine): State<Arc<Engine>>) -> Json<Value> {
         .filter(|info| {
             info.endpoints
                 .iter()
-                .any(|e| e.name == "chat" || e.name == "complete")
+                .any(|e| e.name == CHAT || e.name == COMPLETE)
         })
         .map(|info| json!({"id": info.name, "object": "model", "created": 0, "owned_by": "wick"}))
         .collect();
@@ -263,7 +267,7 @@ async fn chat_completions(
 ) -> Result<Response, OpenAiError> {
     let request: ChatRequest = typed_body(&headers, body)?;
     let mut inputs = inputs(&request.common)?;
-    inputs.insert("messages".into(), request.messages);
+    inputs.insert(MESSAGES.into(), request.messages);
     let route = crate::api::route(None, None, &headers, client);
     answer(engine, Shape::Chat, request.common, route, inputs).await
 }
@@ -280,10 +284,10 @@ async fn completions(
         Value::Array(items) if items.len() == 1 && items[0].is_string() => {
             items[0].as_str().unwrap_or_default().to_string()
         }
-        _ => return Err(ApiError::invalid_input("prompt", "`prompt` must be a string").into()),
+        _ => return Err(ApiError::invalid_input(PROMPT, "`prompt` must be a string").into()),
     };
     let mut inputs = inputs(&request.common)?;
-    inputs.insert("prompt".into(), Value::String(prompt));
+    inputs.insert(PROMPT.into(), Value::String(prompt));
     let route = crate::api::route(None, None, &headers, client);
     answer(engine, Shape::Completion, request.common, route, inputs).await
 }
@@ -304,23 +308,23 @@ fn inputs(common: &Common) -> Result<JsonObject, ApiError> {
     }
     let mut inputs = JsonObject::new();
     if let Some(max) = common.max_completion_tokens.or(common.max_tokens) {
-        inputs.insert("max_new_tokens".into(), json!(max));
+        inputs.insert(MAX_NEW_TOKENS.into(), json!(max));
     }
     let mut put = |name: &str, value: Option<Value>| {
         if let Some(value) = value {
             inputs.insert(name.into(), value);
         }
     };
-    put("temperature", common.temperature.map(|v| json!(v)));
-    put("top_p", common.top_p.map(|v| json!(v)));
-    put("top_k", common.top_k.map(|v| json!(v)));
+    put(TEMPERATURE, common.temperature.map(|v| json!(v)));
+    put(TOP_P, common.top_p.map(|v| json!(v)));
+    put(TOP_K, common.top_k.map(|v| json!(v)));
     put(
-        "repetition_penalty",
+        REPETITION_PENALTY,
         common.repetition_penalty.map(|v| json!(v)),
     );
-    put("seed", common.seed.map(|v| json!(v)));
+    put(SEED, common.seed.map(|v| json!(v)));
     put(
-        "stop",
+        STOP,
         common.stop.as_ref().map(|stop| match stop {
             Stop::One(one) => json!([one]),
             Stop::Many(many) => json!(many),
@@ -371,8 +375,8 @@ async fn answer(
     let version = prediction.version.clone();
     let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
     let choice = shape.choice(
-        text(&outputs, "text"),
-        Some(text(&outputs, "finish_reason")),
+        text(&outputs, TEXT),
+        Some(text(&outputs, FINISH_REASON)),
         false,
     );
     let reply = Reply {
@@ -382,7 +386,7 @@ async fn answer(
         model,
     };
     let mut body = reply.object(false, vec![choice]);
-    body["usage"] = json_of(&outputs, "usage");
+    body["usage"] = json_of(&outputs, USAGE);
     Ok(with_version(
         (StatusCode::OK, Json(body)).into_response(),
         &version,
@@ -470,15 +474,15 @@ fn chunks(
             };
             let events = match stream.next().await {
                 Some(Ok(Update::Partial { outputs, .. })) => {
-                    let chunk = reply.chunk(text(&outputs, "text"), None);
+                    let chunk = reply.chunk(text(&outputs, TEXT), None);
                     return Some((vec![chunk], State::Running(stream)));
                 }
                 Some(Ok(Update::Finished(prediction))) => {
                     let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
-                    let mut events = vec![reply.chunk("", Some(text(&outputs, "finish_reason")))];
+                    let mut events = vec![reply.chunk("", Some(text(&outputs, FINISH_REASON)))];
                     if include_usage {
                         let mut usage = reply.object(true, Vec::new());
-                        usage["usage"] = json_of(&outputs, "usage");
+                        usage["usage"] = json_of(&outputs, USAGE);
                         events.push(data(&usage));
                     }
                     events

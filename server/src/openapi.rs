@@ -312,6 +312,7 @@ mod tests {
                     },
                 )],
                 outputs: vec![Field::new("label", Kind::Label { top_k: Some(5) })],
+                streams: false,
             }],
             examples: Vec::new(),
             flagging_options: Vec::new(),

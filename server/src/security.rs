@@ -30,7 +30,7 @@ pub struct Security {
     /// Origins whose pages may call the API from a browser (CORS).
     pub cors_origins: Vec<String>,
     /// Who may use the demo (`--auth`, `--auth-token`); open when empty.
-    pub auth: crate::auth::Credentials,
+    pub auth: crate::credentials::Credentials,
     /// The address the API page's snippets use (`--public-url`), rather
     /// than one read from the request's headers.
     pub public_url: Option<String>,

@@ -1001,3 +1001,38 @@ async fn a_person_chats_in_a_real_browser() {
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     browser.client.clone().close().await.unwrap();
 }
+
+/// A first visit in a fresh profile moves the page, the compressed WASM,
+/// its JS glue and the CSS, and little else: the bytes over the wire are
+/// Chromium's own count (`transferSize` of the navigation and of every
+/// resource, headers included), after the page hydrated.
+#[tokio::test]
+async fn a_first_visit_moves_the_compressed_site_only() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let browser = Browser::start().await;
+    browser.open(&server.url("/m/minilm/embed")).await;
+    let entries = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('navigation')
+               .concat(performance.getEntriesByType('resource'))
+               .map(e => [e.name, e.transferSize, e.encodedBodySize, e.decodedBodySize])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let entries: Vec<(String, u64, u64, u64)> = serde_json::from_value(entries).unwrap();
+    let mut total = 0;
+    let mut wasm = None;
+    for (name, transferred, encoded, decoded) in &entries {
+        println!("{name}: {transferred} B over the wire ({encoded} B body, {decoded} B decoded)");
+        total += transferred;
+        if name.ends_with(".wasm") {
+            wasm = Some((*encoded, *decoded));
+        }
+    }
+    let (wasm_encoded, wasm_decoded) = wasm.expect("the WASM was loaded");
+    println!("first visit: {total} B over the wire in all");
+    assert!(wasm_encoded < wasm_decoded / 2, "the WASM came compressed");
+    assert!(total <= 450 * 1024, "{total} B over the wire");
+}

@@ -240,3 +240,50 @@ async fn probes_and_the_page_answer() {
     assert!(html.contains("similarity"), "{html}");
     assert!(html.contains("/pkg/wick.js"), "{html}");
 }
+
+/// Every answer names its request (the client's id, or a new one) and a
+/// prediction says where its time went; the server's log has the span.
+#[tokio::test]
+async fn answers_carry_a_request_id_and_predictions_their_timing() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let client = reqwest::Client::new();
+    let embed = server.url("/api/models/minilm/embed");
+    let given = client
+        .post(&embed)
+        .header("x-request-id", "trace-me-1")
+        .json(&json!({"inputs": {"text": "The cat sits outside"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.status(), StatusCode::OK);
+    assert_eq!(given.headers()["x-request-id"], "trace-me-1");
+    let timing = given.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let phases: Vec<(&str, f64)> = timing
+        .split(", ")
+        .map(|phase| {
+            let (name, duration) = phase.split_once(";dur=").unwrap();
+            (name, duration.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        phases.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        ["prepare", "queue", "run"],
+        "{timing}"
+    );
+    assert!(phases.iter().all(|(_, ms)| *ms >= 0.0), "{timing}");
+    let (_, _, run) = (phases[0].1, phases[1].1, phases[2].1);
+    assert!(run > 0.0, "the model's run took time: {timing}");
+    // A new id for a client that sent none, on errors too.
+    let refused = client
+        .post(&embed)
+        .json(&json!({"inputs": {"txt": "a"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let id = refused.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+}

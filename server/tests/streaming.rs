@@ -1,8 +1,9 @@
 //! Streaming through every adapter, with a toy task that emits counted
 //! chunks: the JSON API relays them as server-sent events and the UI's
 //! streaming server function as JSON lines, in order, then the final
-//! answer; and a client that disconnects stops the task on the server
-//! (observed through the task's own count of what it emitted).
+//! answer; a client that disconnects stops the task on the server
+//! (observed through the task's own count of what it emitted); and
+//! `gradio_client` sees the task's own declaration that it streams.
 //!
 //! The router is built in process around an engine holding the toy task,
 //! the way a user serves their own Candle model through Wick as a library.
@@ -30,6 +31,7 @@ struct Count {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Only {
     Count,
+    Tick,
 }
 
 impl Task for Count {
@@ -37,22 +39,49 @@ impl Task for Count {
     type Request = usize;
 
     fn endpoints(&self) -> Vec<(Only, Endpoint)> {
-        vec![(
-            Only::Count,
-            Endpoint {
-                name: "count".into(),
-                description: "Counts up to n, one chunk at a time.".into(),
-                inputs: vec![Field::new(
-                    "n",
-                    Kind::Number {
-                        min: Some(1.0),
-                        max: Some(10_000.0),
-                        step: Some(1.0),
-                    },
-                )],
-                outputs: vec![Field::new("count", Kind::Score)],
-            },
-        )]
+        vec![
+            (
+                Only::Count,
+                Endpoint {
+                    name: "count".into(),
+                    description: "Counts up to n, one chunk at a time.".into(),
+                    inputs: vec![Field::new(
+                        "n",
+                        Kind::Number {
+                            min: Some(1.0),
+                            max: Some(10_000.0),
+                            step: Some(1.0),
+                        },
+                    )],
+                    outputs: vec![Field::new("count", Kind::Score)],
+                    streams: true,
+                },
+            ),
+            (
+                Only::Tick,
+                Endpoint {
+                    name: "tick".into(),
+                    description: "`tick 0 tick 1 …` up to n, a tick at a time.".into(),
+                    inputs: vec![Field::new(
+                        "n",
+                        Kind::Number {
+                            min: Some(1.0),
+                            max: Some(100.0),
+                            step: Some(1.0),
+                        },
+                    )],
+                    outputs: vec![Field::new(
+                        "text",
+                        Kind::Text {
+                            lines: 1,
+                            placeholder: None,
+                            max_chars: None,
+                        },
+                    )],
+                    streams: true,
+                },
+            ),
+        ]
     }
 
     fn prepare(&self, _: Only, inputs: Values) -> wick_engine::Result<Prepared<usize>> {
@@ -62,6 +91,23 @@ impl Task for Count {
 
     fn run(&self, endpoint: Only, batch: &[Item<usize>]) -> wick_engine::Result<Vec<Values>> {
         match endpoint {
+            // Each partial output is the next piece of the one text output.
+            Only::Tick => Ok(batch
+                .iter()
+                .map(|item| {
+                    let mut text = String::new();
+                    for i in 0..item.request {
+                        let tick = format!("tick {i} ");
+                        let piece = Values::from([("text".to_string(), Value::Text(tick.clone()))]);
+                        if !item.emit(piece) {
+                            break;
+                        }
+                        text.push_str(&tick);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Values::from([("text".to_string(), Value::Text(text))])
+                })
+                .collect()),
             Only::Count => Ok(batch
                 .iter()
                 .map(|item| {
@@ -256,4 +302,20 @@ async fn the_ui_server_function_streams_the_same_chunks_and_stops_when_left() {
     let read = text.lines().count();
     drop(response);
     assert_stops(&toy, read, before).await;
+}
+
+/// A user's own streaming task is a generator to Gradio's clients because
+/// its `Endpoint` says it streams (not because of its task's name):
+/// `/config` marks it so, and `gradio_client`'s `submit()` iterates its
+/// partial outputs as they come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gradio_client_iterates_a_user_tasks_partial_outputs() {
+    let toy = serve_toy().await;
+    let script = common::test_script("gradio_streaming_task.py");
+    let base = toy.base.clone();
+    tokio::task::spawn_blocking(move || {
+        common::run_python(&[script.as_os_str(), base.as_ref()]);
+    })
+    .await
+    .unwrap();
 }

@@ -10,6 +10,7 @@
 
 mod api;
 mod error_code;
+pub mod generation;
 mod media;
 mod schema;
 mod signature;

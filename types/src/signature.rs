@@ -218,7 +218,9 @@ impl Kind {
     }
 }
 
-/// One endpoint of a model: a name, what it does, and its signature.
+/// One endpoint of a model: a name, what it does, its signature, and how
+/// it answers — everything an adapter needs to know of it, so that none
+/// has to guess from the task's name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub name: String,
@@ -226,6 +228,14 @@ pub struct Endpoint {
     pub description: String,
     pub inputs: Vec<Field>,
     pub outputs: Vec<Field>,
+    /// Whether it sends partial outputs as it goes (tokens, transcript
+    /// windows): a generator to Gradio's clients, SSE `partial` events.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub streams: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 impl Endpoint {

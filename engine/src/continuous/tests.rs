@@ -48,6 +48,7 @@ impl StepTask for Fake {
                 description: String::new(),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                streams: false,
             },
         )]
     }
@@ -165,6 +166,7 @@ fn finish(reply: &mut Reply) -> (usize, Values) {
     loop {
         match reply.blocking_recv().expect("the reply ended early") {
             Event::Partial { .. } => partials += 1,
+            Event::Started => {}
             Event::Done(done) => return (partials, done.unwrap().remove(0)),
         }
     }
@@ -268,7 +270,7 @@ fn a_stream_that_fails_ends_alone_and_its_neighbours_finish() {
             .blocking_recv()
             .expect("the failing reply ended early")
         {
-            Event::Partial { .. } => {}
+            Event::Partial { .. } | Event::Started => {}
             Event::Done(done) => break done.unwrap_err(),
         }
     };

@@ -85,7 +85,7 @@ async fn answer(mut reply: Reply) -> Result<Vec<Values>> {
     loop {
         match reply.recv().await {
             Some(Event::Done(done)) => return done,
-            Some(Event::Partial { .. }) => {}
+            Some(Event::Partial { .. } | Event::Started) => {}
             None => return Err(Error::Unavailable("no answer".into())),
         }
     }
@@ -309,6 +309,7 @@ async fn a_stream_carries_partial_outputs_and_stops_when_its_caller_leaves() {
                 assert_eq!(done.unwrap().len(), 1);
                 break;
             }
+            Event::Started => {}
         }
     }
     assert_eq!(chunks, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
@@ -317,6 +318,7 @@ async fn a_stream_carries_partial_outputs_and_stops_when_its_caller_leaves() {
     let mut reply = leaving
         .enqueue(Only, vec![Prepared::new((), 1)], later())
         .unwrap();
+    assert!(matches!(reply.recv().await, Some(Event::Started)));
     for _ in 0..3 {
         assert!(matches!(reply.recv().await, Some(Event::Partial { .. })));
     }

@@ -8,8 +8,9 @@ pub mod sentence_embedding;
 pub mod speech_to_text;
 pub mod text_generation;
 
-use crate::error::{Error, Result};
-use crate::task::TaskKind;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::task::{Registry, TaskKind};
 
 /// Every task Wick ships.
 pub const TASKS: &[TaskKind] = &[
@@ -19,17 +20,25 @@ pub const TASKS: &[TaskKind] = &[
     speech_to_text::KIND,
 ];
 
-/// The task a bundle names, or an error listing the known ones.
+/// Every task Wick ships, as an engine's registry.
+pub fn builtin() -> Registry {
+    TASKS.iter().fold(Registry::new(), Registry::with)
+}
+
+/// The task a bundle names among Wick's own, or an error listing them.
 pub fn task_kind(name: &str) -> Result<&'static TaskKind> {
-    TASKS
-        .iter()
-        .find(|kind| kind.name == name)
-        .ok_or_else(|| Error::UnknownTask {
-            task: name.to_string(),
-            known: task_names().join(", "),
-        })
+    builtin().find(name)
 }
 
 pub fn task_names() -> Vec<&'static str> {
-    TASKS.iter().map(|kind| kind.name).collect()
+    builtin().names()
+}
+
+impl Engine {
+    /// An engine that loads bundles of every task Wick ships (`builtin`);
+    /// `Engine::with_tasks` takes another registry, e.g. with a user's
+    /// own tasks beside these.
+    pub fn new() -> Engine {
+        Engine::with_tasks(builtin())
+    }
 }

@@ -417,7 +417,7 @@ fn print_table(report: &Report) {
 }
 
 /// The `p` quantile (0..=1) of `sorted` values, nearest rank; 0 for none.
-pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+fn percentile(sorted: &[f64], p: f64) -> f64 {
     wick_engine::history::percentile(sorted, p).unwrap_or(0.0)
 }
 

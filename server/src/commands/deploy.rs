@@ -17,8 +17,7 @@ use anyhow::{Context, bail};
 use wick_engine::Bundle;
 use wick_engine::bundle::MANIFEST;
 
-use crate::cli::{DeployArgs, DeployCommand, SpaceArgs};
-use crate::commands::deploy_k8s;
+use crate::cli::SpaceArgs;
 
 /// Space colours Hugging Face accepts.
 const COLOURS: [&str; 8] = [
@@ -27,14 +26,8 @@ const COLOURS: [&str; 8] = [
 /// Hugging Face's limit on `short_description`.
 const SHORT_DESCRIPTION_CHARS: usize = 60;
 
-pub fn run(args: DeployArgs) -> anyhow::Result<()> {
-    match args.command {
-        DeployCommand::Space(args) => space(args),
-        DeployCommand::K8s(args) => deploy_k8s::run(args),
-    }
-}
-
-fn space(args: SpaceArgs) -> anyhow::Result<()> {
+/// `wick deploy space`.
+pub fn space(args: SpaceArgs) -> anyhow::Result<()> {
     for colour in [&args.color_from, &args.color_to] {
         if !COLOURS.contains(&colour.as_str()) {
             bail!(

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use wick_engine::{Engine, JsonObject};
 use wick_types::ModelInfo;
 
-use super::bench::percentile;
 use crate::cli::BenchArgs;
 
 const PREFILL_TOKENS: usize = 512;
@@ -215,4 +214,9 @@ fn print_report(report: &Report) {
             cell.errors
         );
     }
+}
+
+/// The `p` percentile of sorted milliseconds, 0 when there are none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    wick_engine::history::percentile(sorted, p).unwrap_or(0.0)
 }

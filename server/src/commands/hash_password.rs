@@ -18,7 +18,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     println!(
         "{}",
-        crate::auth::hash_password(password).map_err(anyhow::Error::msg)?
+        crate::credentials::hash_password(password).map_err(anyhow::Error::msg)?
     );
     Ok(())
 }

@@ -20,7 +20,15 @@ use anyhow::Context;
 use wick_engine::{Bundle, Engine};
 use wick_feedback::{Store, StoreConfig};
 
-use crate::cli::{ServingArgs, StoreArgs};
+use crate::cli::{DeployArgs, DeployCommand, ServingArgs, StoreArgs};
+
+/// `wick deploy`: a Hugging Face Space, or Kubernetes/KServe manifests.
+pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    match args.command {
+        DeployCommand::Space(args) => deploy::space(args),
+        DeployCommand::K8s(args) => deploy_k8s::run(args),
+    }
+}
 
 /// Opens the feedback store, creating and migrating it.
 pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Extension, FromRequestParts, Multipart, Path, State};
 use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap, header};
+use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
@@ -44,12 +44,14 @@ use files::Files;
 #[derive(Clone)]
 struct Gradio {
     engine: Arc<Engine>,
+    /// `--public-url`, the root of file URLs when set.
+    public_url: Option<Arc<str>>,
     files: Arc<Files>,
     queue: Arc<queue::Queue>,
     calls: Arc<call::Calls>,
 }
 
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, public_url: Option<String>) -> Router {
     Router::new()
         .route("/config", get(config))
         .route("/gradio_api/info", get(info))
@@ -64,6 +66,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/gradio_api/{*file}", get(file))
         .with_state(Gradio {
             engine,
+            public_url: public_url.map(Arc::from),
             files: Arc::default(),
             queue: Arc::default(),
             calls: Arc::default(),
@@ -82,14 +85,10 @@ struct ApiEndpoint {
 }
 
 impl ApiEndpoint {
-    /// Whether the endpoint sends partial outputs (a Gradio generator):
-    /// the tasks that stream are the generative ones and speech (a
-    /// segment per window).
+    /// Whether the endpoint sends partial outputs (a Gradio generator), as
+    /// the endpoint itself declares.
     fn streams(&self) -> bool {
-        matches!(
-            self.model.task.as_str(),
-            "text-generation" | "speech-to-text"
-        )
+        self.endpoint.streams
     }
 }
 
@@ -121,21 +120,11 @@ fn by_name(engine: &Engine, api_name: &str) -> Result<ApiEndpoint, ApiError> {
         })
 }
 
-/// The server's address as the client reached it: the root of file URLs.
-fn root(headers: &HeaderMap) -> String {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
-    let host = header("x-forwarded-host")
-        .or_else(|| header(header::HOST.as_str()))
-        .unwrap_or("localhost");
-    format!("{scheme}://{host}")
+/// The server's address as its clients reach it (`--public-url`, else
+/// what the proxy says, through the one reader of those headers): the
+/// root of file URLs.
+fn root(gradio: &Gradio, headers: &HeaderMap) -> String {
+    app::proxy::base_url(headers, gradio.public_url.as_deref())
 }
 
 /// The largest file any input takes (the config's `max_file_size`).
@@ -146,11 +135,12 @@ fn max_file_size(engine: &Engine) -> Option<usize> {
 async fn config(State(gradio): State<Gradio>, headers: HeaderMap) -> axum::Json<Value> {
     let endpoints = endpoints(&gradio.engine);
     let max = max_file_size(&gradio.engine);
-    axum::Json(config::config(&endpoints, &root(&headers), max))
+    axum::Json(config::config(&endpoints, &root(&gradio, &headers), max))
 }
 
 async fn info(State(gradio): State<Gradio>, headers: HeaderMap) -> axum::Json<Value> {
-    axum::Json(config::info(&endpoints(&gradio.engine), &root(&headers)))
+    let root = root(&gradio, &headers);
+    axum::Json(config::info(&endpoints(&gradio.engine), &root))
 }
 
 /// The media kinds some input of some model takes: what may be uploaded.
@@ -291,14 +281,17 @@ pub struct Caller {
     owner: Option<IpAddr>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl FromRequestParts<Gradio> for Caller {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gradio: &Gradio,
+    ) -> Result<Self, Self::Rejection> {
         let client = parts.extensions.get::<ClientId>().cloned().map(Extension);
         Ok(Caller {
             route: crate::api::route(None, None, &parts.headers, client),
-            root: root(&parts.headers),
+            root: root(gradio, &parts.headers),
             owner: client_address(&parts.extensions),
         })
     }

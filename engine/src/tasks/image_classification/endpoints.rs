@@ -90,6 +90,7 @@ impl Task for ImageClassification {
                         top_k: Some(self.settings.top_k),
                     },
                 )],
+                streams: false,
             },
         )]
     }

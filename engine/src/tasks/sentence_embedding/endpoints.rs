@@ -200,6 +200,7 @@ impl Task for SentenceEmbedding {
                             dim: self.embedder.dim(),
                         },
                     )],
+                    streams: false,
                 },
             ),
             (
@@ -212,6 +213,7 @@ impl Task for SentenceEmbedding {
                         text_field("b", "Second sentence", "A man is eating a piece of bread."),
                     ],
                     outputs: vec![Field::new("score", Kind::Score).label("Similarity")],
+                    streams: false,
                 },
             ),
             (
@@ -233,6 +235,7 @@ impl Task for SentenceEmbedding {
                         .description("Candidate labels, e.g. positive, negative."),
                     ],
                     outputs: vec![Field::new("label", Kind::Label { top_k: None })],
+                    streams: false,
                 },
             ),
         ]

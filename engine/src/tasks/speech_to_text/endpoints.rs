@@ -89,6 +89,8 @@ impl Task for SpeechToText {
                     Field::new("segments", Kind::Segments)
                         .description("The transcript in pieces: start and end (seconds) and text."),
                 ],
+                // Each 30-second window's segments as they are decoded.
+                streams: true,
             },
         )]
     }

@@ -9,6 +9,10 @@ use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::utils::apply_repeat_penalty;
 use tokenizers::Tokenizer;
+use wick_types::generation::{
+    CHAT, COMPLETE, FINISH_REASON, MAX_NEW_TOKENS, MESSAGES, PROMPT, REPETITION_PENALTY, SEED,
+    STOP, TEMPERATURE, TEXT, TIMINGS, TOP_K, TOP_P, USAGE,
+};
 use wick_types::{Endpoint, Field, FieldError, Kind, Value, Values};
 
 use super::settings::Settings;
@@ -132,14 +136,14 @@ impl TextGeneration {
     fn chat_prompt(&self, messages: &[Message]) -> Result<String> {
         self.template
             .render(messages)
-            .map_err(|message| FieldError::new("messages", message).into())
+            .map_err(|message| FieldError::new(MESSAGES, message).into())
     }
 
     fn parameters(&self) -> Vec<Field> {
         let limit = self.settings.max_new_tokens_limit as f64;
         vec![
             Field::new(
-                "max_new_tokens",
+                MAX_NEW_TOKENS,
                 Kind::Slider {
                     min: 1.0,
                     max: limit,
@@ -149,7 +153,7 @@ impl TextGeneration {
             .description("The most tokens to generate.")
             .optional(Some(Value::Number(self.settings.max_new_tokens as f64))),
             Field::new(
-                "temperature",
+                TEMPERATURE,
                 Kind::Slider {
                     min: 0.0,
                     max: 2.0,
@@ -159,7 +163,7 @@ impl TextGeneration {
             .description("0 (or under 0.01) picks the likeliest token every time (greedy).")
             .optional(Some(Value::Number(self.settings.temperature))),
             Field::new(
-                "top_p",
+                TOP_P,
                 Kind::Slider {
                     min: 0.0,
                     max: 1.0,
@@ -169,7 +173,7 @@ impl TextGeneration {
             .description("Sample from the likeliest tokens whose probabilities add up to this.")
             .optional(Some(Value::Number(1.0))),
             Field::new(
-                "top_k",
+                TOP_K,
                 Kind::Number {
                     min: Some(0.0),
                     max: Some(1000.0),
@@ -179,7 +183,7 @@ impl TextGeneration {
             .description("Sample from this many likeliest tokens only (0: all).")
             .optional(Some(Value::Number(0.0))),
             Field::new(
-                "repetition_penalty",
+                REPETITION_PENALTY,
                 Kind::Slider {
                     min: 1.0,
                     max: 2.0,
@@ -189,7 +193,7 @@ impl TextGeneration {
             .description("Above 1, tokens of the last 64 become less likely.")
             .optional(Some(Value::Number(1.0))),
             Field::new(
-                "seed",
+                SEED,
                 Kind::Number {
                     min: Some(0.0),
                     max: Some(9_007_199_254_740_991.0),
@@ -199,7 +203,7 @@ impl TextGeneration {
             .description("Makes sampling repeatable.")
             .optional(None),
             Field::new(
-                "stop",
+                STOP,
                 Kind::Tags {
                     min_items: None,
                     max_items: Some(MAX_STOPS),
@@ -213,11 +217,11 @@ impl TextGeneration {
 
     fn outputs() -> Vec<Field> {
         vec![
-            Field::new("text", Kind::Text { lines: 8, placeholder: None, max_chars: None }),
-            Field::new("finish_reason", Kind::Text { lines: 1, placeholder: None, max_chars: None })
+            Field::new(TEXT, Kind::Text { lines: 8, placeholder: None, max_chars: None }),
+            Field::new(FINISH_REASON, Kind::Text { lines: 1, placeholder: None, max_chars: None })
                 .description("`stop` (the model ended, or a stop text) or `length` (max_new_tokens or the context)."),
-            Field::new("usage", Kind::Json).description("prompt_tokens, completion_tokens, total_tokens"),
-            Field::new("timings", Kind::Json)
+            Field::new(USAGE, Kind::Json).description("prompt_tokens, completion_tokens, total_tokens"),
+            Field::new(TIMINGS, Kind::Json)
                 .description("time_to_first_token_ms, tokens_per_second (decoding), duration_ms"),
         ]
     }
@@ -306,7 +310,7 @@ impl TextGeneration {
             finish = Some("length");
         }
         let partial =
-            (!delta.is_empty()).then(|| Values::from([("text".to_string(), Value::Text(delta))]));
+            (!delta.is_empty()).then(|| Values::from([(TEXT.to_string(), Value::Text(delta))]));
         (partial, finish)
     }
 
@@ -322,10 +326,10 @@ impl TextGeneration {
             0.0
         };
         Values::from([
-            ("text".to_string(), Value::Text(stream.text.clone())),
-            ("finish_reason".to_string(), Value::Text(finish.to_string())),
+            (TEXT.to_string(), Value::Text(stream.text.clone())),
+            (FINISH_REASON.to_string(), Value::Text(finish.to_string())),
             (
-                "usage".to_string(),
+                USAGE.to_string(),
                 Value::Json(serde_json::json!({
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens,
@@ -333,7 +337,7 @@ impl TextGeneration {
                 })),
             ),
             (
-                "timings".to_string(),
+                TIMINGS.to_string(),
                 Value::Json(serde_json::json!({
                     "time_to_first_token_ms": first.duration_since(stream.request.arrived).as_secs_f64() * 1000.0,
                     "tokens_per_second": tokens_per_second,
@@ -359,7 +363,7 @@ impl StepTask for TextGeneration {
     fn endpoints(&self) -> Vec<(GenerationEndpoint, Endpoint)> {
         let chat_inputs = std::iter::once(
             Field::new(
-                "messages",
+                MESSAGES,
                 Kind::Chat {
                     max_messages: Some(MAX_MESSAGES),
                     max_chars: Some(MAX_CHARS),
@@ -369,7 +373,7 @@ impl StepTask for TextGeneration {
         );
         let prompt = std::iter::once(
             Field::new(
-                "prompt",
+                PROMPT,
                 Kind::Text {
                     lines: 6,
                     placeholder: Some("Once upon a time".into()),
@@ -382,19 +386,21 @@ impl StepTask for TextGeneration {
             (
                 GenerationEndpoint::Chat,
                 Endpoint {
-                    name: "chat".into(),
+                    name: CHAT.into(),
                     description: "The assistant's reply to a conversation, through the model's chat template, streamed as it is generated.".into(),
                     inputs: chat_inputs.chain(self.parameters()).collect(),
                     outputs: Self::outputs(),
+                    streams: true,
                 },
             ),
             (
                 GenerationEndpoint::Complete,
                 Endpoint {
-                    name: "complete".into(),
+                    name: COMPLETE.into(),
                     description: "The continuation of a raw prompt, streamed as it is generated.".into(),
                     inputs: prompt.chain(self.parameters()).collect(),
                     outputs: Self::outputs(),
+                    streams: true,
                 },
             ),
         ]
@@ -405,30 +411,30 @@ impl StepTask for TextGeneration {
         let (field, text) = match endpoint {
             GenerationEndpoint::Chat => {
                 // Checked against the `Chat` kind already: a list of messages.
-                let messages: Vec<Message> = match inputs.get("messages") {
+                let messages: Vec<Message> = match inputs.get(MESSAGES) {
                     Some(Value::Json(json)) => {
                         serde_json::from_value(json.clone()).unwrap_or_default()
                     }
                     _ => Vec::new(),
                 };
                 if messages.is_empty() {
-                    return Err(FieldError::new("messages", "needs at least one message").into());
+                    return Err(FieldError::new(MESSAGES, "needs at least one message").into());
                 }
-                ("messages", self.chat_prompt(&messages)?)
+                (MESSAGES, self.chat_prompt(&messages)?)
             }
             GenerationEndpoint::Complete => {
                 let prompt = inputs
-                    .get("prompt")
+                    .get(PROMPT)
                     .and_then(Value::as_text)
                     .unwrap_or_default();
                 if prompt.is_empty() {
-                    return Err(FieldError::new("prompt", "must not be empty").into());
+                    return Err(FieldError::new(PROMPT, "must not be empty").into());
                 }
-                ("prompt", prompt.to_string())
+                (PROMPT, prompt.to_string())
             }
         };
         let prompt = self.tokenize(&text)?;
-        let max_new_tokens = number(&inputs, "max_new_tokens")
+        let max_new_tokens = number(&inputs, MAX_NEW_TOKENS)
             .map(|n| n as usize)
             .unwrap_or(self.settings.max_new_tokens);
         let context = self.llama.context();
@@ -444,7 +450,7 @@ impl StepTask for TextGeneration {
         }
         if prompt.len() + max_new_tokens > context {
             return Err(FieldError::new(
-                "max_new_tokens",
+                MAX_NEW_TOKENS,
                 format!(
                     "{max_new_tokens} new tokens after a {}-token prompt pass the context of {context}; ask for at most {}",
                     prompt.len(),
@@ -453,18 +459,18 @@ impl StepTask for TextGeneration {
             )
             .into());
         }
-        let stop = match inputs.get("stop") {
+        let stop = match inputs.get(STOP) {
             Some(Value::Strings(stops)) => {
                 stops.iter().filter(|s| !s.is_empty()).cloned().collect()
             }
             _ => Vec::new(),
         };
         let sampler = Sampler {
-            temperature: number(&inputs, "temperature").unwrap_or(self.settings.temperature),
-            top_p: number(&inputs, "top_p").unwrap_or(1.0),
-            top_k: number(&inputs, "top_k").unwrap_or(0.0) as usize,
-            repetition_penalty: number(&inputs, "repetition_penalty").unwrap_or(1.0) as f32,
-            seed: number(&inputs, "seed")
+            temperature: number(&inputs, TEMPERATURE).unwrap_or(self.settings.temperature),
+            top_p: number(&inputs, TOP_P).unwrap_or(1.0),
+            top_k: number(&inputs, TOP_K).unwrap_or(0.0) as usize,
+            repetition_penalty: number(&inputs, REPETITION_PENALTY).unwrap_or(1.0) as f32,
+            seed: number(&inputs, SEED)
                 .map(|s| s as u64)
                 .unwrap_or_else(random_seed),
         };
