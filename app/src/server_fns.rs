@@ -99,26 +99,23 @@ pub async fn predict_stream(
 
     let engine = engine()?;
     let route = route(version);
-    let stream = engine.stream(&model, &route, &endpoint, vec![inputs]).await;
-    let lines = futures::stream::unfold(Some(stream), |state| async move {
-        let (line, rest) = match state? {
-            Err(error) => (StreamLine::End(outcome(Err(error))), None),
-            Ok(mut stream) => match stream.next().await? {
-                Ok(Update::Partial { outputs, .. }) => (
-                    StreamLine::Partial {
-                        outputs: to_json(outputs),
-                    },
-                    Some(Ok(stream)),
-                ),
-                Ok(Update::Finished(prediction)) => {
-                    (StreamLine::End(outcome(Ok(prediction))), None)
-                }
-                Err(error) => (StreamLine::End(outcome(Err(error))), None),
-            },
-        };
+    let lines = match engine.stream(&model, &route, &endpoint, vec![inputs]).await {
+        Ok(stream) => stream
+            .updates()
+            .map(|update| match update {
+                Ok(Update::Partial { outputs, .. }) => StreamLine::Partial {
+                    outputs: to_json(outputs),
+                },
+                Ok(Update::Finished(prediction)) => StreamLine::End(outcome(Ok(prediction))),
+                Err(error) => StreamLine::End(outcome(Err(error))),
+            })
+            .left_stream(),
+        Err(error) => futures::stream::iter([StreamLine::End(outcome(Err(error)))]).right_stream(),
+    }
+    .map(|line| {
         let mut text = serde_json::to_string(&line).unwrap_or_default();
         text.push('\n');
-        Some((Ok(text), rest))
+        Ok(text)
     });
     Ok(TextStream::new(lines.boxed()))
 }

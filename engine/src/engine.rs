@@ -25,7 +25,10 @@ use candle_core::Device;
 use lru::LruCache;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wick_types::{Endpoint, Example, Field, FieldError, ModelInfo, Values, validate_inputs};
+use wick_types::{
+    Endpoint, Example, Field, FieldError, Media, ModelInfo, Values, validate_inputs,
+    validate_inputs_with,
+};
 
 use crate::bundle::{Bundle, Manifest};
 use crate::error::{Error, Result};
@@ -43,6 +46,49 @@ pub const RESERVED_ENDPOINTS: &[&str] = &["feedback", "api"];
 const STICKY_CLIENTS: usize = 100_000;
 
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// One set of inputs as an adapter hands it over: the JSON values, and the
+/// files that arrived as bytes (a multipart part, a Gradio upload, a V2
+/// tensor) by input name — kept as bytes with their type, never encoded
+/// into a `data:` URL to be decoded again. A `data:` URL in the JSON (the
+/// JSON API's and the UI's wire form) is parsed once, when checked.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub json: JsonObject,
+    pub media: BTreeMap<String, Media>,
+}
+
+/// One input's value as an adapter has it: JSON, or a file as bytes.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Json(serde_json::Value),
+    File(Media),
+}
+
+impl Inputs {
+    /// Sets input `name` (a file replaces a JSON value and the reverse).
+    pub fn insert(&mut self, name: String, value: Input) {
+        match value {
+            Input::Json(json) => {
+                self.media.remove(&name);
+                self.json.insert(name, json);
+            }
+            Input::File(media) => {
+                self.json.remove(&name);
+                self.media.insert(name, media);
+            }
+        }
+    }
+}
+
+impl From<JsonObject> for Inputs {
+    fn from(json: JsonObject) -> Inputs {
+        Inputs {
+            json,
+            media: BTreeMap::new(),
+        }
+    }
+}
 
 /// The models being served, each with its versions.
 #[derive(Default)]
@@ -394,7 +440,7 @@ impl Engine {
         model: &str,
         route: &Route,
         endpoint: &str,
-        inputs: Vec<JsonObject>,
+        inputs: Vec<impl Into<Inputs>>,
     ) -> Result<Prediction> {
         let mut stream = self.stream(model, route, endpoint, inputs).await?;
         let deadline = stream.started() + stream.timeout();
@@ -413,8 +459,9 @@ impl Engine {
         model: &str,
         route: &Route,
         endpoint: &str,
-        inputs: Vec<JsonObject>,
+        inputs: Vec<impl Into<Inputs>>,
     ) -> Result<PredictionStream> {
+        let inputs: Vec<Inputs> = inputs.into_iter().map(Into::into).collect();
         let (version, shadow) = self.route(model, route)?;
         // Into the caller's span, if it has these fields (the server's
         // request span does): which model, version and endpoint answer.
@@ -730,7 +777,7 @@ impl Version {
         self: &Arc<Self>,
         metrics: &Arc<Metrics>,
         endpoint: &str,
-        inputs: Vec<JsonObject>,
+        inputs: Vec<Inputs>,
     ) -> Result<PredictionStream> {
         let number = self
             .info
@@ -765,8 +812,9 @@ impl Version {
         // input's own limits are checked before the request's text budget,
         // so a field past its `maxLength` is the schema's 422, not a 413.
         let submitted = tokio::task::spawn_blocking(move || {
-            let batch = validate(&fields, &inputs)?;
-            version.check_chars(&fields, &inputs)?;
+            let chars = text_in(&fields, &inputs);
+            let batch = validate(&fields, inputs)?;
+            version.check_chars(chars)?;
             version.scheduler().submit(number, batch, deadline)
         })
         .await
@@ -805,18 +853,7 @@ impl Version {
     /// before it is prepared or queued: one walk over what was already
     /// parsed. Media fields are bounded by their own `max_bytes` and the
     /// body limit instead.
-    fn check_chars(&self, fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<()> {
-        let is_media = |name: &str| {
-            fields
-                .iter()
-                .any(|field| field.name == name && field.kind.media().is_some())
-        };
-        let chars: usize = inputs
-            .iter()
-            .flat_map(|json| json.iter())
-            .filter(|(name, _)| !is_media(name))
-            .map(|(_, value)| text_chars(value))
-            .sum();
+    fn check_chars(&self, chars: usize) -> Result<()> {
         if chars > self.max_chars {
             return Err(Error::InputTooLarge {
                 count: chars,
@@ -825,6 +862,21 @@ impl Version {
         }
         Ok(())
     }
+}
+
+/// Characters of text in a request's inputs, but for its media fields.
+fn text_in(fields: &[Field], inputs: &[Inputs]) -> usize {
+    let is_media = |name: &str| {
+        fields
+            .iter()
+            .any(|field| field.name == name && field.kind.media().is_some())
+    };
+    inputs
+        .iter()
+        .flat_map(|inputs| inputs.json.iter())
+        .filter(|(name, _)| !is_media(name))
+        .map(|(_, value)| text_chars(value))
+        .sum()
 }
 
 /// Characters of text in a JSON value (strings, also inside lists and
@@ -900,16 +952,16 @@ fn check_example(
 
 /// Turns each set of JSON inputs into typed values, or says which field
 /// of which set is wrong.
-fn validate(fields: &[wick_types::Field], inputs: &[JsonObject]) -> Result<Vec<Values>> {
+fn validate(fields: &[wick_types::Field], inputs: Vec<Inputs>) -> Result<Vec<Values>> {
     if inputs.is_empty() {
         return Err(Error::EmptyBatch);
     }
     let several = inputs.len() > 1;
     let batch = inputs
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(row, json)| {
-            validate_inputs(fields, json).map_err(|error| {
+        .map(|(row, inputs)| {
+            validate_inputs_with(fields, &inputs.json, inputs.media).map_err(|error| {
                 if several {
                     FieldError {
                         field: error.field,

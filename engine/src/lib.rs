@@ -41,7 +41,9 @@ pub mod task;
 pub mod tasks;
 
 pub use bundle::{Bundle, Manifest};
-pub use engine::{ClientId, Engine, ExampleFile, JsonObject, RolloutStatus, Route, SavedRouting};
+pub use engine::{
+    ClientId, Engine, ExampleFile, Input, Inputs, JsonObject, RolloutStatus, Route, SavedRouting,
+};
 pub use error::{Error, Result, first_line};
 pub use routing::Routing;
 pub use stream::{Prediction, PredictionStream, Timings, Update};

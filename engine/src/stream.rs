@@ -239,6 +239,16 @@ impl PredictionStream {
         }
     }
 
+    /// The stream as a `futures::Stream` of its updates, for adapters to
+    /// map into their wire format: partial outputs, then the final answer
+    /// or an error, then its end. Dropping it cancels the request.
+    pub fn updates(self) -> impl futures_util::Stream<Item = Result<Update>> + Send + 'static {
+        futures_util::stream::unfold(self, |mut stream| async move {
+            let update = stream.next().await?;
+            Some((update, stream))
+        })
+    }
+
     /// Reads to the end, passing over partial outputs.
     pub async fn finish(&mut self) -> Result<Prediction> {
         while let Some(update) = self.next().await {

@@ -14,19 +14,17 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use wick_engine::{ClientId, Engine, JsonObject, Prediction, PredictionStream, Route, Update};
+use wick_engine::{ClientId, Engine, Inputs, Prediction, PredictionStream, Update};
 use wick_types::{ErrorCode, ModelInfo, ModelList, OneOrMany, PredictResponse};
 
 use crate::api_error::{ApiError, json_object, require_json};
-
-/// Pins a request to a version; names the version that answered.
-pub const VERSION_HEADER: &str = "x-wick-version";
+use crate::seam::{model_info, route, split_pin, with_version};
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -56,65 +54,6 @@ async fn describe_model(
 ) -> Result<Json<ModelInfo>, ApiError> {
     let (name, pinned) = split_pin(&model);
     model_info(&engine, name, pinned).map(Json)
-}
-
-/// A model as its version `pinned` (or the one with the largest share)
-/// describes it; an unknown model or version is the API's 404.
-pub(crate) fn model_info(
-    engine: &Engine,
-    name: &str,
-    pinned: Option<&str>,
-) -> Result<ModelInfo, ApiError> {
-    let found = match pinned {
-        None => engine.model(name),
-        Some(version) => engine.model_version(name, version),
-    };
-    found.ok_or_else(|| match (engine.model(name), pinned) {
-        (Some(info), Some(version)) => wick_engine::Error::UnknownVersion {
-            model: name.to_string(),
-            version: version.to_string(),
-            loaded: info.versions.join(", "),
-        }
-        .into(),
-        _ => wick_engine::Error::UnknownModel(name.to_string()).into(),
-    })
-}
-
-/// `minilm@1.1.0` → (`minilm`, Some(`1.1.0`)).
-pub(crate) fn split_pin(model: &str) -> (&str, Option<&str>) {
-    match model.split_once('@') {
-        Some((name, version)) => (name, Some(version)),
-        None => (model, None),
-    }
-}
-
-/// The version a request is pinned to — the path (`minilm@1.1.0`), else
-/// `"version"` in the body, else the `X-Wick-Version` header — and who
-/// the client is, for a sticky pick when it is not pinned.
-pub(crate) fn route(
-    path_pin: Option<&str>,
-    body_pin: Option<String>,
-    headers: &HeaderMap,
-    client: Option<Extension<ClientId>>,
-) -> Route {
-    let header_pin = headers
-        .get(VERSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(String::from);
-    Route {
-        version: path_pin.map(String::from).or(body_pin).or(header_pin),
-        client: client.map(|Extension(ClientId(id))| id),
-    }
-}
-
-/// Names the version that answered on a response.
-pub(crate) fn with_version(mut response: Response, version: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(version) {
-        response.headers_mut().insert(VERSION_HEADER, value);
-    }
-    response
 }
 
 /// `{"inputs": {...}}` or `{"inputs": [{...}, ...]}`, and optionally
@@ -196,17 +135,15 @@ fn events(
     stream: PredictionStream,
     many: bool,
 ) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
-    futures_util::stream::unfold(Some(stream), move |stream| async move {
-        let mut stream = stream?;
-        let event = match stream.next().await? {
+    use futures_util::StreamExt;
+    stream.updates().map(move |update| {
+        Ok(match update {
             Ok(Update::Partial { index, outputs }) => {
-                let data = json!({"index": index, "outputs": outputs});
-                return Some((Ok(sse("partial", &data)), Some(stream)));
+                sse("partial", &json!({"index": index, "outputs": outputs}))
             }
             Ok(Update::Finished(prediction)) => sse("done", &response_body(prediction, many)),
             Err(error) => sse("error", &ApiError::from(error).body()),
-        };
-        Some((Ok(event), None))
+        })
     })
 }
 
@@ -218,7 +155,7 @@ fn sse(name: &str, data: &impl serde::Serialize) -> Event {
 }
 
 struct PredictBody {
-    inputs: Vec<JsonObject>,
+    inputs: Vec<Inputs>,
     many: bool,
     version: Option<String>,
 }
@@ -257,7 +194,7 @@ fn parse_predict_body(body: &[u8]) -> Result<PredictBody, ApiError> {
             Err(ApiError::invalid_input("inputs", "`inputs` is required"))
         }
         Some(serde_json::Value::Object(inputs)) => Ok(PredictBody {
-            inputs: vec![inputs],
+            inputs: vec![inputs.into()],
             many: false,
             version,
         }),
@@ -265,7 +202,7 @@ fn parse_predict_body(body: &[u8]) -> Result<PredictBody, ApiError> {
             let inputs = items
                 .into_iter()
                 .map(|item| match item {
-                    serde_json::Value::Object(inputs) => Ok(inputs),
+                    serde_json::Value::Object(inputs) => Ok(inputs.into()),
                     _ => Err(not_objects()),
                 })
                 .collect::<Result<Vec<_>, _>>()?;

@@ -22,6 +22,7 @@ mod multipart;
 mod openai;
 mod openapi;
 pub mod rollout;
+mod seam;
 mod security;
 mod sessions;
 mod site;

@@ -3,15 +3,16 @@
 //! for an image or audio input is the file (its declared type, or the type
 //! its bytes and file name say when it is `application/octet-stream`); any
 //! other part is text, typed by its field as `wick predict -i` types it. A
-//! `version` part pins the model version. The result is the same inputs
-//! object a JSON body gives, so validation is the engine's as always.
+//! `version` part pins the model version. Files are handed to the engine
+//! as the bytes they came as, never encoded to a `data:` URL; validation
+//! is the engine's as always.
 //!
 //! The body is already in memory, within `--max-body-bytes`, when this
 //! reads it.
 
 use axum::body::Bytes;
 use serde_json::Value;
-use wick_engine::{Engine, JsonObject};
+use wick_engine::{Engine, Input, Inputs};
 use wick_types::{ErrorCode, Media};
 
 use crate::api_error::ApiError;
@@ -26,7 +27,7 @@ pub fn is_multipart(content_type: &str) -> bool {
 
 /// One set of inputs, and the pinned version if a part named one.
 pub struct FormInputs {
-    pub inputs: JsonObject,
+    pub inputs: Inputs,
     pub version: Option<String>,
 }
 
@@ -58,7 +59,7 @@ pub async fn read(
         )
     };
     let mut form = FormInputs {
-        inputs: JsonObject::new(),
+        inputs: Inputs::default(),
         version: None,
     };
     while let Some(part) = parts.next_field().await.map_err(broken)? {
@@ -74,7 +75,8 @@ pub async fn read(
                 "every part of the form needs a name (the input it is)",
             ));
         }
-        if form.inputs.contains_key(&name) || (name == "version" && form.version.is_some()) {
+        let seen = form.inputs.json.contains_key(&name) || form.inputs.media.contains_key(&name);
+        if seen || (name == "version" && form.version.is_some()) {
             return Err(ApiError::invalid_input(
                 &name,
                 format!("the form has two parts named `{name}`; send each input once"),
@@ -97,7 +99,7 @@ pub async fn read(
                             .map(String::from)
                     })
                     .unwrap_or_else(|| "application/octet-stream".into());
-                Value::String(Media::new(mime, bytes.to_vec()).to_data_url())
+                Input::File(Media::new(mime, bytes.to_vec()))
             }
             _ => {
                 let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
@@ -107,11 +109,11 @@ pub async fn read(
                     form.version = Some(text);
                     continue;
                 }
-                match field {
+                Input::Json(match field {
                     Some(field) => field.value_from_text(&text),
                     // Unknown names go through; validation names them.
                     None => Value::String(text),
-                }
+                })
             }
         };
         form.inputs.insert(name, value);

@@ -27,8 +27,8 @@ use wick_types::generation::{
     STOP, TEMPERATURE, TEXT, TOP_K, TOP_P, USAGE,
 };
 
-use crate::api::with_version;
 use crate::api_error::{ApiError, typed_body};
+use crate::seam::with_version;
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -268,7 +268,7 @@ async fn chat_completions(
     let request: ChatRequest = typed_body(&headers, body)?;
     let mut inputs = inputs(&request.common)?;
     inputs.insert(MESSAGES.into(), request.messages);
-    let route = crate::api::route(None, None, &headers, client);
+    let route = crate::seam::route(None, None, &headers, client);
     answer(engine, Shape::Chat, request.common, route, inputs).await
 }
 
@@ -288,7 +288,7 @@ async fn completions(
     };
     let mut inputs = inputs(&request.common)?;
     inputs.insert(PROMPT.into(), Value::String(prompt));
-    let route = crate::api::route(None, None, &headers, client);
+    let route = crate::seam::route(None, None, &headers, client);
     answer(engine, Shape::Completion, request.common, route, inputs).await
 }
 
@@ -342,7 +342,7 @@ async fn answer(
 ) -> Result<Response, OpenAiError> {
     let model = common.model;
     // `"model": "smollm2@1.1.0"` pins a version, as the JSON API's path does.
-    let (name, pinned) = crate::api::split_pin(&model);
+    let (name, pinned) = crate::seam::split_pin(&model);
     if let Some(version) = pinned {
         route.version = Some(version.to_string());
     }
@@ -446,62 +446,47 @@ fn chunks(
     reply: Reply,
     include_usage: bool,
 ) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
-    enum State {
-        Start(PredictionStream),
-        Running(PredictionStream),
-        Done,
-    }
-    let reply = Arc::new(reply);
-    futures_util::stream::unfold(State::Start(stream), move |state| {
-        let reply = reply.clone();
-        async move {
-            let mut stream = match state {
-                State::Done => return None,
-                State::Start(stream) if matches!(reply.shape, Shape::Chat) => {
-                    let mut first = reply.object(
-                        true,
-                        vec![json!({
-                            "index": 0,
-                            "delta": {"role": "assistant", "content": ""},
-                            "finish_reason": null,
-                            "logprobs": null,
-                        })],
-                    );
-                    first["usage"] = Value::Null;
-                    return Some((vec![data(&first)], State::Running(stream)));
+    let role = matches!(reply.shape, Shape::Chat).then(|| {
+        let mut first = reply.object(
+            true,
+            vec![json!({
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "finish_reason": null,
+                "logprobs": null,
+            })],
+        );
+        first["usage"] = Value::Null;
+        data(&first)
+    });
+    let body = stream.updates().flat_map(move |update| {
+        let events = match update {
+            Ok(Update::Partial { outputs, .. }) => vec![reply.chunk(text(&outputs, TEXT), None)],
+            Ok(Update::Finished(prediction)) => {
+                let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
+                let mut events = vec![reply.chunk("", Some(text(&outputs, FINISH_REASON)))];
+                if include_usage {
+                    let mut usage = reply.object(true, Vec::new());
+                    usage["usage"] = json_of(&outputs, USAGE);
+                    events.push(data(&usage));
                 }
-                State::Start(stream) | State::Running(stream) => stream,
-            };
-            let events = match stream.next().await {
-                Some(Ok(Update::Partial { outputs, .. })) => {
-                    let chunk = reply.chunk(text(&outputs, TEXT), None);
-                    return Some((vec![chunk], State::Running(stream)));
-                }
-                Some(Ok(Update::Finished(prediction))) => {
-                    let outputs = prediction.outputs.into_iter().next().unwrap_or_default();
-                    let mut events = vec![reply.chunk("", Some(text(&outputs, FINISH_REASON)))];
-                    if include_usage {
-                        let mut usage = reply.object(true, Vec::new());
-                        usage["usage"] = json_of(&outputs, USAGE);
-                        events.push(data(&usage));
-                    }
-                    events
-                }
-                Some(Err(error)) => {
-                    let error = ApiError::from(error);
-                    vec![data(&json!({"error": {
-                        "message": error.message,
-                        "type": "server_error",
-                        "param": null,
-                        "code": error.code.as_str(),
-                    }}))]
-                }
-                None => Vec::new(),
-            };
-            let mut events = events;
-            events.push(Event::default().data("[DONE]"));
-            Some((events, State::Done))
-        }
-    })
-    .flat_map(|events| futures_util::stream::iter(events.into_iter().map(Ok)))
+                events
+            }
+            Err(error) => {
+                let error = ApiError::from(error);
+                vec![data(&json!({"error": {
+                    "message": error.message,
+                    "type": "server_error",
+                    "param": null,
+                    "code": error.code.as_str(),
+                }}))]
+            }
+        };
+        futures_util::stream::iter(events)
+    });
+    let done = Event::default().data("[DONE]");
+    futures_util::stream::iter(role)
+        .chain(body)
+        .chain(futures_util::stream::once(async { done }))
+        .map(Ok)
 }

@@ -116,6 +116,44 @@ impl Media {
         Ok(Media { mime, bytes })
     }
 
+    /// Checks media that arrived as bytes (a multipart part, an upload, a
+    /// V2 tensor) as `from_data_url` checks what arrived as text: of
+    /// `kind`, with a usable media type, not empty, within `max_bytes`.
+    pub fn check(&self, kind: MediaKind, max_bytes: Option<usize>) -> Result<(), String> {
+        let expected = kind.top_level();
+        let (top, subtype) = self
+            .mime
+            .split_once('/')
+            .unwrap_or((self.mime.as_str(), ""));
+        if top != expected {
+            return Err(format!(
+                "expected {} but got {}",
+                kind.describe(),
+                if self.mime.is_empty() {
+                    "a file of no known type"
+                } else {
+                    &self.mime
+                }
+            ));
+        }
+        let token = !subtype.is_empty()
+            && subtype
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c));
+        if !token {
+            return Err(format!("has an unusable media type `{}`", self.mime));
+        }
+        if self.bytes.is_empty() {
+            return Err("is an empty file".into());
+        }
+        if let Some(max) = max_bytes
+            && self.bytes.len() > max
+        {
+            return Err(too_large(self.bytes.len(), max));
+        }
+        Ok(())
+    }
+
     /// The wire form: `data:<mime>;base64,<payload>`.
     pub fn to_data_url(&self) -> String {
         format!(

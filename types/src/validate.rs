@@ -77,6 +77,39 @@ pub fn validate_inputs(
     Ok(values)
 }
 
+/// `validate_inputs`, with files that arrived as bytes (a multipart part,
+/// a Gradio upload, a V2 tensor) given as `media` rather than as `data:`
+/// URLs in the JSON: they are checked as files of their field and become
+/// values as they are, never encoded to text and back. (A wrapper, so the
+/// WASM UI, which calls only `validate_inputs`, carries none of this.)
+pub fn validate_inputs_with(
+    fields: &[Field],
+    json: &serde_json::Map<String, serde_json::Value>,
+    media: std::collections::BTreeMap<String, Media>,
+) -> Result<Values, FieldError> {
+    let mut files = Values::new();
+    for (name, file) in media {
+        let field = fields.iter().find(|f| f.name == name);
+        let Some((kind, max_bytes)) = field.and_then(|f| f.kind.media()) else {
+            return Err(refuse(&name, "is a file, and no file input has this name"));
+        };
+        if json.contains_key(&name) {
+            return Err(refuse(&name, "is given twice, as a file and as JSON"));
+        }
+        file.check(kind, max_bytes)
+            .map_err(|message| refuse(&name, message))?;
+        files.insert(name, Value::Media(file));
+    }
+    let rest: Vec<Field> = fields
+        .iter()
+        .filter(|field| !files.contains_key(&field.name))
+        .cloned()
+        .collect();
+    let mut values = validate_inputs(&rest, json)?;
+    values.extend(files);
+    Ok(values)
+}
+
 /// Most characters of a label (and of each label's name in its confidences)
 /// accepted back with a flag.
 pub const MAX_LABEL_CHARS: usize = 500;
@@ -562,6 +595,66 @@ mod tests {
             assert_eq!(error.field, field, "{body}");
             assert!(error.message.contains(message), "{body}: {}", error.message);
         }
+    }
+
+    #[test]
+    fn files_given_as_bytes_are_checked_as_their_field_and_kept_as_they_are() {
+        let fields = [
+            Field::new("image", Kind::Image { max_bytes: Some(4) }),
+            Field::new(
+                "caption",
+                Kind::Text {
+                    lines: 1,
+                    placeholder: None,
+                    max_chars: None,
+                },
+            )
+            .optional(None),
+        ];
+        let file = |mime: &str, bytes: &[u8]| {
+            std::collections::BTreeMap::from([(
+                "image".to_string(),
+                Media::new(mime, bytes.to_vec()),
+            )])
+        };
+        let json = serde_json::Map::new();
+        let values = validate_inputs_with(&fields, &json, file("image/png", b"png")).unwrap();
+        assert_eq!(
+            values["image"],
+            Value::Media(Media::new("image/png", b"png".to_vec()))
+        );
+        for (files, json, field, says) in [
+            (
+                file("audio/wav", b"wav"),
+                json!({}),
+                "image",
+                "expected an image",
+            ),
+            (
+                file("image/png", b"12345"),
+                json!({}),
+                "image",
+                "limit is 4",
+            ),
+            (file("image/png", b""), json!({}), "image", "empty"),
+            (
+                file("image/png", b"png"),
+                json!({"image": "x"}),
+                "image",
+                "given twice",
+            ),
+        ] {
+            let error =
+                validate_inputs_with(&fields, json.as_object().unwrap(), files).unwrap_err();
+            assert_eq!(error.field, field);
+            assert!(error.message.contains(says), "{}", error.message);
+        }
+        let stray = std::collections::BTreeMap::from([(
+            "caption".to_string(),
+            Media::new("image/png", b"png".to_vec()),
+        )]);
+        let error = validate_inputs_with(&fields, &json, stray).unwrap_err();
+        assert_eq!(error.field, "caption");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
-use wick_engine::{ClientId, Engine, JsonObject, PredictionStream, Route, Update};
+use wick_engine::{ClientId, Engine, Inputs, PredictionStream, Route, Update};
 use wick_types::{Endpoint, ErrorCode, MediaKind, ModelInfo, Values};
 
 use crate::api_error::ApiError;
@@ -290,7 +290,7 @@ impl FromRequestParts<Gradio> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let client = parts.extensions.get::<ClientId>().cloned().map(Extension);
         Ok(Caller {
-            route: crate::api::route(None, None, &parts.headers, client),
+            route: crate::seam::route(None, None, &parts.headers, client),
             root: root(gradio, &parts.headers),
             owner: client_address(&parts.extensions),
         })
@@ -333,7 +333,7 @@ impl Gradio {
                 data.len()
             ));
         }
-        let mut object = JsonObject::new();
+        let mut object = Inputs::default();
         for (field, value) in inputs.iter().zip(data) {
             if !value.is_null() {
                 let value =

@@ -9,46 +9,46 @@
 //! of the previous one (`process_generating` in the queue, its "diff").
 
 use serde_json::{Value, json};
-use wick_engine::Engine;
+use wick_engine::{Engine, Input};
 use wick_types::{Field, Kind, Media, ModelInfo, Values};
 
 use super::files::{File, Files};
 
-/// The JSON Wick takes for `field` of `model` from what a Gradio client sent.
+/// What Wick takes for `field` of `model` from what a Gradio client sent.
 pub async fn input(
     field: &Field,
     value: Value,
     files: &Files,
     engine: &Engine,
     model: &ModelInfo,
-) -> Result<Value, String> {
+) -> Result<Input, String> {
     match &field.kind {
         Kind::Image { .. } | Kind::Audio { .. } => {
             file_input(field, value, files, engine, model).await
         }
-        Kind::Chat { .. } => Ok(chat_input(value)),
-        _ => Ok(value),
+        Kind::Chat { .. } => Ok(Input::Json(chat_input(value))),
+        _ => Ok(Input::Json(value)),
     }
 }
 
-/// A `FileData` (or its URL) becomes a `data:` URL; a `data:` URL string
-/// stays one. The file is one uploaded here, or one of the model's example
-/// files (`/api/models/{model}/files/...`, as `/gradio_api/info`'s
-/// examples name them).
+/// A `FileData` (or its URL) becomes the file's bytes; a `data:` URL
+/// string stays one, for the engine to read once. The file is one uploaded
+/// here, or one of the model's example files (`/api/models/{model}/files/...`,
+/// as `/gradio_api/info`'s examples name them).
 async fn file_input(
     field: &Field,
     value: Value,
     files: &Files,
     engine: &Engine,
     model: &ModelInfo,
-) -> Result<Value, String> {
+) -> Result<Input, String> {
     let reference = match reference(field, &value)? {
         Some(reference) => reference,
         // The validator says what is wrong with anything else.
-        None => return Ok(value),
+        None => return Ok(Input::Json(value)),
     };
     if reference.starts_with("data:") {
-        return Ok(Value::String(reference));
+        return Ok(Input::Json(Value::String(reference)));
     }
     let example = format!("/api/models/{}/files/", model.name);
     if let Some((_, path)) = reference.split_once(&example) {
@@ -60,12 +60,10 @@ async fn file_input(
                     field.name
                 )
             })?;
-            return Ok(Value::String(
-                Media::new(file.media_type, bytes).to_data_url(),
-            ));
+            return Ok(Input::File(Media::new(file.media_type, bytes)));
         }
     }
-    uploaded(field, &reference, files)
+    uploaded(field, &reference, files).map(Input::File)
 }
 
 /// What a file input names: a path, a URL or a `data:` URL; `None` when
@@ -84,7 +82,7 @@ fn reference(field: &Field, value: &Value) -> Result<Option<String>, String> {
 }
 
 /// An uploaded (or answered) file, by its path or its `file=` URL.
-fn uploaded(field: &Field, reference: &str, files: &Files) -> Result<Value, String> {
+fn uploaded(field: &Field, reference: &str, files: &Files) -> Result<Media, String> {
     let path = reference
         .split_once("/file=")
         .map_or(reference, |(_, path)| path);
@@ -95,10 +93,7 @@ fn uploaded(field: &Field, reference: &str, files: &Files) -> Result<Value, Stri
             field.name
         )
     })?;
-    let mime = wick_types::media_type_of(&file.name, &file.bytes).unwrap_or(&file.mime);
-    Ok(Value::String(
-        Media::new(mime, file.bytes.clone()).to_data_url(),
-    ))
+    Ok(Media::new(file.mime.clone(), file.bytes.clone()))
 }
 
 fn percent_decode(text: &str) -> String {
@@ -219,16 +214,17 @@ mod tests {
     }
 
     #[test]
-    fn an_uploaded_file_becomes_a_data_url() {
+    fn an_uploaded_file_is_handed_over_as_its_bytes() {
         let files = Files::default();
         let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
+        // As `upload` keeps it: its type read from its bytes.
         let path = files.keep(File {
             name: "cat.png".into(),
-            mime: "application/octet-stream".into(),
+            mime: "image/png".into(),
             bytes: png.clone(),
             owner: None,
         });
-        let expected = Value::String(Media::new("image/png", png).to_data_url());
+        let expected = Media::new("image/png", png);
         let field = image_field();
         let file = |data: Value| {
             let reference = reference(&field, &data)?.unwrap();

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wick_engine::{ClientId, Engine, JsonObject};
+use wick_engine::{ClientId, Engine, Inputs};
 use wick_types::{Endpoint, ErrorCode, ModelInfo};
 
 use crate::api_error::ApiError;
@@ -96,11 +96,11 @@ fn resolve(
     version: Option<&str>,
 ) -> Result<(ModelInfo, Endpoint), ApiError> {
     // `minilm`, else `minilm.classify`: a model name may hold a dot too.
-    let (info, endpoint) = match crate::api::model_info(engine, name, version) {
+    let (info, endpoint) = match crate::seam::model_info(engine, name, version) {
         Ok(info) => (info, None),
         Err(whole) => match name.rsplit_once('.') {
             Some((model, endpoint)) if engine.model(model).is_some() => (
-                crate::api::model_info(engine, model, version)?,
+                crate::seam::model_info(engine, model, version)?,
                 Some(endpoint),
             ),
             _ => return Err(whole),
@@ -263,7 +263,7 @@ async fn answer(
     let request: InferRequest = serde_json::from_slice(&body[..json_length])
         .map_err(|e| bad(format!("the body is not an inference request: {e}")))?;
     let inputs = read_inputs(&request.inputs, &body[json_length..])?;
-    let route = crate::api::route(version, None, headers, client);
+    let route = crate::seam::route(version, None, headers, client);
     let requested: Option<Vec<String>> = request
         .outputs
         .as_ref()
@@ -321,7 +321,7 @@ async fn answer(
             .insert(HEADER_LENGTH, HeaderValue::from(length));
         response
     };
-    Ok(crate::api::with_version(response, &inferred.version))
+    Ok(crate::seam::with_version(response, &inferred.version))
 }
 
 /// The request's input tensors, each from its JSON data or its share of
@@ -350,7 +350,7 @@ fn read_inputs(inputs: &[InputTensor], mut binary: &[u8]) -> Result<Vec<Tensor>,
 }
 
 /// The tensors as one set of inputs per row.
-fn rows_of(inputs: &[Tensor], endpoint: &Endpoint) -> Result<Vec<JsonObject>, ApiError> {
+fn rows_of(inputs: &[Tensor], endpoint: &Endpoint) -> Result<Vec<Inputs>, ApiError> {
     let first = inputs
         .first()
         .ok_or_else(|| bad("the request has no inputs"))?;
@@ -365,7 +365,7 @@ fn rows_of(inputs: &[Tensor], endpoint: &Endpoint) -> Result<Vec<JsonObject>, Ap
                 first.name
             ))
         })?;
-    let mut sets = vec![JsonObject::new(); rows];
+    let mut sets = vec![Inputs::default(); rows];
     for tensor in inputs {
         let field = endpoint
             .inputs

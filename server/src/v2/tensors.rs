@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
+use wick_engine::Input;
 use wick_types::{Field, Kind, Media, Value, Values};
 
 use crate::api_error::ApiError;
@@ -292,7 +293,7 @@ fn decode_binary(datatype: &str, bytes: &[u8]) -> Option<Elements> {
 
 /// The value of `field` in row `row` of `tensor` (whose first dimension
 /// is the rows).
-pub fn input_value(field: &Field, tensor: &Tensor, row: usize) -> Result<Json, ApiError> {
+pub fn input_value(field: &Field, tensor: &Tensor, row: usize) -> Result<Input, ApiError> {
     let elements = &tensor.elements;
     let rows = tensor.shape.first().copied().unwrap_or(1).max(1) as usize;
     let per_row = elements.count() / rows;
@@ -304,55 +305,76 @@ pub fn input_value(field: &Field, tensor: &Tensor, row: usize) -> Result<Json, A
     let range = row * per_row..(row + 1) * per_row;
     Ok(match (&field.kind, elements) {
         (Kind::Image { .. }, Elements::Numbers(items)) => {
-            Json::String(png_data_url(name, &tensor.shape, &items[range])?)
+            Input::File(pixels_as_image(name, &tensor.shape, &items[range])?)
         }
-        (Kind::Tags { .. }, Elements::Bytes(items)) => Json::Array(
+        (Kind::Tags { .. }, Elements::Bytes(items)) => Input::Json(Json::Array(
             items[range]
                 .iter()
                 .map(|b| text(b).map(Json::String))
                 .collect::<Result<_, _>>()?,
-        ),
+        )),
         (_, _) if per_row != 1 => {
             return Err(invalid(format!(
                 "input `{name}` takes one element per row, not {per_row}"
             )));
         }
+        // The file as it came, its type read from its bytes.
         (kind, Elements::Bytes(items)) if kind.media().is_some() => {
             let bytes = items[row].clone();
             let mime = wick_types::sniff(&bytes).unwrap_or("application/octet-stream");
-            Json::String(Media::new(mime, bytes).to_data_url())
+            Input::File(Media::new(mime, bytes))
         }
-        (Kind::Chat { .. } | Kind::Json, Elements::Bytes(items)) => {
+        (Kind::Chat { .. } | Kind::Json, Elements::Bytes(items)) => Input::Json(
             serde_json::from_slice(&items[row])
-                .map_err(|e| invalid(format!("input `{name}` must be JSON text: {e}")))?
-        }
-        (_, Elements::Bytes(items)) => Json::String(text(&items[row])?),
-        (_, Elements::Numbers(items)) => json!(items[row]),
-        (_, Elements::Bools(items)) => Json::Bool(items[row]),
+                .map_err(|e| invalid(format!("input `{name}` must be JSON text: {e}")))?,
+        ),
+        (_, Elements::Bytes(items)) => Input::Json(Json::String(text(&items[row])?)),
+        (_, Elements::Numbers(items)) => Input::Json(json!(items[row])),
+        (_, Elements::Bools(items)) => Input::Json(Json::Bool(items[row])),
     })
 }
 
-/// A row of a UINT8 `[n, height, width, 3]` tensor (RGB pixels) as a PNG
-/// `data:` URL, the form the engine decodes images from.
-fn png_data_url(name: &str, shape: &[i64], pixels: &[f64]) -> Result<String, ApiError> {
+/// A row of a UINT8 `[n, height, width, 3]` tensor (RGB pixels) as an
+/// uncompressed BMP, the cheapest file the engine's image decoder reads:
+/// a 54-byte header before the rows, no compression either way.
+fn pixels_as_image(name: &str, shape: &[i64], pixels: &[f64]) -> Result<Media, ApiError> {
     let [_, height, width, 3] = shape else {
         return Err(invalid(format!(
             "input `{name}` takes encoded files as BYTES [n], or RGB pixels as UINT8 [n, height, width, 3], not {shape:?}"
         )));
     };
-    // Within 0–255 already (`Tensor::new` refuses other UINT8 values).
-    let bytes: Vec<u8> = pixels.iter().map(|p| *p as u8).collect();
-    let image =
-        image::RgbImage::from_raw(*width as u32, *height as u32, bytes).ok_or_else(|| {
-            invalid(format!(
-                "input `{name}`'s pixels do not fill {height}×{width}"
-            ))
-        })?;
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| invalid(format!("input `{name}` cannot be made an image: {e}")))?;
-    Ok(Media::new("image/png", png).to_data_url())
+    let (height, width) = (
+        u32::try_from(*height).unwrap_or(0),
+        u32::try_from(*width).unwrap_or(0),
+    );
+    if height == 0 || width == 0 || pixels.len() as u64 != u64::from(height) * u64::from(width) * 3
+    {
+        return Err(invalid(format!(
+            "input `{name}`'s pixels do not fill {height}×{width}"
+        )));
+    }
+    // Rows of BGR, bottom first, each padded to 4 bytes; within 0–255
+    // already (`Tensor::new` refuses other UINT8 values).
+    let row = (width as usize * 3).div_ceil(4) * 4;
+    let size = 54 + row * height as usize;
+    let mut bmp = Vec::with_capacity(size);
+    bmp.extend_from_slice(b"BM");
+    bmp.extend_from_slice(&(size as u32).to_le_bytes());
+    bmp.extend_from_slice(&[0, 0, 0, 0]);
+    bmp.extend_from_slice(&54u32.to_le_bytes());
+    bmp.extend_from_slice(&40u32.to_le_bytes());
+    bmp.extend_from_slice(&(width as i32).to_le_bytes());
+    bmp.extend_from_slice(&(height as i32).to_le_bytes());
+    bmp.extend_from_slice(&1u16.to_le_bytes());
+    bmp.extend_from_slice(&24u16.to_le_bytes());
+    bmp.extend_from_slice(&[0; 24]);
+    for line in pixels.chunks_exact(width as usize * 3).rev() {
+        for rgb in line.chunks_exact(3) {
+            bmp.extend_from_slice(&[rgb[2] as u8, rgb[1] as u8, rgb[0] as u8]);
+        }
+        bmp.resize(bmp.len() + row - width as usize * 3, 0);
+    }
+    Ok(Media::new("image/bmp", bmp))
 }
 
 /// One output tensor of a response.
