@@ -17,8 +17,7 @@
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -27,9 +26,9 @@ use wick_types::{Endpoint, Values};
 use crate::bundle::Serving;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::scheduler::spawn_worker;
 use crate::stream::{Event, Events, Sink};
 use crate::task::{AnyTask, Prepared, Reply, Submit, endpoint_names, without_panics};
+use crate::worker::{Closable, Line, Work, Worker};
 
 /// A task that runs step by step over many streams at once.
 pub trait StepTask: Send + Sync + 'static {
@@ -144,8 +143,7 @@ impl<T: StepTask> AnyTask for Stepping<T> {
 }
 
 pub struct Continuous<T: StepTask> {
-    shared: Arc<Shared<T>>,
-    worker: Option<JoinHandle<()>>,
+    worker: Worker<Shared<T>>,
 }
 
 struct Shared<T: StepTask> {
@@ -157,8 +155,7 @@ struct Shared<T: StepTask> {
     max_streams: usize,
     max_step_tokens: usize,
     max_queue: usize,
-    queue: Mutex<Queue<T>>,
-    wake: Condvar,
+    line: Line<Queue<T>>,
 }
 
 struct Queue<T: StepTask> {
@@ -242,7 +239,7 @@ impl<T: StepTask> Continuous<T> {
         serving: &Serving,
         metrics: Arc<Metrics>,
     ) -> Result<Continuous<T>> {
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             model: model.to_string(),
             version: version.to_string(),
             endpoints: task.0.endpoints().into_iter().map(|(e, _)| e).collect(),
@@ -251,36 +248,30 @@ impl<T: StepTask> Continuous<T> {
             max_streams: serving.max_batch_size.max(1),
             max_step_tokens: serving.max_batch_tokens.max(1),
             max_queue: serving.max_queue.max(1),
-            queue: Mutex::new(Queue {
+            line: Line::new(Queue {
                 waiting: VecDeque::new(),
                 closed: false,
             }),
-            wake: Condvar::new(),
-        });
-        let worker = {
-            let shared = shared.clone();
-            spawn_worker(model, move || shared.work())?
         };
         Ok(Continuous {
-            shared,
-            worker: Some(worker),
+            worker: Worker::start(model, shared)?,
         })
     }
 }
 
 impl<T: StepTask> Submit for Continuous<T> {
     fn submit(&self, endpoint: usize, inputs: Vec<Values>, deadline: Instant) -> Result<Reply> {
-        let endpoint = *self.shared.endpoints.get(endpoint).ok_or_else(|| {
+        let endpoint = *self.worker.shared.endpoints.get(endpoint).ok_or_else(|| {
             Error::Inference(format!("the task has no endpoint number {endpoint}"))
         })?;
         let queued = self.depth();
-        if queued + inputs.len() > self.shared.max_queue {
+        if queued + inputs.len() > self.worker.shared.max_queue {
             return Err(Error::Overloaded {
-                model: self.shared.model.clone(),
+                model: self.worker.shared.model.clone(),
                 queued,
             });
         }
-        let task = &self.shared.task.0;
+        let task = &self.worker.shared.task.0;
         let requests = inputs
             .into_iter()
             .map(|values| Ok(without_panics(|| task.prepare(endpoint, values))?.request))
@@ -294,7 +285,7 @@ impl<T: StepTask> Submit for Continuous<T> {
             }),
             events: events.clone(),
         });
-        let mut queue = self.shared.lock();
+        let mut queue = self.worker.shared.lock();
         for (place, request) in requests.into_iter().enumerate() {
             queue.waiting.push_back(Waiting {
                 endpoint,
@@ -306,28 +297,26 @@ impl<T: StepTask> Submit for Continuous<T> {
             });
         }
         drop(queue);
-        self.shared.wake.notify_one();
+        self.worker.shared.line.wake.notify_one();
         Ok(reply)
     }
 
     fn depth(&self) -> usize {
-        self.shared.lock().waiting.len()
+        self.worker.shared.lock().waiting.len()
     }
 }
 
-impl<T: StepTask> Drop for Continuous<T> {
-    fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.wake.notify_all();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+impl<T: StepTask> Closable for Queue<T> {
+    fn close(&mut self) {
+        self.closed = true;
     }
 }
 
-impl<T: StepTask> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+impl<T: StepTask> Work for Shared<T> {
+    type Queue = Queue<T>;
+
+    fn line(&self) -> &Line<Queue<T>> {
+        &self.line
     }
 
     fn work(&self) {
@@ -351,6 +340,12 @@ impl<T: StepTask> Shared<T> {
             }
             self.step(&mut running);
         }
+    }
+}
+
+impl<T: StepTask> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        self.line.lock()
     }
 
     /// Takes waiting requests into the batch while it has room; waits
@@ -402,7 +397,7 @@ impl<T: StepTask> Shared<T> {
             if !running.is_empty() {
                 return true;
             }
-            queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+            queue = self.line.wait(queue);
         }
     }
 

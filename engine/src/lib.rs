@@ -39,6 +39,7 @@ pub mod source;
 pub mod stream;
 pub mod task;
 pub mod tasks;
+mod worker;
 
 pub use bundle::{Bundle, Manifest};
 pub use engine::{

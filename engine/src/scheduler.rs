@@ -19,8 +19,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -31,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::stream::{Event, Events, Sink};
 use crate::task::{AnyTask, Item, Prepared, Reply, Submit, Task, endpoint_names, prepare};
+use crate::worker::{Closable, Line, Work, Worker};
 
 /// A `Task` as the engine keeps any task: served by this scheduler.
 impl<T: Task> AnyTask for T {
@@ -75,8 +75,7 @@ impl<T: Task> AnyTask for T {
 }
 
 pub struct Scheduler<T: Task> {
-    shared: Arc<Shared<T>>,
-    worker: Option<JoinHandle<()>>,
+    worker: Worker<Shared<T>>,
 }
 
 struct Shared<T: Task> {
@@ -90,8 +89,7 @@ struct Shared<T: Task> {
     max_batch_tokens: usize,
     max_delay: Duration,
     max_queue: usize,
-    queue: Mutex<Queue<T>>,
-    wake: Condvar,
+    line: Line<Queue<T>>,
 }
 
 struct Queue<T: Task> {
@@ -154,7 +152,7 @@ impl<T: Task> Scheduler<T> {
         serving: &Serving,
         metrics: Arc<Metrics>,
     ) -> Result<Scheduler<T>> {
-        let shared = Arc::new(Shared {
+        let shared = Shared {
             model: model.to_string(),
             version: version.to_string(),
             endpoints: task.endpoints().into_iter().map(|(e, _)| e).collect(),
@@ -164,20 +162,14 @@ impl<T: Task> Scheduler<T> {
             max_batch_tokens: serving.max_batch_tokens.max(1),
             max_delay: Duration::from_millis(serving.max_batch_delay_ms),
             max_queue: serving.max_queue.max(1),
-            queue: Mutex::new(Queue {
+            line: Line::new(Queue {
                 jobs: VecDeque::new(),
                 closed: false,
                 last_finished: Instant::now(),
             }),
-            wake: Condvar::new(),
-        });
-        let worker = {
-            let shared = shared.clone();
-            spawn_worker(model, move || shared.work())?
         };
         Ok(Scheduler {
-            shared,
-            worker: Some(worker),
+            worker: Worker::start(model, shared)?,
         })
     }
 
@@ -189,10 +181,10 @@ impl<T: Task> Scheduler<T> {
         deadline: Instant,
     ) -> Result<Reply> {
         let (events, reply) = mpsc::unbounded_channel();
-        let mut queue = self.shared.lock();
-        if queue.jobs.len() >= self.shared.max_queue {
+        let mut queue = self.worker.shared.lock();
+        if queue.jobs.len() >= self.worker.shared.max_queue {
             return Err(Error::Overloaded {
-                model: self.shared.model.clone(),
+                model: self.worker.shared.model.clone(),
                 queued: queue.jobs.len(),
             });
         }
@@ -210,63 +202,47 @@ impl<T: Task> Scheduler<T> {
             answers,
         });
         drop(queue);
-        self.shared.wake.notify_one();
+        self.worker.shared.line.wake.notify_one();
         Ok(reply)
     }
 }
 
 impl<T: Task> Submit for Scheduler<T> {
     fn submit(&self, endpoint: usize, inputs: Vec<Values>, deadline: Instant) -> Result<Reply> {
-        let endpoint = *self.shared.endpoints.get(endpoint).ok_or_else(|| {
+        let endpoint = *self.worker.shared.endpoints.get(endpoint).ok_or_else(|| {
             Error::Inference(format!("the task has no endpoint number {endpoint}"))
         })?;
         // A full queue refuses before any preparing is spent on it.
         let queued = self.depth();
-        if queued >= self.shared.max_queue {
+        if queued >= self.worker.shared.max_queue {
             return Err(Error::Overloaded {
-                model: self.shared.model.clone(),
+                model: self.worker.shared.model.clone(),
                 queued,
             });
         }
         let items = inputs
             .into_iter()
-            .map(|values| prepare(&*self.shared.task, endpoint, values))
+            .map(|values| prepare(&*self.worker.shared.task, endpoint, values))
             .collect::<Result<Vec<_>>>()?;
         self.enqueue(endpoint, items, deadline)
     }
 
     fn depth(&self) -> usize {
-        self.shared.lock().jobs.len()
+        self.worker.shared.lock().jobs.len()
     }
 }
 
-/// The thread that owns a model version and runs its work.
-pub(crate) fn spawn_worker(
-    model: &str,
-    work: impl FnOnce() + Send + 'static,
-) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("wick-{model}"))
-        .spawn(work)
-        .map_err(|e| Error::Load {
-            model: model.to_string(),
-            message: format!("cannot start its worker thread: {e}"),
-        })
-}
-
-impl<T: Task> Drop for Scheduler<T> {
-    fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.wake.notify_all();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+impl<T: Task> Closable for Queue<T> {
+    fn close(&mut self) {
+        self.closed = true;
     }
 }
 
-impl<T: Task> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+impl<T: Task> Work for Shared<T> {
+    type Queue = Queue<T>;
+
+    fn line(&self) -> &Line<Queue<T>> {
+        &self.line
     }
 
     fn work(&self) {
@@ -286,6 +262,12 @@ impl<T: Task> Shared<T> {
             }
         }
     }
+}
+
+impl<T: Task> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        self.line.lock()
+    }
 
     /// Waits for work, then takes up to `max_batch_size` inputs of it.
     fn next_batch(&self) -> Option<Vec<Job<T>>> {
@@ -294,7 +276,7 @@ impl<T: Task> Shared<T> {
             if queue.closed {
                 return None;
             }
-            queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+            queue = self.line.wait(queue);
         }
         let oldest = queue.jobs.front().map(|job| job.enqueued)?;
         if oldest < queue.last_finished {
@@ -308,6 +290,7 @@ impl<T: Task> Shared<T> {
                     break;
                 }
                 queue = self
+                    .line
                     .wake
                     .wait_timeout(queue, until - now)
                     .map(|(guard, _)| guard)

@@ -207,7 +207,7 @@ async fn dropped_clients_and_expired_requests_do_not_run() {
         2,
         "only live requests ran"
     );
-    let text = scheduler.shared.metrics.render(&[]);
+    let text = scheduler.worker.shared.metrics.render(&[]);
     assert!(text.contains("reason=\"cancelled\"} 1"), "{text}");
     assert!(text.contains("reason=\"deadline\"} 1"), "{text}");
 }
@@ -358,7 +358,7 @@ async fn a_big_request_past_its_deadline_stops_between_passes() {
         ran <= 7,
         "{ran} inputs ran: the leftover passes were not skipped"
     );
-    let text = scheduler.shared.metrics.render(&[]);
+    let text = scheduler.worker.shared.metrics.render(&[]);
     assert!(text.contains("reason=\"deadline\"} 1"), "{text}");
 }
 
@@ -373,7 +373,7 @@ async fn a_big_request_whose_client_left_stops_between_passes() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let ran = task.runs.load(Ordering::SeqCst);
     assert!(ran <= 6, "{ran} inputs ran after the client left");
-    let text = scheduler.shared.metrics.render(&[]);
+    let text = scheduler.worker.shared.metrics.render(&[]);
     assert!(text.contains("reason=\"cancelled\"} 1"), "{text}");
 }
 
