@@ -29,14 +29,6 @@ impl Message {
     }
 }
 
-/// Whether `endpoint` takes a conversation, and so gets the chat demo.
-pub fn is_chat(endpoint: &Endpoint) -> bool {
-    endpoint
-        .inputs
-        .iter()
-        .any(|field| matches!(field.kind, Kind::Chat { .. }))
-}
-
 #[component]
 pub fn ChatDemo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
     let model = StoredValue::new(page.info.name.clone());

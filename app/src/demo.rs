@@ -8,8 +8,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wick_types::{Endpoint, Field, Kind, validate_inputs};
 
-use crate::chat::{ChatDemo, is_chat};
-use crate::media_input::fetch_data_url;
+use crate::bundle::is_chat;
+use crate::files::fetch_data_url;
 
 use crate::flag::{FlagBar, Flagged};
 use crate::inputs::{initial_value, input_widgets};
@@ -85,7 +85,10 @@ enum Shown {
 #[component]
 fn Demo(page: ModelPage, endpoint: Endpoint) -> impl IntoView {
     if is_chat(&endpoint) {
-        return view! { <ChatDemo page endpoint/> }.into_any();
+        #[cfg(feature = "rich")]
+        return view! { <crate::chat::ChatDemo page endpoint/> }.into_any();
+        #[cfg(not(feature = "rich"))]
+        return view! { <crate::bundle::FullPage/> }.into_any();
     }
     let model_name = StoredValue::new(page.info.name.clone());
     let endpoint_name = StoredValue::new(endpoint.name.clone());

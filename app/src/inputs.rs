@@ -2,9 +2,12 @@
 //! JSON the API takes, so submitting is just collecting the values.
 
 use leptos::prelude::*;
-use wick_types::{Field, Kind, MediaKind};
+use wick_types::{Field, Kind};
 
+#[cfg(feature = "rich")]
 use crate::media_input::MediaInput;
+#[cfg(feature = "rich")]
+use wick_types::MediaKind;
 
 /// The value a widget starts with (and returns to on Clear).
 pub fn initial_value(field: &Field) -> serde_json::Value {
@@ -159,14 +162,18 @@ pub fn InputWidget(
             }
             .into_any()
         }
+        #[cfg(feature = "rich")]
         Kind::Image { max_bytes } => view! {
             <MediaInput id=id.clone() testid media=MediaKind::Image max_bytes required value invalid/>
         }
         .into_any(),
+        #[cfg(feature = "rich")]
         Kind::Audio { max_bytes } => view! {
             <MediaInput id=id.clone() testid media=MediaKind::Audio max_bytes required value invalid/>
         }
         .into_any(),
+        #[cfg(not(feature = "rich"))]
+        Kind::Image { .. } | Kind::Audio { .. } => view! { <crate::bundle::FullPage/> }.into_any(),
         Kind::Chat { .. }
         | Kind::Json
         | Kind::Label { .. }

@@ -2,19 +2,27 @@
 //! models' signatures — a demo per endpoint and a "use via API" page per
 //! model.
 //!
-//! Compiled twice: with `ssr` inside the `wick` binary (server functions
-//! reach the engine through Leptos context), and with `hydrate` to wasm32,
-//! where it knows only the serde types of `wick-types`.
+//! Compiled three times: with `ssr` inside the `wick` binary (server
+//! functions reach the engine through Leptos context), and with `hydrate`
+//! to wasm32, where it knows only the serde types of `wick-types`: once
+//! with the chat, camera and microphone widgets (`rich`) and once without,
+//! a lighter first load for the pages that draw none (`bundle.rs`).
 
 #[cfg(feature = "ssr")]
 pub mod admin;
 mod api_page;
+pub mod bundle;
+#[cfg(feature = "rich")]
 mod chat;
 mod demo;
+#[cfg(feature = "rich")]
 mod devices;
+mod files;
 mod flag;
 mod inputs;
+#[cfg(feature = "rich")]
 mod media_input;
+#[cfg(feature = "rich")]
 mod microphone;
 mod outputs;
 #[cfg(feature = "ssr")]
@@ -33,8 +41,11 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 pub use server_fns::*;
 
-/// The HTML document around the app, rendered on the server.
+/// The HTML document around the app, rendered on the server, with the
+/// WASM build its page needs.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let options = bundle::options_for_this_page(options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -90,7 +101,10 @@ pub fn App() -> impl IntoView {
 fn Header() -> impl IntoView {
     // Effects run only in the browser: this marker proves hydration ran.
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| {
+        hydrated.set(true);
+        bundle::mark_hydrated();
+    });
     view! {
         <header class="top">
             <A href="/" attr:class="brand">"Wick"</A>

@@ -25,7 +25,7 @@ pub fn has_assets() -> bool {
 
 pub fn router(engine: Arc<Engine>, store: Arc<Store>, security: Arc<Security>) -> Router {
     let options = LeptosOptions::builder()
-        .output_name("wick")
+        .output_name(app::bundle::FULL)
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(App);

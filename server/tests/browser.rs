@@ -1028,11 +1028,105 @@ async fn a_first_visit_moves_the_compressed_site_only() {
         println!("{name}: {transferred} B over the wire ({encoded} B body, {decoded} B decoded)");
         total += transferred;
         if name.ends_with(".wasm") {
-            wasm = Some((*encoded, *decoded));
+            wasm = Some((name.clone(), *encoded, *decoded));
         }
     }
-    let (wasm_encoded, wasm_decoded) = wasm.expect("the WASM was loaded");
+    let (wasm_name, wasm_encoded, wasm_decoded) = wasm.expect("the WASM was loaded");
     println!("first visit: {total} B over the wire in all");
     assert!(wasm_encoded < wasm_decoded / 2, "the WASM came compressed");
     assert!(total <= 450 * 1024, "{total} B over the wire");
+
+    // A text demo hydrates with the light build, at most 400 KB gzipped.
+    assert!(
+        wasm_name.ends_with("/pkg/wick_light_bg.wasm"),
+        "{wasm_name}"
+    );
+    let gzipped = reqwest::Client::new()
+        .get(&wasm_name)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let gzipped = gzipped.bytes().await.unwrap().len();
+    println!("the light WASM: {gzipped} B gzipped");
+    assert!(gzipped <= 400 * 1024, "{gzipped} B of gzipped WASM");
+}
+
+/// The WASM files a page loaded, by name.
+async fn loaded_wasm(browser: &Browser) -> Vec<String> {
+    let names = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.endsWith('.wasm'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(names).unwrap()
+}
+
+/// A text demo comes with the light build; following its tab to a photo
+/// demo, whose widgets only the full build has, loads that page afresh
+/// with the full build, and the way back stays in the page.
+#[tokio::test]
+async fn each_page_hydrates_with_the_build_its_widgets_need() {
+    let server = Server::start(&[&minilm_dir(), &lite0_dir()], &[]);
+    let browser = Browser::start().await;
+    browser.open(&server.url("/m/minilm/embed")).await;
+    let light = loaded_wasm(&browser).await;
+    assert!(
+        light.len() == 1 && light[0].ends_with("/wick_light_bg.wasm"),
+        "{light:?}"
+    );
+
+    browser
+        .client
+        .find(Locator::Css("a[href='/m/efficientnet-lite0/classify']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.find("input-image").await;
+    browser
+        .until("the photo demo hydrated with the full build", || async {
+            let wasm = loaded_wasm(&browser).await;
+            let hydrated = browser
+                .find("hydrated")
+                .await
+                .attr("data-hydrated")
+                .await
+                .ok()??;
+            (hydrated == "true" && wasm.len() == 1 && wasm[0].ends_with("/wick_bg.wasm"))
+                .then_some(())
+        })
+        .await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("[data-testid='full-page']"))
+            .await
+            .is_err()
+    );
+
+    // Back to the text demo: the full build draws it in place.
+    browser
+        .client
+        .find(Locator::Css("a[href='/m/minilm/embed']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until("the text demo drawn in place", || async {
+            let url = browser.client.current_url().await.ok()?;
+            let wasm = loaded_wasm(&browser).await;
+            (url.path() == "/m/minilm/embed" && wasm.len() == 1).then_some(())
+        })
+        .await;
+    browser.find("input-text").await;
+    browser.assert_no_console_errors().await;
+    browser.client.clone().close().await.unwrap();
 }

@@ -238,7 +238,8 @@ async fn probes_and_the_page_answer() {
     // Server-rendered: the model and its endpoints are in the HTML itself.
     assert!(html.contains("MiniLM sentence embeddings"), "{html}");
     assert!(html.contains("similarity"), "{html}");
-    assert!(html.contains("/pkg/wick.js"), "{html}");
+    // A text demo hydrates with the light build (app/src/bundle.rs).
+    assert!(html.contains("/pkg/wick_light.js"), "{html}");
 }
 
 /// Every answer names its request (the client's id, or a new one) and a
