@@ -1,7 +1,7 @@
 //! Two WASM builds of this crate hydrate the pages: the full one
 //! (`frontend`, `/pkg/wick.js`) and a light one (`frontend/light`,
-//! `/pkg/wick_light.js`) without the chat, camera and microphone widgets
-//! (the `rich` feature). The server sends each page with the lighter build
+//! `/pkg/wick_light.js`) without the chat, camera, microphone and
+//! version-picker widgets (the `rich` feature). The server sends each page with the lighter build
 //! when the page draws none of them, so a first visit to a text or number
 //! demo loads less code. A client-side navigation to a page that needs the
 //! full build loads that page afresh (`FullPage`).
@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use leptos::prelude::*;
+#[cfg(feature = "ssr")]
+use wick_types::ModelInfo;
 use wick_types::{Endpoint, Kind};
 
 /// The JS (and `_bg.wasm`) name of each build under `/pkg`.
@@ -33,38 +35,38 @@ pub fn is_chat(endpoint: &Endpoint) -> bool {
         .any(|field| matches!(field.kind, Kind::Chat { .. }))
 }
 
-/// Whether `endpoint`'s demo draws a widget only the full build has: the
-/// chat demo, or a media input (file, camera, microphone).
+/// Whether the demo of `model`'s `endpoint` draws a widget only the full
+/// build has: the chat demo, a media input (file, camera, microphone), or
+/// the picker of a model with several versions loaded.
 #[cfg(feature = "ssr")]
-pub fn needs_full(endpoint: &Endpoint) -> bool {
-    endpoint.inputs.iter().any(|field| {
-        matches!(
-            field.kind,
-            Kind::Chat { .. } | Kind::Image { .. } | Kind::Audio { .. }
-        )
-    })
+pub fn needs_full(model: &ModelInfo, endpoint: &Endpoint) -> bool {
+    model.versions.len() > 1
+        || endpoint.inputs.iter().any(|field| {
+            matches!(
+                field.kind,
+                Kind::Chat { .. } | Kind::Image { .. } | Kind::Audio { .. }
+            )
+        })
 }
 
 /// The build that hydrates the page at `path`, given the models served:
 /// the routes of `App` (`/`, `/m/{model}/api`, `/m/{model}/{endpoint}`).
 #[cfg(feature = "ssr")]
-pub fn for_path<'a>(
-    path: &str,
-    mut models: impl Iterator<Item = &'a wick_types::ModelInfo>,
-) -> &'static str {
+pub fn for_path<'a>(path: &str, mut models: impl Iterator<Item = &'a ModelInfo>) -> &'static str {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let endpoint = match segments.as_slice() {
-        [] => models.next().and_then(|model| model.endpoints.first()),
+    let page = match segments.as_slice() {
+        [] => models
+            .next()
+            .and_then(|model| Some((model, model.endpoints.first()?))),
         ["m", _, "api"] => None,
         ["m", model, endpoint] => models
             .find(|m| m.name == *model)
-            .and_then(|m| m.endpoint(endpoint)),
+            .and_then(|model| Some((model, model.endpoint(endpoint)?))),
         _ => None,
     };
-    if endpoint.is_some_and(needs_full) {
-        FULL
-    } else {
-        LIGHT
+    match page {
+        Some((model, endpoint)) if needs_full(model, endpoint) => FULL,
+        _ => LIGHT,
     }
 }
 
@@ -107,7 +109,7 @@ pub fn FullPage() -> impl IntoView {
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
-    use wick_types::{Field, ModelInfo};
+    use wick_types::Field;
 
     fn model(name: &str, endpoints: Vec<(&str, Kind)>) -> ModelInfo {
         ModelInfo {
@@ -167,5 +169,11 @@ mod tests {
         assert_eq!(pick("/m/nothing/here"), LIGHT);
         let vision_first = [models[1].clone()];
         assert_eq!(for_path("/", vision_first.iter()), FULL);
+
+        // A model with a canary beside it: its demos draw the version picker.
+        let mut canary = models[0].clone();
+        canary.versions = vec!["1".to_string(), "2".to_string()];
+        assert_eq!(for_path("/m/minilm/embed", [canary.clone()].iter()), FULL);
+        assert_eq!(for_path("/m/minilm/api", [canary].iter()), LIGHT);
     }
 }

@@ -5,8 +5,9 @@
 //! Compiled three times: with `ssr` inside the `wick` binary (server
 //! functions reach the engine through Leptos context), and with `hydrate`
 //! to wasm32, where it knows only the serde types of `wick-types`: once
-//! with the chat, camera and microphone widgets (`rich`) and once without,
-//! a lighter first load for the pages that draw none (`bundle.rs`).
+//! with the chat, camera, microphone and version-picker widgets (`rich`)
+//! and once without, a lighter first load for the pages that draw none
+//! (`bundle.rs`).
 
 #[cfg(feature = "ssr")]
 pub mod admin;
