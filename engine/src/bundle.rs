@@ -231,6 +231,85 @@ impl Bundle {
 }
 
 impl Manifest {
+    /// A manifest for a model you serve yourself (`Engine::add_model`):
+    /// its name (in URLs) and version, titled by its name, the default
+    /// flag options and serving settings, no examples and no files. Its
+    /// task is named after the model; a bundle of a task you registered
+    /// (`Registry::with`) names that task instead (`Manifest::task`).
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Manifest {
+        let name = name.into();
+        Manifest {
+            task: name.clone(),
+            ui: Ui {
+                title: name.clone(),
+                ..Ui::default()
+            },
+            name,
+            version: version.into(),
+            hub_id: None,
+            examples: BTreeMap::new(),
+            flagging: Flagging::default(),
+            serving: Serving::default(),
+            settings: toml::Table::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// The task's name, as a bundle's `wick.toml` gives it.
+    pub fn task(mut self, task: impl Into<String>) -> Manifest {
+        self.task = task.into();
+        self
+    }
+
+    /// The demo page's title.
+    pub fn title(mut self, title: impl Into<String>) -> Manifest {
+        self.ui.title = title.into();
+        self
+    }
+
+    /// The line under the title.
+    pub fn description(mut self, description: impl Into<String>) -> Manifest {
+        self.ui.description = description.into();
+        self
+    }
+
+    /// Markdown shown under the demo.
+    pub fn article(mut self, article: impl Into<String>) -> Manifest {
+        self.ui.article = article.into();
+        self
+    }
+
+    /// One more example of `endpoint`, as the JSON object of its inputs
+    /// (checked against the signature when the model is added).
+    pub fn example(mut self, endpoint: impl Into<String>, inputs: serde_json::Value) -> Manifest {
+        let inputs = match inputs {
+            serde_json::Value::Object(inputs) => inputs,
+            // Kept as an object with one odd key, so that adding the model
+            // fails naming it rather than dropping it unseen.
+            other => serde_json::Map::from_iter([("(not an object)".to_string(), other)]),
+        };
+        self.examples
+            .entry(endpoint.into())
+            .or_default()
+            .push(inputs);
+        self
+    }
+
+    /// The Flag button's options (Gradio's `flagging_options`).
+    pub fn flag_options<S: Into<String>>(
+        mut self,
+        options: impl IntoIterator<Item = S>,
+    ) -> Manifest {
+        self.flagging.options = options.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How it is batched and queued.
+    pub fn serving(mut self, serving: Serving) -> Manifest {
+        self.serving = serving;
+        self
+    }
+
     /// Parses and checks a manifest; the message says what is wrong.
     pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;

@@ -15,7 +15,6 @@ use hf_hub::{Cache, Repo, RepoType};
 use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui, check_name};
 use crate::error::{Error, Result};
 use crate::task::TaskKind;
-use crate::tasks::task_kind;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -185,18 +184,17 @@ pub fn resolve_hub(
 /// SHA-256 of every file. This is `wick bundle`.
 pub fn bundle_from_source(
     source: &Source,
-    task: &str,
+    kind: &TaskKind,
     name: &str,
     version: &str,
     out_dir: &Path,
 ) -> Result<Bundle> {
-    let kind = task_kind(task)?;
     let mut resolved = source.resolve(kind)?;
     let defaults = (kind.defaults)(&resolved.dir)?;
     let manifest = Manifest {
         name: name.to_string(),
         version: version.to_string(),
-        task: task.to_string(),
+        task: kind.name.to_string(),
         hub_id: match source {
             Source::Hub { repo, .. } => Some(repo.clone()),
             Source::Folder(_) => None,

@@ -222,11 +222,21 @@ pub struct ServeArgs {
     /// Bundle folders (each with a wick.toml).
     #[arg(required = true)]
     pub bundles: Vec<PathBuf>,
+    #[command(flatten)]
+    pub options: ServeOptions,
+}
+
+/// Everything `wick serve` takes besides its bundles, each with the
+/// default the command line has; `Server` (a library user's entry point)
+/// starts from the same defaults (`ServeOptions::from_env`).
+#[derive(Args, Clone)]
+pub struct ServeOptions {
     /// Address to listen on.
     #[arg(long, env = "WICK_HOST", default_value = "0.0.0.0")]
     pub host: String,
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "WICK_PORT", default_value_t = 7860)]
+    /// Port to listen on (0 picks a free one) [default: $PORT, as hosts
+    /// such as Cloud Run set it, else 7860].
+    #[arg(long, env = "WICK_PORT", default_value_t = default_port(), hide_default_value = true)]
     pub port: u16,
     /// Largest request body accepted, in bytes; larger ones get 413.
     /// Default: 2 MiB, or room for the largest image or audio file a loaded
@@ -313,6 +323,31 @@ pub struct ServeArgs {
     /// or comma-separate. None by default.
     #[arg(long, env = "WICK_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
+}
+
+impl ServeOptions {
+    /// The command line's defaults, and what the environment sets
+    /// (`WICK_PORT`, `WICK_AUTH`, `WICK_DATA_DIR`…), as `wick serve` reads
+    /// them. Fails only on an environment variable that does not parse
+    /// (a `WICK_PORT` that is no port), naming it.
+    pub fn from_env() -> anyhow::Result<ServeOptions> {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            options: ServeOptions,
+        }
+        Defaults::try_parse_from(["wick"])
+            .map(|defaults| defaults.options)
+            .map_err(|error| anyhow::anyhow!("{}", error.render()))
+    }
+}
+
+/// `$PORT` when it holds a port, else Gradio's 7860.
+fn default_port() -> u16 {
+    std::env::var("PORT")
+        .ok()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or(7860)
 }
 
 /// Overrides of every bundle's `[serving]` settings.

@@ -17,6 +17,7 @@ mod credentials;
 mod feedback_api;
 pub mod gate;
 mod gradio;
+mod launch;
 pub mod listen;
 mod multipart;
 mod openai;
@@ -44,8 +45,39 @@ use wick_feedback::Store;
 
 pub use credentials::Credentials;
 pub use gate::Gate;
+pub use launch::Server;
 pub use security::Security;
 pub use site::has_assets;
+
+/// The `wick` command line over `tasks`: `wick serve`, `wick bundle`,
+/// `wick predict`, `wick bench` and the admin API's loads (`wick rollout
+/// load`) know the tasks of this registry. `wick`'s own `main` passes
+/// Wick's built-in tasks; a user's binary passes them and its own
+/// (`builtin().with(&MY_TASK)`), and is then a `wick` that serves bundles
+/// of its task.
+pub fn main_with(tasks: wick_engine::Registry) -> anyhow::Result<()> {
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WICK_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+                // symphonia logs each Ogg stream it opens at info.
+                .unwrap_or_else(|_| "info,symphonia=warn".into()),
+        )
+        .init();
+    match cli.command {
+        cli::Command::Serve(args) => commands::serve::run(args, tasks),
+        cli::Command::Bundle(args) => commands::bundle::run(args, tasks),
+        cli::Command::Predict(args) => commands::predict::run(args, tasks),
+        cli::Command::Feedback(args) => commands::feedback::run(args),
+        cli::Command::Bench(args) => commands::bench::run(args, tasks),
+        cli::Command::Deploy(args) => commands::deploy(args),
+        cli::Command::Rollout(args) => commands::rollout::run(args),
+        cli::Command::HashPassword => commands::hash_password::run(),
+    }
+}
 
 /// How much of a request body is read, and for how long.
 #[derive(Clone, Copy, Debug)]

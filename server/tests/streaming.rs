@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 use wick_engine::{Engine, Item, Manifest, Prepared, Task};
-use wick_feedback::{Store, StoreConfig};
 use wick_types::{Endpoint, Field, Kind, Value, Values};
 
 use common::sse_events;
@@ -131,41 +130,43 @@ impl Task for Count {
 struct Toy {
     base: String,
     emitted: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data: tempfile::TempDir,
 }
 
+/// The toy task served through the library's entry point, as a user's
+/// binary serves its own model.
 async fn serve_toy() -> Toy {
     let emitted = Arc::new(AtomicUsize::new(0));
-    let manifest: Manifest =
-        toml::from_str("name = \"toy\"\nversion = \"1\"\ntask = \"count\"\n[files]\n").unwrap();
     let engine = Engine::new();
+    let task = Count {
+        emitted: emitted.clone(),
+    };
     engine
-        .add_model(
-            &manifest,
-            Arc::new(Count {
-                emitted: emitted.clone(),
-            }),
-        )
+        .add_model(&Manifest::new("toy", "1"), Arc::new(task))
         .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let config = StoreConfig::resolve(Some(data.path()), None).unwrap();
-    let store = Arc::new(Store::open(&config).await.unwrap());
-    let router = wick_server::router(
-        Arc::new(engine),
-        store,
-        wick_server::AdminSettings::default(),
-        wick_server::BodyLimits {
-            max_bytes: 1 << 20,
-            timeout: std::time::Duration::from_secs(30),
-        },
-        wick_server::Security::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (listening, address) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = wick_server::Server::new(engine)
+        .host("127.0.0.1")
+        .port(0)
+        .data_dir(data.path())
+        .configure(|options| options.shutdown_grace_secs = 2)
+        .on_listening(move |address| {
+            let _ = listening.send(address);
+        })
+        .stop_when(async move {
+            let _ = stopped.await;
+        });
+    let served = tokio::spawn(server.serve());
+    let base = format!("http://{}", address.await.unwrap());
     Toy {
         base,
         emitted,
+        stop: Some(stop),
+        served,
         _data: data,
     }
 }
@@ -256,6 +257,29 @@ async fn the_json_api_streams_chunks_as_sse_then_the_whole_answer() {
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["field"], "n");
+}
+
+/// The entry point stops as `wick serve` does on SIGTERM: new work is
+/// refused at once by the probes, a stream open at the time ends with a
+/// last event within the grace, and `serve` returns.
+#[tokio::test]
+async fn the_entry_point_stops_when_asked_and_an_open_stream_gets_a_last_word() {
+    let mut toy = serve_toy().await;
+    let mut response = api_stream(&toy, 10_000).send().await.unwrap();
+    read_until(&mut response, |text| text.contains("\"chunk\":3")).await;
+    let asked = Instant::now();
+    toy.stop.take().unwrap().send(()).unwrap();
+    let rest = read_until(&mut response, |text| text.contains("event: error")).await;
+    assert!(rest.contains("unavailable"), "{rest}");
+    let served = tokio::time::timeout(Duration::from_secs(10), toy.served)
+        .await
+        .expect("serve returns after its grace");
+    served.unwrap().unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
 }
 
 #[tokio::test]

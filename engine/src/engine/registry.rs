@@ -52,6 +52,9 @@ impl Engine {
             model: manifest.name.clone(),
             message,
         };
+        crate::bundle::check_name("name", &manifest.name)
+            .and_then(|()| crate::bundle::check_name("version", &manifest.version))
+            .map_err(fail)?;
         self.check_new_version(manifest)?;
         let endpoints = task.signatures();
         check_endpoint_names(&endpoints).map_err(fail)?;

@@ -9,7 +9,6 @@ pub mod speech_to_text;
 pub mod text_generation;
 
 use crate::engine::Engine;
-use crate::error::Result;
 use crate::task::{Registry, TaskKind};
 
 /// Every task Wick ships.
@@ -23,15 +22,6 @@ pub const TASKS: &[TaskKind] = &[
 /// Every task Wick ships, as an engine's registry.
 pub fn builtin() -> Registry {
     TASKS.iter().fold(Registry::new(), Registry::with)
-}
-
-/// The task a bundle names among Wick's own, or an error listing them.
-pub fn task_kind(name: &str) -> Result<&'static TaskKind> {
-    builtin().find(name)
-}
-
-pub fn task_names() -> Vec<&'static str> {
-    builtin().names()
 }
 
 impl Engine {

@@ -56,9 +56,9 @@ struct Report {
     cells: Vec<Cell>,
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub fn run(args: BenchArgs, tasks: wick_engine::Registry) -> anyhow::Result<()> {
     if let Some(threads) = args.forward_threads {
-        return super::forward_bench::measure(&args, threads);
+        return super::forward_bench::measure(&args, threads, &tasks);
     }
     if args.in_process {
         return super::forward_bench::run(&args);
@@ -67,7 +67,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let engine = Arc::new(super::load_engine(&[&args.bundle], &args.serving)?);
+    let engine = Arc::new(super::load_engine(&[&args.bundle], &args.serving, tasks)?);
     let info = engine
         .models()
         .into_iter()

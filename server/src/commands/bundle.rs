@@ -5,11 +5,11 @@ use wick_engine::source::{Source, bundle_from_source};
 
 use crate::cli::BundleArgs;
 
-pub fn run(args: BundleArgs) -> anyhow::Result<()> {
+pub fn run(args: BundleArgs, tasks: wick_engine::Registry) -> anyhow::Result<()> {
     let source = Source::parse(&args.source);
     let bundle = bundle_from_source(
         &source,
-        &args.task,
+        tasks.find(&args.task)?,
         &args.name,
         &args.version,
         &args.out_dir,

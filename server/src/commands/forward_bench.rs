@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
-use wick_engine::Bundle;
-use wick_engine::tasks::task_kind;
+use wick_engine::{Bundle, Registry};
 use wick_types::{Endpoint, Values, validate_inputs};
 
 use super::workload::Workload;
@@ -117,9 +116,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// In the child: measures every cell and prints one JSON line each.
-pub fn measure(args: &BenchArgs, threads: usize) -> anyhow::Result<()> {
+pub fn measure(args: &BenchArgs, threads: usize, tasks: &Registry) -> anyhow::Result<()> {
     let bundle = Bundle::open(&args.bundle)?;
-    let kind = task_kind(&bundle.manifest.task)?;
+    let kind = tasks.find(&bundle.manifest.task)?;
     let task = (kind.load)(&bundle, &Device::Cpu)?;
     let name = endpoint_name(&args.endpoint, &task.signatures())?;
     let endpoint = task

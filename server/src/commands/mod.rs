@@ -11,13 +11,13 @@ pub mod hash_password;
 pub mod predict;
 pub mod rollout;
 pub mod serve;
-mod space_storage;
+pub(crate) mod space_storage;
 pub mod workload;
 
 use std::path::Path;
 
 use anyhow::Context;
-use wick_engine::{Bundle, Engine};
+use wick_engine::{Bundle, Engine, Registry};
 use wick_feedback::{Store, StoreConfig};
 
 use crate::cli::{DeployArgs, DeployCommand, ServingArgs, StoreArgs};
@@ -43,10 +43,15 @@ pub fn store_config(args: &StoreArgs) -> anyhow::Result<StoreConfig> {
         .map_err(anyhow::Error::msg)
 }
 
-/// Opens (hash-checking every file) and loads each bundle into one engine,
-/// with `serving` overriding each bundle's `[serving]` settings.
-pub fn load_engine(bundles: &[impl AsRef<Path>], serving: &ServingArgs) -> anyhow::Result<Engine> {
-    let engine = Engine::new();
+/// Opens (hash-checking every file) and loads each bundle into one engine
+/// that knows `tasks`, with `serving` overriding each bundle's `[serving]`
+/// settings.
+pub fn load_engine(
+    bundles: &[impl AsRef<Path>],
+    serving: &ServingArgs,
+    tasks: Registry,
+) -> anyhow::Result<Engine> {
+    let engine = Engine::with_tasks(tasks);
     for dir in bundles {
         let dir = dir.as_ref();
         let mut bundle = Bundle::open(dir)

@@ -7,12 +7,12 @@ use wick_types::{ModelInfo, OneOrMany, PredictResponse};
 
 use crate::cli::PredictArgs;
 
-pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+pub fn run(args: PredictArgs, tasks: wick_engine::Registry) -> anyhow::Result<()> {
     let serving = crate::cli::ServingArgs {
         device: args.device.clone(),
         ..Default::default()
     };
-    let engine = super::load_engine(&[&args.bundle], &serving)?;
+    let engine = super::load_engine(&[&args.bundle], &serving, tasks)?;
     let Some(model) = engine.models().into_iter().next() else {
         bail!("the bundle in {} loaded no model", args.bundle.display());
     };
