@@ -4,7 +4,7 @@
 //! the `gate`, in a time that does not tell which names exist.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 
 use crate::sessions::same_secret;
 
@@ -132,7 +132,9 @@ fn verify_hash(password: &str, hash: &str) -> bool {
 
 /// An Argon2id hash of `password` (a PHC string) with a random salt, for
 /// `--auth-file` (`wick hash-password`).
+#[cfg(feature = "cli")]
 pub(crate) fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use wick_engine::Engine;
 
-use crate::cli::ServeOptions;
+use crate::options::ServeOptions;
 
 /// An engine and how to serve it; every option starts at `wick serve`'s
 /// default (and what the environment sets: `WICK_PORT` or `PORT`,
@@ -54,6 +54,7 @@ impl Server {
     }
 
     /// Counts the startup time it logs from `at` (before loading models).
+    #[cfg(feature = "cli")]
     pub(crate) fn started_at(mut self, at: Instant) -> Server {
         self.created = at;
         self
@@ -114,6 +115,18 @@ impl Server {
         self
     }
 
+    /// `serve()` from a plain `main`: starts logging (`WICK_LOG` or
+    /// `RUST_LOG`, info by default) and a multi-threaded async runtime,
+    /// and serves until SIGINT or SIGTERM.
+    pub fn launch(self) -> anyhow::Result<()> {
+        crate::start_logging();
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(self.serve())
+    }
+
     /// Serves until SIGINT or SIGTERM (or `stop_when`), then drains and
     /// stops.
     pub async fn serve(self) -> anyhow::Result<()> {
@@ -159,16 +172,14 @@ async fn serve(
             "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
         );
     }
-    let store_config = crate::commands::store_config(&options.store)?;
-    let store = crate::commands::open_store(&store_config)
-        .await?
-        .limit_flags(
-            options.max_flags_per_minute,
-            options.max_flag_mb_per_minute << 20,
-        );
+    let store_config = crate::store::store_config(&options.store)?;
+    let store = crate::store::open_store(&store_config).await?.limit_flags(
+        options.max_flags_per_minute,
+        options.max_flag_mb_per_minute << 20,
+    );
     let store = Arc::new(store);
     tracing::info!(store = store.describe(), "feedback is kept");
-    let storage_warning = crate::commands::space_storage::warning(&store_config);
+    let storage_warning = crate::store::space_storage::warning(&store_config);
     if let Some(warning) = &storage_warning {
         tracing::warn!("{warning}");
     }

@@ -1,4 +1,5 @@
-//! The `wick` binary's library half: the CLI, the commands, and the HTTP
+//! The `wick` binary's library half: `Server` (the entry point that serves
+//! an engine), the CLI and its commands (the `cli` feature), and the HTTP
 //! router — the UI, the JSON API (with SSE and multipart), the
 //! OpenAI-compatible API, Gradio's client protocol, the Open Inference
 //! Protocol V2 (REST here, gRPC in `v2::grpc` on its own port), the
@@ -10,8 +11,10 @@ mod admin;
 mod api;
 mod api_error;
 mod auth;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod clients;
+#[cfg(feature = "cli")]
 pub mod commands;
 mod credentials;
 mod feedback_api;
@@ -22,11 +25,13 @@ pub mod listen;
 mod multipart;
 mod openai;
 mod openapi;
+pub mod options;
 pub mod rollout;
 mod seam;
 mod security;
 mod sessions;
 mod site;
+mod store;
 mod trace;
 mod v2;
 
@@ -46,6 +51,7 @@ use wick_feedback::Store;
 pub use credentials::Credentials;
 pub use gate::Gate;
 pub use launch::Server;
+pub use options::{ServeOptions, ServingArgs, StoreArgs};
 pub use security::Security;
 pub use site::has_assets;
 
@@ -55,18 +61,11 @@ pub use site::has_assets;
 /// Wick's built-in tasks; a user's binary passes them and its own
 /// (`builtin().with(&MY_TASK)`), and is then a `wick` that serves bundles
 /// of its task.
+#[cfg(feature = "cli")]
 pub fn main_with(tasks: wick_engine::Registry) -> anyhow::Result<()> {
     use clap::Parser;
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WICK_LOG")
-                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-                // symphonia logs each Ogg stream it opens at info.
-                .unwrap_or_else(|_| "info,symphonia=warn".into()),
-        )
-        .init();
+    start_logging();
     match cli.command {
         cli::Command::Serve(args) => commands::serve::run(args, tasks),
         cli::Command::Bundle(args) => commands::bundle::run(args, tasks),
@@ -77,6 +76,20 @@ pub fn main_with(tasks: wick_engine::Registry) -> anyhow::Result<()> {
         cli::Command::Rollout(args) => commands::rollout::run(args),
         cli::Command::HashPassword => commands::hash_password::run(),
     }
+}
+
+/// Logs to stderr at `WICK_LOG` or `RUST_LOG` (info by default); nothing
+/// when the program set up logging itself.
+fn start_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WICK_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+                // symphonia logs each Ogg stream it opens at info.
+                .unwrap_or_else(|_| "info,symphonia=warn".into()),
+        )
+        .try_init();
 }
 
 /// How much of a request body is read, and for how long.
@@ -115,7 +128,7 @@ pub struct AdminSettings {
     pub routing_file: Option<PathBuf>,
     /// `wick serve`'s overrides of a bundle's `[serving]`, for bundles
     /// loaded through the admin API too.
-    pub serving: cli::ServingArgs,
+    pub serving: options::ServingArgs,
     /// Shown at the top of the review page: feedback that will be lost
     /// (a Space with no bucket mounted where feedback is kept).
     pub storage_warning: Option<String>,

@@ -30,7 +30,7 @@ use wick_engine::{Bundle, Engine, RolloutStatus, Routing, SavedRouting};
 use wick_types::ErrorCode;
 
 use crate::api_error::{ApiError, typed_body};
-use crate::cli::ServingArgs;
+use crate::options::ServingArgs;
 
 /// The file, in the data folder, that keeps every model's routing.
 pub const ROUTING_FILE: &str = "routing.json";

@@ -16,11 +16,10 @@ use wick_feedback::Store;
 
 use crate::security::{Security, content_security_policy};
 
-include!(concat!(env!("OUT_DIR"), "/site_files.rs"));
-
-/// Whether this binary was built with its UI assets (see build.rs).
+/// Whether this binary was built with its UI assets (`wick-site`'s
+/// committed build).
 pub fn has_assets() -> bool {
-    FILES.iter().any(|(path, _, _)| path.ends_with(".wasm"))
+    wick_site::file(&format!("/pkg/{}_bg.wasm.gz", app::bundle::FULL)).is_some()
 }
 
 pub fn router(engine: Arc<Engine>, store: Arc<Store>, security: Arc<Security>) -> Router {
@@ -68,10 +67,12 @@ pub fn router(engine: Arc<Engine>, store: Arc<Store>, security: Arc<Security>) -
 /// it is a 304 without a body.
 async fn asset(uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
-    let Some((file, tag)) = embedded(path) else {
+    let Some(tag) = wick_site::file(path)
+        .or_else(|| wick_site::file(&format!("{path}.gz")))
+        .map(|(_, tag)| tag.to_string())
+    else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let tag = tag.to_string();
     let cached = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -100,23 +101,36 @@ async fn asset(uri: Uri, headers: HeaderMap) -> Response {
     let compressed = [("br", ".br"), ("gzip", ".gz")]
         .into_iter()
         .filter(|(coding, _)| accepts(coding))
-        .find_map(|(coding, suffix)| Some((coding, embedded(&format!("{path}{suffix}"))?.0)));
+        .find_map(|(coding, suffix)| {
+            Some((coding, wick_site::file(&format!("{path}{suffix}"))?.0))
+        });
     let kind = (header::CONTENT_TYPE, content_type(path).to_string());
     match compressed {
         Some((coding, bytes)) => {
             let coding = (header::CONTENT_ENCODING, coding.to_string());
             (common, [kind, coding], bytes).into_response()
         }
-        None => (common, [kind], file).into_response(),
+        None => match plain(path) {
+            Some(bytes) => (common, [kind], bytes).into_response(),
+            None => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the embedded file is damaged",
+            )
+                .into_response(),
+        },
     }
 }
 
-/// An embedded site file by its URL path, and its ETag.
-fn embedded(path: &str) -> Option<(&'static [u8], &'static str)> {
-    FILES
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map(|(_, bytes, tag)| (*bytes, *tag))
+/// A site file's plain bytes: as embedded, or (the WASM, which is kept
+/// compressed only) unpacked from its gzip copy.
+fn plain(path: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
+    if let Some((bytes, _)) = wick_site::file(path) {
+        return Some(bytes.into());
+    }
+    let (packed, _) = wick_site::file(&format!("{path}.gz"))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(packed), &mut bytes).ok()?;
+    Some(bytes.into())
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -1051,6 +1051,19 @@ async fn a_first_visit_moves_the_compressed_site_only() {
     let gzipped = gzipped.bytes().await.unwrap().len();
     println!("the light WASM: {gzipped} B gzipped");
     assert!(gzipped <= 400 * 1024, "{gzipped} B of gzipped WASM");
+
+    // A client that takes no compression gets the plain WASM, unpacked
+    // from the gzip copy (the only form the site keeps it in besides brotli).
+    let plain = reqwest::Client::new()
+        .get(&wasm_name)
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert_eq!(plain.len() as u64, wasm_decoded);
+    assert_eq!(&plain[..4], b"\0asm");
 }
 
 /// The WASM files a page loaded, by name.
@@ -1127,6 +1140,146 @@ async fn each_page_hydrates_with_the_build_its_widgets_need() {
         })
         .await;
     browser.find("input-text").await;
+    browser.assert_no_console_errors().await;
+    browser.client.clone().close().await.unwrap();
+}
+
+/// An SDK example's binary (`examples/sdk/{name}`, a crate outside the
+/// workspace that scripts/test builds into the same target folder), run
+/// as its user runs it: no arguments, the port from `PORT`.
+struct Example {
+    child: Child,
+    base: String,
+    data: tempfile::TempDir,
+}
+
+impl Example {
+    fn start(name: &str) -> Example {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let binary = target.join("release").join(name);
+        assert!(
+            binary.is_file(),
+            "{} is not built: scripts/test builds the SDK examples (examples/sdk/)",
+            binary.display()
+        );
+        let port = common::free_port();
+        let data = tempfile::tempdir().unwrap();
+        let child = Command::new(&binary)
+            .env("PORT", port.to_string())
+            .env("WICK_HOST", "127.0.0.1")
+            .env("WICK_DATA_DIR", data.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{name} did not open its port"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Example { child, base, data }
+    }
+
+    /// The stored flags, as `wick feedback export` writes them.
+    fn flags(&self) -> Vec<Value> {
+        let data_dir = self.data.path().to_str().unwrap();
+        common::output_of(common::wick().args([
+            "feedback",
+            "export",
+            "--format",
+            "jsonl",
+            "--data-dir",
+            data_dir,
+        ]))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    /// Flags the result shown with `option` and waits until it is saved.
+    async fn flag(&self, option: &str) {
+        self.find(&format!("flag-{option}"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.until("the flag to be saved", || async {
+            let text = self.text("[data-testid='flag-status']").await?;
+            text.contains("saved").then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_examples_hydrate_answer_and_keep_flags() {
+    let browser = Browser::start().await;
+
+    // mood: a Candle classifier behind a plain function.
+    let mood = Example::start("mood");
+    browser
+        .open(&format!("{}/m/mood/classify", mood.base))
+        .await;
+    browser
+        .type_into("input-text", "What a wonderful film, I loved it")
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let best = browser
+        .until("the mood", || {
+            browser.text("[data-testid='output-mood'] .best-label")
+        })
+        .await;
+    assert_eq!(best, "positive");
+    browser.screenshot("sdk-mood").await;
+    browser.flag("Incorrect").await;
+    let flags = mood.flags();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["endpoint"], "classify");
+    assert_eq!(
+        flags[0]["inputs"]["text"],
+        "What a wonderful film, I loved it"
+    );
+    assert_eq!(flags[0]["outputs"]["mood"]["label"], "positive");
+
+    // bigram: a streaming function, its text growing on the page.
+    let bigram = Example::start("bigram");
+    browser
+        .open(&format!("{}/m/bigram/write", bigram.base))
+        .await;
+    browser.type_into("input-text", "Twinkle").await;
+    browser.find("submit").await.click().await.unwrap();
+    let written = browser
+        .until("all 120 characters", || async {
+            let shown = browser
+                .client
+                .find(Locator::Css("[data-testid='output-text'] pre"))
+                .await
+                .ok()?;
+            let text = shown.prop("textContent").await.ok()??;
+            (text.chars().count() == 120).then_some(text)
+        })
+        .await;
+    assert!(written.contains(' '), "{written}");
+    browser.screenshot("sdk-bigram").await;
+    browser.flag("Other").await;
+    let flags = bigram.flags();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["endpoint"], "write");
+    assert_eq!(flags[0]["outputs"]["text"], written);
     browser.assert_no_console_errors().await;
     browser.client.clone().close().await.unwrap();
 }

@@ -63,6 +63,28 @@ pub struct Label {
     pub confidences: Vec<Confidence>,
 }
 
+impl Label {
+    /// A result from each label's score (probabilities, say): the labels
+    /// best first, the best one named.
+    pub fn from_scores<S: Into<String>>(scores: impl IntoIterator<Item = (S, f64)>) -> Label {
+        let mut confidences: Vec<Confidence> = scores
+            .into_iter()
+            .map(|(label, confidence)| Confidence {
+                label: label.into(),
+                confidence,
+            })
+            .collect();
+        confidences.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        Label {
+            label: confidences
+                .first()
+                .map(|best| best.label.clone())
+                .unwrap_or_default(),
+            confidences,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Confidence {
     pub label: String,

@@ -11,16 +11,15 @@ pub mod hash_password;
 pub mod predict;
 pub mod rollout;
 pub mod serve;
-pub(crate) mod space_storage;
 pub mod workload;
 
 use std::path::Path;
 
 use anyhow::Context;
 use wick_engine::{Bundle, Engine, Registry};
-use wick_feedback::{Store, StoreConfig};
 
-use crate::cli::{DeployArgs, DeployCommand, ServingArgs, StoreArgs};
+use crate::cli::{DeployArgs, DeployCommand, ServingArgs};
+pub use crate::store::{open_store, store_config};
 
 /// `wick deploy`: a Hugging Face Space, or Kubernetes/KServe manifests.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
@@ -28,19 +27,6 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         DeployCommand::Space(args) => deploy::space(args),
         DeployCommand::K8s(args) => deploy_k8s::run(args),
     }
-}
-
-/// Opens the feedback store, creating and migrating it.
-pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
-    Store::open(config)
-        .await
-        .with_context(|| format!("cannot open the feedback store ({})", config.describe()))
-}
-
-/// The store the options name (`--feedback-db`, `--data-dir`, `/data`).
-pub fn store_config(args: &StoreArgs) -> anyhow::Result<StoreConfig> {
-    StoreConfig::resolve(args.data_dir.as_deref(), args.feedback_db.as_deref())
-        .map_err(anyhow::Error::msg)
 }
 
 /// Opens (hash-checking every file) and loads each bundle into one engine

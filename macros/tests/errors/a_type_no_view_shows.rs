@@ -1,0 +1,6 @@
+#[derive(wick::Outputs)]
+struct Answer {
+    flags: std::collections::HashMap<String, bool>,
+}
+
+fn main() {}

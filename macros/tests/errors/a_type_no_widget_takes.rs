@@ -1,0 +1,6 @@
+#[derive(wick::Inputs)]
+struct Wait {
+    timeout: std::time::Duration,
+}
+
+fn main() {}

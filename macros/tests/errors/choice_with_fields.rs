@@ -1,0 +1,7 @@
+#[derive(wick::Choice)]
+enum Size {
+    Small,
+    Custom(u32),
+}
+
+fn main() {}

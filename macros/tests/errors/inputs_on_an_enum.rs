@@ -1,0 +1,7 @@
+#[derive(wick::Inputs)]
+enum Prompt {
+    Short,
+    Long,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[derive(wick::Outputs)]
+struct Answer(String);
+
+fn main() {}

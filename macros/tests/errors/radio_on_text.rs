@@ -1,0 +1,7 @@
+#[derive(wick::Inputs)]
+struct Prompt {
+    #[wick(radio)]
+    text: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(wick::Inputs)]
+struct Prompt {
+    #[wick(colour = "red")]
+    text: String,
+}
+
+fn main() {}
