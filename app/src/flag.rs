@@ -30,6 +30,10 @@ enum State {
 
 #[component]
 pub fn FlagBar(flagged: Flagged, options: Vec<String>) -> impl IntoView {
+    // No options: flagging is off for this model or this server.
+    if options.is_empty() {
+        return ().into_any();
+    }
     let comment = RwSignal::new(String::new());
     let state = RwSignal::new(State::Idle);
     let flagged = StoredValue::new(flagged);

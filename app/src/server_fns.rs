@@ -72,12 +72,20 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
         .map(|parts| crate::proxy::base_url(&parts.headers, public_url.as_deref()))
         .or(public_url)
         .unwrap_or_else(|| "http://localhost:7860".to_string());
+    // With feedback off (`--no-feedback`), no page offers to flag.
+    let feedback_off =
+        use_context::<std::sync::Arc<wick_feedback::Store>>().is_some_and(|store| store.is_off());
     let models = engine
         .models()
         .into_iter()
-        .map(|info| ModelPage {
-            article_html: markdown::to_safe_html(&info.article),
-            info,
+        .map(|mut info| {
+            if feedback_off {
+                info.flagging_options.clear();
+            }
+            ModelPage {
+                article_html: markdown::to_safe_html(&info.article),
+                info,
+            }
         })
         .collect();
     Ok(Site { models, base_url })

@@ -25,6 +25,8 @@ pub enum FlagError {
     Store(#[from] sqlx::Error),
     #[error("{0}; retry shortly")]
     TooMany(&'static str),
+    #[error("feedback is off on this server (--no-feedback): flags are not kept")]
+    Off,
 }
 
 impl FlagError {
@@ -35,6 +37,7 @@ impl FlagError {
             FlagError::Invalid(_) => ErrorCode::InvalidInput,
             FlagError::Store(_) => ErrorCode::FeedbackUnavailable,
             FlagError::TooMany(_) => ErrorCode::Overloaded,
+            FlagError::Off => ErrorCode::NotFound,
         }
     }
 

@@ -25,6 +25,9 @@ pub enum StoreConfig {
     Sqlite(PathBuf),
     /// A `postgres://` URL.
     Postgres(String),
+    /// Kept nowhere: flags are refused and the Flag button is not shown
+    /// (`wick serve --no-feedback`).
+    Off,
 }
 
 impl StoreConfig {
@@ -65,6 +68,7 @@ impl StoreConfig {
         match self {
             StoreConfig::Sqlite(path) => format!("sqlite {}", path.display()),
             StoreConfig::Postgres(url) => redact(url),
+            StoreConfig::Off => "off (no flags are kept)".to_string(),
         }
     }
 }
@@ -167,6 +171,9 @@ pub struct OptionCount {
 pub struct Store {
     pool: Pool,
     description: String,
+    /// Refuses every flag (`StoreConfig::Off`); an empty store answers
+    /// the pages that read flags.
+    off: bool,
     /// Flags and their files' bytes per client address: one limit for
     /// every path that records flags (the API and the UI's Flag button).
     limit: PerAddress,
@@ -234,6 +241,17 @@ impl Store {
                         .await?,
                 )
             }
+            // One connection that never closes: an in-memory database
+            // lives as long as its connection.
+            StoreConfig::Off => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
+                    .await?,
+            ),
             StoreConfig::Postgres(url) => Pool::Postgres(
                 PgPoolOptions::new()
                     .max_connections(8)
@@ -245,6 +263,7 @@ impl Store {
         let store = Store {
             pool,
             description: config.describe(),
+            off: matches!(config, StoreConfig::Off),
             limit: PerAddress::new(FLAGS_PER_MINUTE, FLAG_BYTES_PER_MINUTE, MINUTE),
         };
         let migrator = Migrator::new(Embedded {
@@ -257,6 +276,11 @@ impl Store {
 
     pub fn describe(&self) -> &str {
         &self.description
+    }
+
+    /// Whether flags are refused (`StoreConfig::Off`).
+    pub fn is_off(&self) -> bool {
+        self.off
     }
 
     /// At most `flags` flags per minute from one address, carrying at
@@ -275,6 +299,9 @@ impl Store {
         body: serde_json::Map<String, serde_json::Value>,
         from: Option<IpAddr>,
     ) -> Result<Flag, crate::FlagError> {
+        if self.off {
+            return Err(crate::FlagError::Off);
+        }
         if !self.limit.take(from) {
             return Err(crate::FlagError::TooMany(
                 "too many flags a minute from this address (--max-flags-per-minute)",

@@ -93,6 +93,13 @@ impl Server {
         self.configure(|options| options.store.data_dir = Some(dir))
     }
 
+    /// Whether feedback is kept (in SQLite under the data dir, unless
+    /// `configure` names a Postgres URL): on by default; off, the Flag
+    /// button is not shown and the flag API answers 404.
+    pub fn feedback(self, keep: bool) -> Server {
+        self.configure(|options| options.no_feedback = !keep)
+    }
+
     /// The token that opens the admin page and API (`/admin`).
     pub fn admin_token(self, token: impl Into<String>) -> Server {
         let token = token.into();
@@ -172,7 +179,10 @@ async fn serve(
             "this wick binary was built without its UI assets: pages render but do not hydrate; build with scripts/build"
         );
     }
-    let store_config = crate::store::store_config(&options.store)?;
+    let store_config = match options.no_feedback {
+        true => wick_feedback::StoreConfig::Off,
+        false => crate::store::store_config(&options.store)?,
+    };
     let store = crate::store::open_store(&store_config).await?.limit_flags(
         options.max_flags_per_minute,
         options.max_flag_mb_per_minute << 20,

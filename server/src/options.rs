@@ -60,6 +60,9 @@ pub struct ServeOptions {
     pub serving: ServingArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Keep no feedback: no Flag button, and the flag API answers 404.
+    #[arg(long, env = "WICK_NO_FEEDBACK", conflicts_with = "feedback_db")]
+    pub no_feedback: bool,
     /// Token that opens /admin/feedback (as `Authorization: Bearer TOKEN` or
     /// through its sign-in form); the page is off without one.
     #[arg(long, env = "WICK_ADMIN_TOKEN", hide_env_values = true)]

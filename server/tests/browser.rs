@@ -1144,9 +1144,8 @@ async fn each_page_hydrates_with_the_build_its_widgets_need() {
     browser.client.clone().close().await.unwrap();
 }
 
-/// An SDK example's binary (`examples/sdk/{name}`, a crate outside the
-/// workspace that scripts/test builds into the same target folder), run
-/// as its user runs it: no arguments, the port from `PORT`.
+/// An SDK example's binary, run as its user runs it: no arguments, the
+/// port from `PORT`.
 struct Example {
     child: Child,
     base: String,
@@ -1155,15 +1154,7 @@ struct Example {
 
 impl Example {
     fn start(name: &str) -> Example {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-        let binary = target.join("release").join(name);
-        assert!(
-            binary.is_file(),
-            "{} is not built: scripts/test builds the SDK examples (examples/sdk/)",
-            binary.display()
-        );
+        let binary = common::example_binary(name);
         let port = common::free_port();
         let data = tempfile::tempdir().unwrap();
         let child = Command::new(&binary)

@@ -47,6 +47,10 @@ struct Served {
 }
 
 async fn serve(demo: Demo) -> Served {
+    serve_with(demo, true).await
+}
+
+async fn serve_with(demo: Demo, keep_feedback: bool) -> Served {
     let data = tempfile::tempdir().unwrap();
     let (listening, address) = tokio::sync::oneshot::channel();
     let server = demo
@@ -55,6 +59,7 @@ async fn serve(demo: Demo) -> Served {
         .host("127.0.0.1")
         .port(0)
         .data_dir(data.path())
+        .feedback(keep_feedback)
         .on_listening(move |address| {
             let _ = listening.send(address);
         });
@@ -63,6 +68,22 @@ async fn serve(demo: Demo) -> Served {
         base: format!("http://{}", address.await.unwrap()),
         _data: data,
     }
+}
+
+/// Flags an answer of `count` through the API; the status and body.
+async fn flag(served: &Served) -> (u16, Json) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/models/demo/feedback", served.base))
+        .json(&json!({
+            "endpoint": "count",
+            "inputs": {"text": "a b"},
+            "outputs": {"words": 2.0, "echo": "a b"},
+            "option": "Incorrect",
+        }))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }
 
 async fn call(served: &Served, endpoint: &str, inputs: Json) -> (u16, Json) {
@@ -140,6 +161,10 @@ async fn a_plain_function_answers_and_its_signature_comes_from_its_types() {
             .contains("the model cannot read boom"),
         "{body}"
     );
+    // Feedback is kept by default.
+    let (status, body) = flag(&served).await;
+    assert_eq!(status, 201, "{body}");
+
     // The page is drawn from the same signature.
     let page = reqwest::get(format!("{}/m/demo/count", served.base))
         .await
@@ -237,5 +262,32 @@ async fn a_streaming_function_sends_pieces_and_stops_when_its_caller_leaves() {
     assert!(
         after_leaving < 40,
         "{after_leaving} pieces of 1000 were sent"
+    );
+}
+
+#[tokio::test]
+async fn with_feedback_off_flags_are_refused_and_nothing_is_written() {
+    let served = serve_with(Demo::new("demo").endpoint("count", count), false).await;
+    let (status, body) = flag(&served).await;
+    assert_eq!(status, 404, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("feedback is off"), "{message}");
+    let (status, _) = call(&served, "count", json!({"text": "a b"})).await;
+    assert_eq!(status, 200);
+    let written: Vec<_> = std::fs::read_dir(served._data.path()).unwrap().collect();
+    assert!(written.is_empty(), "{written:?}");
+    // The pages get no flagging options, so they draw no Flag button.
+    let site: Json = reqwest::Client::new()
+        .post(format!("{}/_wick/site", served.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        site["models"][0]["info"]["flagging_options"],
+        json!([]),
+        "{site}"
     );
 }

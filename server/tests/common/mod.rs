@@ -305,3 +305,19 @@ pub fn sse_events(text: &str) -> Vec<(String, serde_json::Value)> {
         })
         .collect()
 }
+
+/// The binary of an SDK example (`examples/sdk/{name}`, a crate outside
+/// the workspace that scripts/test builds into the same target folder).
+#[allow(dead_code)] // not every test binary runs an example
+pub fn example_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let binary = target.join("release").join(name);
+    assert!(
+        binary.is_file(),
+        "{} is not built: scripts/test builds the SDK examples (examples/sdk/)",
+        binary.display()
+    );
+    binary
+}
