@@ -1,7 +1,8 @@
 //! `examples/sdk/scaler`, a crate outside the workspace that is its own
 //! `wick` (`wick::main_with`) over Wick's tasks and one of its own: it
-//! bundles its task from a folder, refuses a bundle whose file changed,
-//! serves a bundle, and loads a second version live with `rollout load`.
+//! bundles its task from a folder (which `wick` itself refuses to load),
+//! refuses a bundle whose file changed, serves a bundle, and loads a
+//! second version live with `rollout load`.
 
 mod common;
 
@@ -56,6 +57,18 @@ async fn a_binary_of_your_own_bundles_serves_and_rolls_out_your_task() {
     let manifest = std::fs::read_to_string(first.join("wick.toml")).unwrap();
     assert!(manifest.contains("task = \"scale\""), "{manifest}");
     assert!(manifest.contains("factor.txt"), "{manifest}");
+
+    // Wick's own binary does not know the task: the bundle is refused by
+    // the task's name.
+    let unknown = common::wick()
+        .arg("predict")
+        .arg(&first)
+        .args(["scale", "-i", "x=1"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let message = String::from_utf8_lossy(&unknown.stderr);
+    assert!(message.contains("unknown task `scale`"), "{message}");
 
     // A bundle whose file changed after bundling is refused by name.
     let tampered = bundle(root.path(), "9", "2");

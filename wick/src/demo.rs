@@ -75,9 +75,9 @@ impl Demo {
         O: Outputs,
         E: Display,
     {
-        self.add(Plain {
+        self.add(OneByOne {
             signature: signature::<I, O>(name, false),
-            run,
+            run: move |inputs: I, _: &Emitter<O>| run(inputs),
             types: PhantomData,
         })
     }
@@ -125,7 +125,7 @@ impl Demo {
         O: Outputs,
         E: Display,
     {
-        self.add(Streaming {
+        self.add(OneByOne {
             signature: signature::<I, O>(name, true),
             run,
             types: PhantomData,
@@ -224,39 +224,6 @@ fn failed(error: impl Display) -> wick_engine::Error {
     wick_engine::Error::Inference(wick_engine::first_line(&error.to_string()))
 }
 
-struct Plain<I, O, F> {
-    signature: Endpoint,
-    run: F,
-    types: PhantomData<fn(I) -> O>,
-}
-
-impl<I, O, E, F> Handler for Plain<I, O, F>
-where
-    I: Inputs,
-    O: Outputs,
-    E: Display,
-    F: Fn(I) -> Result<O, E> + Send + Sync + 'static,
-{
-    fn signature(&self) -> &Endpoint {
-        &self.signature
-    }
-    fn prepare(&self, inputs: Values) -> wick_engine::Result<Prepared<Pending>> {
-        prepare::<I>(inputs)
-    }
-    fn run(&self, batch: &[Item<Pending>]) -> wick_engine::Result<Vec<Values>> {
-        batch
-            .iter()
-            .map(|item| {
-                if item.cancelled() {
-                    return Ok(Values::new());
-                }
-                let outputs = (self.run)(take::<I>(item)?).map_err(failed)?;
-                Ok(outputs.into_values())
-            })
-            .collect()
-    }
-}
-
 struct Batched<I, O, F> {
     signature: Endpoint,
     run: F,
@@ -291,13 +258,15 @@ where
     }
 }
 
-struct Streaming<I, O, F> {
+/// A plain or streaming endpoint: each request of a batch in turn, with a
+/// way to send partial outputs (a plain function ignores it).
+struct OneByOne<I, O, F> {
     signature: Endpoint,
     run: F,
     types: PhantomData<fn(I) -> O>,
 }
 
-impl<I, O, E, F> Handler for Streaming<I, O, F>
+impl<I, O, E, F> Handler for OneByOne<I, O, F>
 where
     I: Inputs,
     O: Outputs,
