@@ -19,20 +19,27 @@ pub const MANIFEST: &str = "wick.toml";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The model's name, as in its URL (`/m/{name}`).
     pub name: String,
+    /// This version's name (`1.0.0`, `2`): versions of one name are rolled
+    /// out against each other.
     pub version: String,
+    /// The task that loads it (its `TaskKind`'s name).
     pub task: String,
     /// The Hugging Face model it was made from (`org/name`), if any: listed
     /// under `models` in a Space's README.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_id: Option<String>,
+    /// How the page presents it.
     #[serde(default)]
     pub ui: Ui,
     /// Example inputs, per endpoint, in the order shown in the UI.
     #[serde(default)]
     pub examples: BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
+    /// The Flag button's options.
     #[serde(default)]
     pub flagging: Flagging,
+    /// Batching, queueing and limits.
     #[serde(default)]
     pub serving: Serving,
     /// Task-specific settings (for sentence-embedding: max_seq_length,
@@ -44,11 +51,14 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
+/// `[ui]`: how the page presents the model.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ui {
+    /// The page's title.
     #[serde(default)]
     pub title: String,
+    /// Markdown shown under the title.
     #[serde(default)]
     pub description: String,
     /// Longer markdown shown under the demo.
@@ -56,9 +66,11 @@ pub struct Ui {
     pub article: String,
 }
 
+/// `[flagging]`: what the Flag button offers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flagging {
+    /// One button per option; none turns flagging off for the model.
     pub options: Vec<String>,
 }
 
@@ -122,7 +134,9 @@ impl Default for Serving {
 /// A bundle whose manifest parsed and whose files all match their hashes.
 #[derive(Clone, Debug)]
 pub struct Bundle {
+    /// The folder its files are in.
     pub dir: PathBuf,
+    /// Its `wick.toml`.
     pub manifest: Manifest,
 }
 

@@ -67,6 +67,7 @@ impl<R> Prepared<R> {
 /// One request in a batch: its prepared work, and the way back to its
 /// caller for partial outputs.
 pub struct Item<R> {
+    /// What `Task::prepare` made of the request.
     pub request: R,
     sink: Sink,
 }
@@ -166,6 +167,7 @@ pub(crate) fn endpoint_names<'a>(endpoints: impl Iterator<Item = &'a Endpoint>) 
 
 /// How Wick makes a bundle of a task from a Hugging Face folder and loads it.
 pub struct TaskKind {
+    /// The name bundles give in `wick.toml`'s `task`.
     pub name: &'static str,
     /// Files a bundle of this task must have.
     pub required_files: &'static [&'static str],
@@ -178,6 +180,7 @@ pub struct TaskKind {
     /// `tokenizer.json`), writing them into the new bundle's folder and
     /// adding them to `files` (bundle name → path).
     pub derive: Option<DeriveFiles>,
+    /// Loads a bundle (its files already hash-checked) on a device.
     pub load: fn(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>>,
 }
 
@@ -186,7 +189,9 @@ pub type DeriveFiles = fn(files: &mut BTreeMap<String, PathBuf>, out_dir: &Path)
 
 #[derive(Debug, Default)]
 pub struct TaskDefaults {
+    /// The bundle's `[settings]`.
     pub settings: toml::Table,
+    /// Examples per endpoint.
     pub examples: BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
 }
 

@@ -7,6 +7,7 @@ use crate::{Endpoint, Values};
 /// `GET /api/models`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelList {
+    /// Every model served, by name.
     pub models: Vec<ModelInfo>,
 }
 
@@ -14,29 +15,36 @@ pub struct ModelList {
 /// and call a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    /// The model's name, as in its URL (`/m/{name}`).
     pub name: String,
     /// The version that serves most of the traffic.
     pub version: String,
     /// Every loaded version, in the order they were loaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// The task it runs (`sentence-embedding`, a user's own…).
     pub task: String,
+    /// The page's title.
     #[serde(default)]
     pub title: String,
+    /// Markdown shown under the title.
     #[serde(default)]
     pub description: String,
     /// Longer markdown shown under the demo.
     #[serde(default)]
     pub article: String,
+    /// What it answers, with signatures.
     pub endpoints: Vec<Endpoint>,
     /// Example inputs per endpoint, in the order wick.toml lists them.
     #[serde(default)]
     pub examples: Vec<Example>,
+    /// The Flag button's options; none: no button.
     #[serde(default)]
     pub flagging_options: Vec<String>,
 }
 
 impl ModelInfo {
+    /// The endpoint named `name`.
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|endpoint| endpoint.name == name)
     }
@@ -53,9 +61,12 @@ impl ModelInfo {
     }
 }
 
+/// An example the page offers: inputs for one endpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Example {
+    /// The endpoint it fills.
     pub endpoint: String,
+    /// Its inputs, as the JSON API takes them.
     pub inputs: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -63,34 +74,46 @@ pub struct Example {
 /// them for a client-side batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictRequest {
+    /// One set of inputs, or several.
     pub inputs: OneOrMany<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// One value, or a list of them (a JSON object or an array of them).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
+    /// A single one.
     One(T),
+    /// A client-side batch.
     Many(Vec<T>),
 }
 
 /// The answer to a prediction; `outputs` mirrors the request's shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictResponse {
+    /// The outputs of each set of inputs.
     pub outputs: OneOrMany<Values>,
+    /// The model that answered.
     pub model: String,
+    /// The version that answered.
     pub version: String,
+    /// How long it took, queueing included.
     pub duration_ms: f64,
 }
 
 /// Every API error: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
+/// One failure: its code, a readable message, and the input at fault.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// An `ErrorCode`'s snake_case name.
     pub code: String,
+    /// What went wrong, for people.
     pub message: String,
     /// The input at fault, for validation errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,11 +131,15 @@ pub const MAX_FLAG_BYTES: usize = 64 * 1024;
 /// prediction someone flagged, tied to the model version that made it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlagRequest {
+    /// The endpoint that answered.
     pub endpoint: String,
+    /// The inputs it was given.
     pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// The outputs it gave.
     pub outputs: serde_json::Map<String, serde_json::Value>,
     /// One of the model's flagging options (wick.toml `[flagging]`).
     pub option: String,
+    /// What the person flagging said, if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// How long the flagged prediction took.
@@ -126,6 +153,8 @@ pub struct FlagRequest {
 /// The answer to a stored flag (201 Created).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlagResponse {
+    /// The stored flag's id.
     pub id: String,
+    /// When it was stored (UTC, RFC 3339).
     pub created_at: String,
 }

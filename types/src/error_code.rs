@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -52,6 +53,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code's name on the wire (`model_not_found`).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::ModelNotFound => "model_not_found",

@@ -8,6 +8,8 @@
 //! documentation, so validation lives here too and the browser can run the
 //! same checks the server runs.
 
+#![deny(missing_docs)]
+
 mod api;
 mod error_code;
 pub mod generation;

@@ -14,14 +14,18 @@ use serde::{Serialize, Serializer};
 /// The bytes of one file and what they are (`image/png`, `audio/wav`...).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Media {
+    /// The media type (`image/png`).
     pub mime: String,
+    /// The file's bytes.
     pub bytes: Vec<u8>,
 }
 
 /// Which top-level media type a field takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MediaKind {
+    /// `image/*`.
     Image,
+    /// `audio/*`.
     Audio,
 }
 
@@ -44,6 +48,7 @@ impl MediaKind {
 }
 
 impl Media {
+    /// A file of `bytes` whose media type is `mime`.
     pub fn new(mime: impl Into<String>, bytes: Vec<u8>) -> Self {
         Media {
             mime: mime.into(),

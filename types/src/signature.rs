@@ -7,11 +7,14 @@ use crate::{MediaKind, Value};
 /// What one endpoint of a model takes and gives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Signature {
+    /// What it takes, in order.
     pub inputs: Vec<Field>,
+    /// What it gives, in order.
     pub outputs: Vec<Field>,
 }
 
 impl Signature {
+    /// The input named `name`.
     pub fn input(&self, name: &str) -> Option<&Field> {
         self.inputs.iter().find(|field| field.name == name)
     }
@@ -20,14 +23,20 @@ impl Signature {
 /// One named input or output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Field {
+    /// Its name in the API's JSON.
     pub name: String,
+    /// What the page calls it.
     pub label: String,
+    /// A sentence or two the page shows with it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// Whether a request must give it.
     #[serde(default)]
     pub required: bool,
+    /// What a request that leaves it out gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
+    /// Its widget or view.
     pub kind: Kind,
 }
 
@@ -44,16 +53,19 @@ impl Field {
         }
     }
 
+    /// The field with another label.
     pub fn label(mut self, label: &str) -> Self {
         self.label = label.to_string();
         self
     }
 
+    /// The field with a description.
     pub fn description(mut self, description: &str) -> Self {
         self.description = description.to_string();
         self
     }
 
+    /// The field optional, with `default` for requests that leave it out.
     pub fn optional(mut self, default: Option<Value>) -> Self {
         self.required = false;
         self.default = default;
@@ -99,72 +111,104 @@ fn label_from_name(name: &str) -> String {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Kind {
     // Inputs.
+    /// A text box.
     Text {
+        /// Its height in lines (1: a one-line input).
         #[serde(default = "one_line")]
         lines: u32,
+        /// Shown while it is empty.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         placeholder: Option<String>,
+        /// Most characters taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_chars: Option<usize>,
     },
+    /// A number box.
     Number {
+        /// The smallest number taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min: Option<f64>,
+        /// The largest number taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max: Option<f64>,
+        /// The step of its arrows (1: whole numbers only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<f64>,
     },
+    /// A slider over a range.
     Slider {
+        /// Its left end.
         min: f64,
+        /// Its right end.
         max: f64,
+        /// The distance between its stops.
         step: f64,
     },
+    /// A checkbox: true or false.
     Checkbox,
+    /// One choice among several, in a list.
     Dropdown {
+        /// The choices, in order.
         choices: Vec<String>,
     },
+    /// One choice among several, as buttons.
     Radio {
+        /// The choices, in order.
         choices: Vec<String>,
     },
     /// A list of strings.
     Tags {
+        /// Fewest items taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min_items: Option<usize>,
+        /// Most items taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_items: Option<usize>,
+        /// Most characters of one item.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_chars: Option<usize>,
     },
     /// A conversation: a list of `{"role", "content"}` messages, roles
     /// `system`, `user` or `assistant` (OpenAI's and Gradio's chat shape).
     Chat {
+        /// Most messages taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_messages: Option<usize>,
+        /// Most characters of all messages together.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_chars: Option<usize>,
     },
     // Inputs or outputs: a file, sent as a base64 `data:` URL (`Media`).
+    /// An image (PNG, JPEG, WebP, GIF, BMP).
     Image {
+        /// The largest file taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_bytes: Option<usize>,
     },
+    /// An audio clip (WAV, FLAC, MP3, Ogg).
     Audio {
+        /// The largest file taken.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_bytes: Option<usize>,
     },
     // Outputs.
+    /// A classification: the best label and bars of confidence.
     Label {
+        /// How many labels are shown (all when absent).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         top_k: Option<usize>,
     },
+    /// One number.
     Score,
+    /// Any JSON, shown as such.
     Json,
     /// Timed pieces of a transcript: a list of `{"start", "end", "text"}`,
     /// start and end in seconds into the audio input. The demo shows them
     /// as a table whose rows seek the audio player.
     Segments,
+    /// A vector of numbers.
     Embedding {
+        /// Its length (0 when not declared).
         dim: usize,
     },
 }
@@ -223,10 +267,14 @@ impl Kind {
 /// has to guess from the task's name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
+    /// Its name, as in its URL.
     pub name: String,
+    /// What it does, for the page and the API's docs.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// What it takes, in order.
     pub inputs: Vec<Field>,
+    /// What it gives, in order.
     pub outputs: Vec<Field>,
     /// Whether it sends partial outputs as it goes (tokens, transcript
     /// windows): a generator to Gradio's clients, SSE `partial` events.
@@ -239,6 +287,7 @@ fn is_false(value: &bool) -> bool {
 }
 
 impl Endpoint {
+    /// Its inputs and outputs.
     pub fn signature(&self) -> Signature {
         Signature {
             inputs: self.inputs.clone(),

@@ -12,7 +12,9 @@ use crate::{Field, Kind, Media, Value, Values};
 /// Why an input was refused; always names the field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldError {
+    /// The input's name.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -25,6 +27,7 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 impl FieldError {
+    /// The error of input `field`.
     pub fn new(field: &str, message: impl Into<String>) -> FieldError {
         FieldError {
             field: field.to_string(),

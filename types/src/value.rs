@@ -11,12 +11,19 @@ use crate::Media;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Value {
+    /// A checkbox.
     Bool(bool),
+    /// A number, a slider, a score.
     Number(f64),
+    /// A text, a dropdown's or radio's choice.
     Text(String),
+    /// Tags.
     Strings(Vec<String>),
+    /// An embedding.
     Vector(Vec<f32>),
+    /// A classification.
     Label(Label),
+    /// Anything else: a conversation, segments, JSON.
     Json(serde_json::Value),
     /// An image or audio clip. On the wire it is a `data:` URL string, so it
     /// is never read back by itself (a string is a `Text`): the validator
@@ -26,6 +33,7 @@ pub enum Value {
 }
 
 impl Value {
+    /// The text, if it is one.
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Value::Text(text) => Some(text),
@@ -33,6 +41,7 @@ impl Value {
         }
     }
 
+    /// The strings, if it is a list of them.
     pub fn as_strings(&self) -> Option<&[String]> {
         match self {
             Value::Strings(items) => Some(items),
@@ -40,6 +49,7 @@ impl Value {
         }
     }
 
+    /// The file, if it is an image or audio clip.
     pub fn as_media(&self) -> Option<&Media> {
         match self {
             Value::Media(media) => Some(media),
@@ -47,6 +57,7 @@ impl Value {
         }
     }
 
+    /// The number, if it is one.
     pub fn as_number(&self) -> Option<f64> {
         match self {
             Value::Number(number) => Some(*number),
@@ -59,7 +70,9 @@ impl Value {
 /// best first (Gradio's Label output).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Label {
+    /// The best label.
     pub label: String,
+    /// Every label's confidence, best first.
     pub confidences: Vec<Confidence>,
 }
 
@@ -85,9 +98,12 @@ impl Label {
     }
 }
 
+/// One label's confidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Confidence {
+    /// The label.
     pub label: String,
+    /// How sure the model is of it (a probability, say).
     pub confidence: f64,
 }
 
