@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// The manifest's file name in a bundle folder.
 pub const MANIFEST: &str = "wick.toml";
 
 /// The contents of `wick.toml`.
@@ -349,6 +350,7 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The manifest as `wick.toml` text.
     pub fn to_toml(&self) -> String {
         // Serializing plain data with string keys cannot fail.
         toml::to_string_pretty(self).unwrap_or_default()

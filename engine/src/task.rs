@@ -27,6 +27,8 @@ use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::stream::Sink;
 
+/// What a model must do to be served: its endpoints with their
+/// signatures, per-request preparation, and batched runs (see the module).
 pub trait Task: Send + Sync + 'static {
     /// The endpoints, as values (an enum) the task matches exhaustively.
     /// Wick turns an endpoint's name into this value once, when a request
@@ -52,6 +54,7 @@ pub trait Task: Send + Sync + 'static {
 
 /// One request's work after `Task::prepare`.
 pub struct Prepared<R> {
+    /// What `run` needs of the request.
     pub request: R,
     /// The request's cost for grouping (e.g. its longest text in tokens),
     /// so the batcher can run requests of similar size together.
@@ -59,6 +62,7 @@ pub struct Prepared<R> {
 }
 
 impl<R> Prepared<R> {
+    /// A prepared request of cost `size`.
     pub fn new(request: R, size: usize) -> Prepared<R> {
         Prepared { request, size }
     }
@@ -187,6 +191,7 @@ pub struct TaskKind {
 /// See `TaskKind::derive`.
 pub type DeriveFiles = fn(files: &mut BTreeMap<String, PathBuf>, out_dir: &Path) -> Result<()>;
 
+/// What `TaskKind::defaults` gives a new bundle.
 #[derive(Debug, Default)]
 pub struct TaskDefaults {
     /// The bundle's `[settings]`.
@@ -205,6 +210,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// No tasks.
     pub fn new() -> Registry {
         Registry::default()
     }
@@ -228,6 +234,7 @@ impl Registry {
             })
     }
 
+    /// The tasks' names.
     pub fn names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|kind| kind.name).collect()
     }

@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 use wick_types::Media;
 
 /// An image input or output: its bytes as sent (PNG, JPEG, WebP, GIF,
-/// BMP) and their media type. Decode it with the `image` crate, or
-/// `wick::engine::images::decode` (size-limited, EXIF-oriented).
+/// BMP) and their media type. `wick::decode_image` makes RGB pixels of it
+/// (size-limited, EXIF-oriented).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image(pub Media);
 
 /// An audio input or output: its bytes as sent (WAV, FLAC, MP3, Ogg) and
-/// their media type. `wick::engine::audio` decodes it to mono samples.
+/// their media type. `wick::decode_audio` makes mono samples of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Audio(pub Media);
 

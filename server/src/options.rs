@@ -165,6 +165,7 @@ pub struct ServingArgs {
 }
 
 impl ServingArgs {
+    /// Overrides `serving` with every option given.
     pub fn apply(&self, serving: &mut wick_engine::bundle::Serving) {
         if let Some(device) = &self.device {
             serving.device = device.clone();

@@ -68,8 +68,12 @@
 // The derive macros name this crate `::wick`, here too.
 extern crate self as wick;
 
+mod decode;
 mod demo;
 
+pub use decode::{
+    MAX_AUDIO_SECONDS, MAX_IMAGE_DECODE_BYTES, MAX_IMAGE_PIXELS, decode_audio, decode_image,
+};
 pub use demo::{Demo, Emitter};
 pub use wick_fields::{
     Audio, Chat, Choice, Embedding, Image, Input, Inputs, Message, Output, Outputs, Segment,
@@ -77,6 +81,8 @@ pub use wick_fields::{
 };
 
 pub use wick_engine::continuous::{StepTask, Stepped, Stepping};
+pub use wick_engine::task::TaskDefaults;
+pub use wick_engine::tasks::builtin as builtin_tasks;
 pub use wick_engine::{
     Bundle, Engine, Error, Item, Manifest, Prepared, Registry, Result, Task, TaskKind,
 };
@@ -90,9 +96,3 @@ pub use wick_types::{Confidence, Endpoint, Field, Kind, Label, Media, Value, Val
 
 #[doc(hidden)]
 pub use wick_fields::__private;
-
-/// Wick's engine: bundles, tasks, scheduling, and the decoders a model's
-/// inputs may need (`images`, `audio`).
-pub mod engine {
-    pub use wick_engine::*;
-}

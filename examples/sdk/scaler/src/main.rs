@@ -13,8 +13,7 @@
 
 use std::sync::Arc;
 
-use wick::engine::task::TaskDefaults;
-use wick::{Endpoint, Field, Item, Kind, Prepared, Task, TaskKind, Value, Values};
+use wick::{Endpoint, Field, Item, Kind, Prepared, Task, TaskDefaults, TaskKind, Value, Values};
 
 /// `x` times the bundle's factor.
 struct Scale {
@@ -71,5 +70,5 @@ static SCALE: TaskKind = TaskKind {
 };
 
 fn main() -> anyhow::Result<()> {
-    wick::main_with(wick::engine::tasks::builtin().with(&SCALE))
+    wick::main_with(wick::builtin_tasks().with(&SCALE))
 }
