@@ -56,8 +56,10 @@ pub struct ServeOptions {
     /// load balancer stops sending new work first.
     #[arg(long, default_value_t = 0)]
     pub drain_secs: u64,
+    /// Overrides of every bundle's `[serving]` settings.
     #[command(flatten)]
     pub serving: ServingArgs,
+    /// Where feedback is kept.
     #[command(flatten)]
     pub store: StoreArgs,
     /// Keep no feedback: no Flag button, and the flag API answers 404.
