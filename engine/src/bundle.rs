@@ -206,6 +206,23 @@ impl Bundle {
             .then(|| self.dir.join(name))
     }
 
+    /// The manifest's `[settings]`, read as a task's settings type.
+    pub fn settings<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        self.manifest
+            .settings
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| self.load_error(format!("[settings]: {e}")))
+    }
+
+    /// A failure to load this bundle's model.
+    pub fn load_error(&self, message: impl Into<String>) -> Error {
+        Error::Load {
+            model: self.manifest.name.clone(),
+            message: message.into(),
+        }
+    }
+
     /// Like `file`, for files the task cannot do without.
     pub fn required_file(&self, name: &str) -> Result<PathBuf> {
         self.file(name).ok_or_else(|| Error::Load {

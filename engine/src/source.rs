@@ -15,6 +15,7 @@ use hf_hub::{Cache, Repo, RepoType};
 use crate::bundle::{Bundle, Flagging, Manifest, Serving, Ui, check_name};
 use crate::error::{Error, Result};
 use crate::task::TaskKind;
+use crate::tasks::detect::PROBE;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -42,6 +43,15 @@ impl Source {
                 }
             }
             None => Source::Folder(PathBuf::from(text)),
+        }
+    }
+
+    /// The task that serves this model (`tasks::detect`): for the hub, from
+    /// its `config.json` and sentence-transformers files, fetched first.
+    pub fn detect_task(&self) -> Result<&'static str> {
+        match self {
+            Source::Folder(path) => crate::tasks::detect::task_of(path),
+            Source::Hub { .. } => crate::tasks::detect::task_of(&self.resolve(&PROBE)?.dir),
         }
     }
 

@@ -268,9 +268,11 @@ pub struct ExportArgs {
 
 #[derive(Args)]
 pub struct BundleArgs {
-    /// The task the model performs (e.g. sentence-embedding).
+    /// The task the model performs (e.g. sentence-embedding); when absent,
+    /// read from the model's own files (config.json's architectures,
+    /// sentence-transformers' files, a .gguf).
     #[arg(long)]
-    pub task: String,
+    pub task: Option<String>,
     /// The model's name, as used in URLs.
     #[arg(long)]
     pub name: String,

@@ -32,6 +32,7 @@ mod security;
 mod sessions;
 mod site;
 mod store;
+mod tei;
 mod trace;
 mod v2;
 
@@ -170,6 +171,7 @@ pub fn router_behind(
     let routes = routes
         .merge(api::router(engine.clone()))
         .merge(openai::router(engine.clone()))
+        .merge(tei::router(engine.clone()))
         .merge(v2::router(engine.clone()))
         .merge(gradio::router(engine.clone(), security.public_url.clone()))
         .merge(feedback_api::router(engine.clone(), store.clone()))

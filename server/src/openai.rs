@@ -205,7 +205,7 @@ impl Shape {
 }
 
 /// An error in OpenAI's shape, with the status Wick gives its code.
-struct OpenAiError(ApiError);
+pub(crate) struct OpenAiError(ApiError);
 
 impl From<ApiError> for OpenAiError {
     fn from(error: ApiError) -> Self {

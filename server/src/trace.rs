@@ -60,6 +60,8 @@ fn client_kind(path: &str) -> &'static str {
     let under = |prefix: &str| path.starts_with(prefix);
     if under("/api/") {
         "api"
+    } else if under("/tei/") || matches!(path, "/embed" | "/rerank" | "/predict" | "/info") {
+        "tei"
     } else if under("/v1/") {
         "openai"
     } else if under("/v2/") || path == "/v2" {

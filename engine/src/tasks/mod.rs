@@ -3,10 +3,14 @@
 //! on a network from `models`. Adding one: a folder here and a line in
 //! `TASKS`; no web code.
 
+pub mod detect;
 pub mod image_classification;
 pub mod sentence_embedding;
 pub mod speech_to_text;
+pub mod text_classification;
+pub mod text_encoder;
 pub mod text_generation;
+pub mod text_ranking;
 
 use crate::engine::Engine;
 use crate::task::{Registry, TaskKind};
@@ -17,6 +21,8 @@ pub const TASKS: &[TaskKind] = &[
     image_classification::KIND,
     text_generation::KIND,
     speech_to_text::KIND,
+    text_classification::KIND,
+    text_ranking::KIND,
 ];
 
 /// Every task Wick ships, as an engine's registry.

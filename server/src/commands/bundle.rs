@@ -7,9 +7,15 @@ use crate::cli::BundleArgs;
 
 pub fn run(args: BundleArgs, tasks: wick_engine::Registry) -> anyhow::Result<()> {
     let source = Source::parse(&args.source);
+    let task = match &args.task {
+        Some(task) => task.as_str(),
+        None => source
+            .detect_task()
+            .with_context(|| format!("which task serves {}", args.source))?,
+    };
     let bundle = bundle_from_source(
         &source,
-        tasks.find(&args.task)?,
+        tasks.find(task)?,
         &args.name,
         &args.version,
         &args.out_dir,

@@ -7,7 +7,8 @@
 
 use candle_core::{DType, IndexOp, Result, Tensor};
 use candle_nn::{LayerNorm, Module, VarBuilder};
-use candle_transformers::models::bert::{Config, HiddenAct};
+
+use super::config::{Config, Family};
 
 use crate::kernels::fast_math;
 
@@ -18,7 +19,7 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Linear> {
+    pub(crate) fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Linear> {
         Ok(Linear {
             weight: vb.get((outputs, inputs), "weight")?,
             bias: vb.get(outputs, "bias")?,
@@ -26,7 +27,7 @@ impl Linear {
     }
 
     /// (rows, in) → (rows, out).
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 }
@@ -37,6 +38,44 @@ fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
         vb.get(size, "bias")?,
         eps,
     ))
+}
+
+/// Q, K and V as one (3 × hidden, hidden) product.
+fn fused_qkv(q: Linear, k: Linear, v: Linear) -> Result<Linear> {
+    Ok(Linear {
+        weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
+        bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+    })
+}
+
+/// A layer as BERT and RoBERTa name it.
+fn bert_layer(l: VarBuilder, config: &Config) -> Result<Layer> {
+    let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+    let a = l.pp("attention");
+    let [q, k, v] = ["query", "key", "value"].map(|name| Linear::load(a.pp("self").pp(name), h, h));
+    Ok(Layer {
+        qkv: fused_qkv(q?, k?, v?)?,
+        attention_out: Linear::load(a.pp("output.dense"), h, h)?,
+        attention_norm: layer_norm(a.pp("output.LayerNorm"), h, eps)?,
+        up: Linear::load(l.pp("intermediate.dense"), h, config.intermediate_size)?,
+        down: Linear::load(l.pp("output.dense"), config.intermediate_size, h)?,
+        output_norm: layer_norm(l.pp("output.LayerNorm"), h, eps)?,
+    })
+}
+
+/// The same layer as DistilBERT names it.
+fn distil_layer(l: VarBuilder, config: &Config) -> Result<Layer> {
+    let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+    let a = l.pp("attention");
+    let [q, k, v] = ["q_lin", "k_lin", "v_lin"].map(|name| Linear::load(a.pp(name), h, h));
+    Ok(Layer {
+        qkv: fused_qkv(q?, k?, v?)?,
+        attention_out: Linear::load(a.pp("out_lin"), h, h)?,
+        attention_norm: layer_norm(l.pp("sa_layer_norm"), h, eps)?,
+        up: Linear::load(l.pp("ffn.lin1"), h, config.intermediate_size)?,
+        down: Linear::load(l.pp("ffn.lin2"), config.intermediate_size, h)?,
+        output_norm: layer_norm(l.pp("output_layer_norm"), h, eps)?,
+    })
 }
 
 pub(crate) struct Layer {
@@ -59,47 +98,42 @@ pub struct CandleEncoder {
 }
 
 impl CandleEncoder {
-    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
-    /// without the `bert.` prefix, as candle-transformers does).
+    /// Loads the encoder weights of a Hugging Face checkpoint of any of
+    /// `config`'s family: the bare model, or a task model whose encoder
+    /// sits under `bert.`, `roberta.` or `distilbert.`.
     pub fn load(vb: VarBuilder, config: &Config) -> Result<CandleEncoder> {
-        if !matches!(config.hidden_act, HiddenAct::Gelu) {
-            candle_core::bail!("only hidden_act = gelu is supported");
-        }
         let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
             vb
         } else {
-            vb.pp("bert")
+            vb.pp(config.weight_prefix())
         };
         let h = config.hidden_size;
         let eps = config.layer_norm_eps;
         let e = vb.pp("embeddings");
         let layers = (0..config.num_hidden_layers)
-            .map(|i| {
-                let l = vb.pp(format!("encoder.layer.{i}"));
-                let a = l.pp("attention");
-                let [q, k, v] =
-                    ["query", "key", "value"].map(|name| Linear::load(a.pp("self").pp(name), h, h));
-                let (q, k, v) = (q?, k?, v?);
-                Ok(Layer {
-                    qkv: Linear {
-                        weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
-                        bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
-                    },
-                    attention_out: Linear::load(a.pp("output.dense"), h, h)?,
-                    attention_norm: layer_norm(a.pp("output.LayerNorm"), h, eps)?,
-                    up: Linear::load(l.pp("intermediate.dense"), h, config.intermediate_size)?,
-                    down: Linear::load(l.pp("output.dense"), config.intermediate_size, h)?,
-                    output_norm: layer_norm(l.pp("output.LayerNorm"), h, eps)?,
-                })
+            .map(|i| match config.family {
+                Family::DistilBert => distil_layer(vb.pp(format!("transformer.layer.{i}")), config),
+                Family::Bert | Family::Roberta => {
+                    bert_layer(vb.pp(format!("encoder.layer.{i}")), config)
+                }
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(CandleEncoder {
-            word: e.get((config.vocab_size, h), "word_embeddings.weight")?,
-            position: e.get(
+        let offset = config.position_offset();
+        let position = e
+            .get(
                 (config.max_position_embeddings, h),
                 "position_embeddings.weight",
-            )?,
-            token_type: e.get((config.type_vocab_size, h), "token_type_embeddings.weight")?,
+            )?
+            .narrow(0, offset, config.max_tokens())?;
+        let token_type = match config.type_vocab_size {
+            // No token types: one row of zeros that every token adds.
+            0 => Tensor::zeros((1, h), vb.dtype(), vb.device())?,
+            types => e.get((types, h), "token_type_embeddings.weight")?,
+        };
+        Ok(CandleEncoder {
+            word: e.get((config.vocab_size, h), "word_embeddings.weight")?,
+            position,
+            token_type,
             embedding_norm: layer_norm(e.pp("LayerNorm"), h, eps)?,
             layers,
             heads: config.num_attention_heads,

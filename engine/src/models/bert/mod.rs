@@ -1,4 +1,6 @@
-//! BERT encoders for inference, in two builds chosen at load:
+//! BERT-family encoders (BERT, RoBERTa, XLM-RoBERTa, DistilBERT: one
+//! network under several names, `config`) for inference, in two builds
+//! chosen at load:
 //!
 //! - `packed::PackedEncoder`: on CPUs with AVX-512F, f32 — packed matmuls
 //!   over real tokens only, no padding anywhere.
@@ -8,14 +10,16 @@
 //! knows nothing of the packed one.
 
 mod candle;
+pub mod config;
+pub mod heads;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod packed;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::Config;
 
 pub use candle::CandleEncoder;
+pub use config::{Config, Family};
 #[cfg(target_arch = "x86_64")]
 pub use packed::PackedEncoder;
 
@@ -27,8 +31,8 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    /// Loads the weights of a Hugging Face `BertModel` checkpoint (with or
-    /// without the `bert.` prefix, as candle-transformers does).
+    /// Loads the encoder weights of a checkpoint of `config`'s family
+    /// (`CandleEncoder::load`).
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
         #[cfg(target_arch = "x86_64")]
         let packable = vb.device().is_cpu()

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::task::TaskDefaults;
+use crate::tasks::text_encoder::read_json;
 
 /// `[settings]` of a sentence-embedding bundle.
 #[derive(Clone, Debug, Deserialize)]
@@ -71,10 +72,59 @@ pub enum Pooling {
     Mean,
     /// The first ([CLS]) token's hidden state.
     Cls,
+    /// The last real token's hidden state (decoder-style embedders).
+    #[serde(rename = "lasttoken")]
+    LastToken,
 }
 
 /// Settings for a new bundle, taken from the sentence-transformers files
 /// of the source folder when it has them.
+/// sentence-transformers' `1_Pooling/config.json`: one `pooling_mode`
+/// (version 5 on), or a flag per mode (before).
+#[derive(Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    pooling_mode: Option<String>,
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+    #[serde(default)]
+    pooling_mode_weightedmean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_lasttoken: bool,
+}
+
+impl PoolingConfig {
+    /// The mode as `[settings] pooling` names it; one Wick does not
+    /// compute is refused when the bundle is made.
+    fn pooling(&self) -> Result<&'static str> {
+        let mode = match self.pooling_mode.as_deref() {
+            Some(mode) => mode,
+            None if self.pooling_mode_cls_token => "cls",
+            None if self.pooling_mode_lasttoken => "lasttoken",
+            None if self.pooling_mode_max_tokens => "max",
+            None if self.pooling_mode_mean_sqrt_len_tokens => "mean_sqrt_len_tokens",
+            None if self.pooling_mode_weightedmean_tokens => "weightedmean",
+            None if self.pooling_mode_mean_tokens => "mean",
+            None => "mean",
+        };
+        match mode {
+            "mean" => Ok("mean"),
+            "cls" => Ok("cls"),
+            "lasttoken" => Ok("lasttoken"),
+            other => Err(Error::Manifest {
+                path: "1_Pooling/config.json".into(),
+                message: format!("pooling {other} is not supported (mean, cls, lasttoken)"),
+            }),
+        }
+    }
+}
+
 pub(super) fn defaults(source: &Path) -> Result<TaskDefaults> {
     let mut settings = toml::Table::new();
     #[derive(Deserialize)]
@@ -87,18 +137,8 @@ pub(super) fn defaults(source: &Path) -> Result<TaskDefaults> {
     {
         settings.insert("max_seq_length".into(), length.into());
     }
-    #[derive(Deserialize)]
-    struct PoolingConfig {
-        #[serde(default)]
-        pooling_mode_cls_token: bool,
-    }
     if let Some(config) = read_json::<PoolingConfig>(&source.join("1_Pooling/config.json"))? {
-        let pooling = if config.pooling_mode_cls_token {
-            "cls"
-        } else {
-            "mean"
-        };
-        settings.insert("pooling".into(), pooling.into());
+        settings.insert("pooling".into(), config.pooling()?.into());
     }
     if let Ok(modules) = std::fs::read_to_string(source.join("modules.json")) {
         settings.insert("normalize".into(), modules.contains("Normalize").into());
@@ -119,16 +159,4 @@ pub(super) fn defaults(source: &Path) -> Result<TaskDefaults> {
     .map(|(endpoint, inputs)| (endpoint.to_string(), vec![example(inputs)]))
     .collect();
     Ok(TaskDefaults { settings, examples })
-}
-
-pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Manifest {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
-        Err(_) => Ok(None),
-    }
 }

@@ -5,13 +5,13 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::{BertModel, Config as CandleConfig};
 use serde_json::json;
 use wick_types::{Value, Values};
 
 use super::*;
 use crate::bundle::{Bundle, test_bundle};
-use crate::models::bert::{CandleEncoder, Encoder};
+use crate::models::bert::{CandleEncoder, Config, Encoder};
 use tokenizers::PaddingStrategy;
 
 const WORDS: &[&str] = &[
@@ -19,15 +19,18 @@ const WORDS: &[&str] = &[
     "eating", "food", "bread", "on", "mat", ".", "good", "bad",
 ];
 
-fn tiny_config() -> Config {
-    serde_json::from_value(json!({
+fn tiny_config_json() -> serde_json::Value {
+    json!({
         "vocab_size": WORDS.len(), "hidden_size": 16, "num_hidden_layers": 2,
         "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
         "hidden_dropout_prob": 0.1, "max_position_embeddings": 32, "type_vocab_size": 2,
         "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
         "classifier_dropout": null, "model_type": "bert"
-    }))
-    .unwrap()
+    })
+}
+
+fn tiny_config() -> CandleConfig {
+    serde_json::from_value(tiny_config_json()).unwrap()
 }
 
 /// A WordPiece tokenizer.json that, like MiniLM's, pads and truncates every
@@ -65,13 +68,7 @@ fn write_tiny_model(dir: &Path) {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     BertModel::load(vb, &config).unwrap();
     varmap.save(dir.join("model.safetensors")).unwrap();
-    let config_json = serde_json::to_string(&json!({
-        "vocab_size": WORDS.len(), "hidden_size": 16, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 32, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1, "max_position_embeddings": 32, "type_vocab_size": 2,
-        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0
-    }))
-    .unwrap();
+    let config_json = tiny_config_json().to_string();
     std::fs::write(dir.join("config.json"), config_json).unwrap();
     std::fs::write(
         dir.join("tokenizer.json"),
@@ -127,7 +124,7 @@ fn a_bundle_loads_and_embeds_to_unit_vectors_of_the_hidden_size() {
 fn fixed_padding_and_truncation_in_tokenizer_json_are_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let embedder = tiny_embedder(dir.path());
-    let padding = embedder.tokenizer.get_padding().unwrap();
+    let padding = embedder.text.tokenizer.get_padding().unwrap();
     assert!(matches!(padding.strategy, PaddingStrategy::BatchLongest));
     let long = "the cat sits outside on the mat . the man is eating bread";
     let counts = embedder.embed(&["the cat", long, ""]).unwrap().token_counts;
@@ -182,6 +179,7 @@ fn pooled_vectors_equal_a_hand_computed_masked_mean() {
     // Hidden states of "the cat" alone: [CLS] the cat [SEP], no padding.
     let ids = Tensor::new(&[[2u32, 4, 5, 3]], &Device::Cpu).unwrap();
     let hidden = embedder
+        .text
         .encoder
         .forward(&ids, &ids.zeros_like().unwrap(), &ids.ones_like().unwrap())
         .unwrap();
@@ -276,14 +274,15 @@ fn the_encoder_matches_candle_transformers_bert_model() {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_model(dir.path());
     let config = tiny_config();
+    let ours = Config::from_json(&tiny_config_json()).unwrap();
     let weights = dir.path().join("model.safetensors");
     // SAFETY: the test's own file, not written while mapped.
     let vb = unsafe {
         VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu).unwrap()
     };
     let reference = BertModel::load(vb.clone(), &config).unwrap();
-    let chosen = Encoder::load(vb.clone(), &config).unwrap();
-    let candle = Encoder::Candle(CandleEncoder::load(vb, &config).unwrap());
+    let chosen = Encoder::load(vb.clone(), &ours).unwrap();
+    let candle = Encoder::Candle(CandleEncoder::load(vb, &ours).unwrap());
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::gemm::available() {
         assert!(
@@ -325,4 +324,44 @@ fn a_temperature_that_is_not_positive_is_refused_at_load() {
             "{error}"
         );
     }
+}
+
+#[test]
+fn last_token_pooling_takes_each_text_s_last_real_token() {
+    let hidden = Tensor::arange(0f32, 12.0, &Device::Cpu)
+        .unwrap()
+        .reshape((2, 3, 2))
+        .unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 0], [1, 1, 1]], &Device::Cpu).unwrap();
+    let pooled = pool(&hidden, &mask, Pooling::LastToken).unwrap();
+    assert_eq!(pooled.to_vec2::<f32>().unwrap(), [[2.0, 3.0], [10.0, 11.0]]);
+}
+
+#[test]
+fn pooling_is_read_from_either_form_of_the_pooling_config() {
+    for (config, want) in [
+        (json!({"pooling_mode": "cls"}), "cls"),
+        (json!({"pooling_mode": "lasttoken"}), "lasttoken"),
+        (json!({"pooling_mode_cls_token": true}), "cls"),
+        (json!({"pooling_mode_mean_tokens": true}), "mean"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("1_Pooling")).unwrap();
+        std::fs::write(dir.path().join("1_Pooling/config.json"), config.to_string()).unwrap();
+        let defaults = (KIND.defaults)(dir.path()).unwrap();
+        assert_eq!(
+            defaults.settings["pooling"].as_str(),
+            Some(want),
+            "{config}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("1_Pooling")).unwrap();
+    std::fs::write(
+        dir.path().join("1_Pooling/config.json"),
+        json!({"pooling_mode": "max"}).to_string(),
+    )
+    .unwrap();
+    let message = (KIND.defaults)(dir.path()).unwrap_err().to_string();
+    assert!(message.contains("max"), "{message}");
 }

@@ -1,0 +1,254 @@
+//! The shape of a BERT-family encoder, read from any of the families'
+//! `config.json` files. BERT, RoBERTa, XLM-RoBERTa (and CamemBERT) and
+//! DistilBERT are one network — post-norm layers of attention and a GELU
+//! feed-forward — under different names: RoBERTa counts positions from
+//! `pad_token_id + 1` and has one token type, DistilBERT names its fields
+//! and weights its own way and has no token types.
+
+use serde::Deserialize;
+
+/// Which family's weight names and position rule a checkpoint follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Bert,
+    /// RoBERTa, XLM-RoBERTa, CamemBERT.
+    Roberta,
+    DistilBert,
+}
+
+/// The `model_type`s this encoder runs.
+pub const MODEL_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "distilbert"];
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub family: Family,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    /// 0 when the family has no token type embeddings (DistilBERT).
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    pub pad_token_id: usize,
+}
+
+/// BERT's and RoBERTa's field names.
+#[derive(Deserialize)]
+struct BertFields {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    #[serde(default = "gelu")]
+    hidden_act: String,
+    max_position_embeddings: usize,
+    #[serde(default = "two")]
+    type_vocab_size: usize,
+    #[serde(default = "bert_eps")]
+    layer_norm_eps: f64,
+    #[serde(default)]
+    pad_token_id: Option<usize>,
+}
+
+/// DistilBERT's.
+#[derive(Deserialize)]
+struct DistilFields {
+    vocab_size: usize,
+    dim: usize,
+    n_layers: usize,
+    n_heads: usize,
+    hidden_dim: usize,
+    #[serde(default = "gelu")]
+    activation: String,
+    max_position_embeddings: usize,
+    #[serde(default)]
+    sinusoidal_pos_embds: bool,
+    #[serde(default)]
+    pad_token_id: Option<usize>,
+}
+
+fn gelu() -> String {
+    "gelu".into()
+}
+
+fn two() -> usize {
+    2
+}
+
+fn bert_eps() -> f64 {
+    1e-12
+}
+
+impl Config {
+    /// Reads a `config.json`. A file without `model_type` is taken as
+    /// BERT (sentence-transformers' older exports have none).
+    pub fn from_json(json: &serde_json::Value) -> Result<Config, String> {
+        let model_type = json
+            .get("model_type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("bert");
+        let fields = |e: serde_json::Error| format!("config.json ({model_type}): {e}");
+        let config = match model_type {
+            "bert" | "roberta" | "xlm-roberta" | "camembert" => {
+                let f = BertFields::deserialize(json).map_err(fields)?;
+                check_activation(&f.hidden_act)?;
+                let family = if model_type == "bert" {
+                    Family::Bert
+                } else {
+                    Family::Roberta
+                };
+                Config {
+                    family,
+                    vocab_size: f.vocab_size,
+                    hidden_size: f.hidden_size,
+                    num_hidden_layers: f.num_hidden_layers,
+                    num_attention_heads: f.num_attention_heads,
+                    intermediate_size: f.intermediate_size,
+                    max_position_embeddings: f.max_position_embeddings,
+                    type_vocab_size: f.type_vocab_size,
+                    layer_norm_eps: f.layer_norm_eps,
+                    pad_token_id: f.pad_token_id.unwrap_or(match family {
+                        Family::Roberta => 1,
+                        _ => 0,
+                    }),
+                }
+            }
+            "distilbert" => {
+                let f = DistilFields::deserialize(json).map_err(fields)?;
+                check_activation(&f.activation)?;
+                if f.sinusoidal_pos_embds {
+                    // The table is stored in the weights either way.
+                    tracing::debug!("DistilBERT with sinusoidal positions: read from the weights");
+                }
+                Config {
+                    family: Family::DistilBert,
+                    vocab_size: f.vocab_size,
+                    hidden_size: f.dim,
+                    num_hidden_layers: f.n_layers,
+                    num_attention_heads: f.n_heads,
+                    intermediate_size: f.hidden_dim,
+                    max_position_embeddings: f.max_position_embeddings,
+                    type_vocab_size: 0,
+                    layer_norm_eps: 1e-12,
+                    pad_token_id: f.pad_token_id.unwrap_or(0),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "config.json's model_type is {other}; this encoder runs {}",
+                    MODEL_TYPES.join(", ")
+                ));
+            }
+        };
+        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+            return Err(format!(
+                "config.json: hidden size {} is not a multiple of {} heads",
+                config.hidden_size, config.num_attention_heads
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The first row of the position table a text's first token takes:
+    /// RoBERTa numbers positions after its padding index.
+    pub fn position_offset(&self) -> usize {
+        match self.family {
+            Family::Roberta => self.pad_token_id + 1,
+            Family::Bert | Family::DistilBert => 0,
+        }
+    }
+
+    /// Tokens one text may have: the position table's rows past the offset.
+    pub fn max_tokens(&self) -> usize {
+        self.max_position_embeddings
+            .saturating_sub(self.position_offset())
+    }
+
+    /// The prefix a task head checkpoint puts before the encoder's weights.
+    pub fn weight_prefix(&self) -> &'static str {
+        match self.family {
+            Family::Bert => "bert",
+            Family::Roberta => "roberta",
+            Family::DistilBert => "distilbert",
+        }
+    }
+}
+
+fn check_activation(name: &str) -> Result<(), String> {
+    // Exact (erf) GELU; "gelu_new" and friends are tanh approximations
+    // this encoder does not compute.
+    if name == "gelu" {
+        Ok(())
+    } else {
+        Err(format!(
+            "config.json: activation {name} is not supported (only gelu)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_each_family() {
+        let bert = Config::from_json(&json!({
+            "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 16, "max_position_embeddings": 32
+        }))
+        .unwrap();
+        assert_eq!(
+            (bert.family, bert.position_offset(), bert.type_vocab_size),
+            (Family::Bert, 0, 2)
+        );
+        let roberta = Config::from_json(&json!({
+            "model_type": "xlm-roberta", "vocab_size": 10, "hidden_size": 8,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
+            "max_position_embeddings": 34, "type_vocab_size": 1, "pad_token_id": 1,
+            "layer_norm_eps": 1e-5
+        }))
+        .unwrap();
+        assert_eq!(
+            (
+                roberta.family,
+                roberta.position_offset(),
+                roberta.max_tokens()
+            ),
+            (Family::Roberta, 2, 32)
+        );
+        let distil = Config::from_json(&json!({
+            "model_type": "distilbert", "vocab_size": 10, "dim": 8, "n_layers": 1, "n_heads": 2,
+            "hidden_dim": 16, "max_position_embeddings": 32
+        }))
+        .unwrap();
+        assert_eq!(
+            (distil.family, distil.hidden_size, distil.type_vocab_size),
+            (Family::DistilBert, 8, 0)
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let message = Config::from_json(&json!({"model_type": "deberta-v2"})).unwrap_err();
+        assert!(
+            message.contains("deberta-v2") && message.contains("distilbert"),
+            "{message}"
+        );
+        let message = Config::from_json(&json!({
+            "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 3,
+            "intermediate_size": 16, "max_position_embeddings": 32
+        }))
+        .unwrap_err();
+        assert!(message.contains("multiple"), "{message}");
+        let message = Config::from_json(&json!({
+            "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 16, "max_position_embeddings": 32, "hidden_act": "relu"
+        }))
+        .unwrap_err();
+        assert!(message.contains("relu"), "{message}");
+    }
+}

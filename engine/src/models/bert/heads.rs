@@ -1,0 +1,101 @@
+//! The task heads transformers puts on a BERT-family encoder, read from
+//! the same checkpoint:
+//!
+//! - `SequenceHead` (`*ForSequenceClassification`): the first token's
+//!   state through a dense layer and an activation, then the classifier.
+//!   BERT's dense layer is its pooler (tanh), RoBERTa's is
+//!   `classifier.dense` (tanh), DistilBERT's `pre_classifier` (ReLU).
+//! - `TokenHead` (`*ForTokenClassification`): one linear layer over every
+//!   token's state.
+//!
+//! Heads are a few small products per text: they run on Candle's ops on
+//! whatever device the encoder's states are.
+
+use candle_core::{D, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::candle::Linear;
+use super::config::{Config, Family};
+
+enum Activation {
+    Tanh,
+    Relu,
+}
+
+pub struct SequenceHead {
+    dense: Linear,
+    activation: Activation,
+    out: Linear,
+}
+
+/// The weights under the task model's root, or under the encoder's prefix
+/// for the parts transformers keeps there (BERT's pooler).
+fn under_encoder<'a>(vb: &VarBuilder<'a>, config: &Config, name: &str) -> VarBuilder<'a> {
+    let bare = vb.pp(name);
+    if bare.contains_tensor("weight") {
+        bare
+    } else {
+        vb.pp(config.weight_prefix()).pp(name)
+    }
+}
+
+impl SequenceHead {
+    /// `vb` is the checkpoint's root; `labels` the classifier's outputs.
+    pub fn load(vb: VarBuilder, config: &Config, labels: usize) -> Result<SequenceHead> {
+        let h = config.hidden_size;
+        let (dense, activation, out) = match config.family {
+            Family::Bert => (
+                Linear::load(under_encoder(&vb, config, "pooler.dense"), h, h)?,
+                Activation::Tanh,
+                Linear::load(vb.pp("classifier"), h, labels)?,
+            ),
+            Family::Roberta => (
+                Linear::load(vb.pp("classifier.dense"), h, h)?,
+                Activation::Tanh,
+                Linear::load(vb.pp("classifier.out_proj"), h, labels)?,
+            ),
+            Family::DistilBert => (
+                Linear::load(vb.pp("pre_classifier"), h, h)?,
+                Activation::Relu,
+                Linear::load(vb.pp("classifier"), h, labels)?,
+            ),
+        };
+        Ok(SequenceHead {
+            dense,
+            activation,
+            out,
+        })
+    }
+
+    /// States (batch, tokens, hidden) → logits (batch, labels), from each
+    /// text's first token.
+    pub fn forward(&self, states: &Tensor) -> Result<Tensor> {
+        let first = states.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        let dense = self.dense.forward(&first)?;
+        let activated = match self.activation {
+            Activation::Tanh => dense.tanh()?,
+            Activation::Relu => dense.relu()?,
+        };
+        self.out.forward(&activated)
+    }
+}
+
+pub struct TokenHead {
+    out: Linear,
+}
+
+impl TokenHead {
+    pub fn load(vb: VarBuilder, config: &Config, labels: usize) -> Result<TokenHead> {
+        Ok(TokenHead {
+            out: Linear::load(vb.pp("classifier"), config.hidden_size, labels)?,
+        })
+    }
+
+    /// States (batch, tokens, hidden) → logits (batch, tokens, labels).
+    pub fn forward(&self, states: &Tensor) -> Result<Tensor> {
+        let (batch, tokens, hidden) = states.dims3()?;
+        let flat = states.reshape((batch * tokens, hidden))?;
+        let logits = self.out.forward(&flat)?;
+        logits.reshape((batch, tokens, logits.dim(D::Minus1)?))
+    }
+}

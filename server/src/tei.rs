@@ -1,0 +1,541 @@
+//! Text Embeddings Inference's API (`/embed`, `/rerank`, `/predict`,
+//! `/info`, with TEI's bodies) and OpenAI's `POST /v1/embeddings`, onto
+//! the encoder tasks' endpoints through `Engine::predict`, the path every
+//! other adapter takes.
+//!
+//! TEI serves one model; Wick may serve several. The top-level routes
+//! take the one model of the task they need and refuse when there are
+//! several; `/tei/{model}/...` names it. `POST /tei/{model}` is the
+//! Hugging Face inference API's route (`InferenceClient(base_url=...)`):
+//! `feature_extraction` and `text_classification` answer there.
+//! Errors use TEI's body (`{"error", "error_type"}`); on `/v1/embeddings`,
+//! OpenAI's.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wick_engine::{ClientId, Engine, JsonObject, Route};
+use wick_types::{ErrorCode, Value as Output};
+
+use crate::api_error::{ApiError, typed_body};
+use crate::seam::{route, split_pin, with_version};
+
+const EMBEDDING: &str = "sentence-embedding";
+const CLASSIFICATION: &str = "text-classification";
+const RANKING: &str = "text-ranking";
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/embed", post(embed))
+        .route("/rerank", post(rerank))
+        .route("/predict", post(predict))
+        .route("/info", get(info))
+        .route("/tei/{model}", post(inference_api))
+        .route("/tei/{model}/embed", post(embed))
+        .route("/tei/{model}/rerank", post(rerank))
+        .route("/tei/{model}/predict", post(predict))
+        .route("/tei/{model}/info", get(info))
+        .route("/v1/embeddings", post(openai_embeddings))
+        .with_state(engine)
+}
+
+/// The model a `/tei/{model}/...` path names; none on the top-level routes.
+type Named = Option<Path<String>>;
+
+fn named(path: Named) -> Option<String> {
+    path.map(|Path(model)| model)
+}
+
+/// A failure in TEI's shape, with the status Wick gives its code.
+pub struct TeiError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for TeiError {
+    fn from(error: E) -> Self {
+        TeiError(error.into())
+    }
+}
+
+impl IntoResponse for TeiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let kind = match error.code {
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::InvalidInput | ErrorCode::PayloadTooLarge => "validation",
+            code if error.status.is_client_error() => code.as_str(),
+            _ => "backend",
+        };
+        (
+            error.status,
+            Json(json!({"error": error.message, "error_type": kind})),
+        )
+            .into_response()
+    }
+}
+
+/// The model a request goes to: the one named (`name@version` pins), or
+/// the only one of `task` Wick serves.
+fn model_of(engine: &Engine, named: Option<&str>, task: &str) -> Result<(String, Route), ApiError> {
+    let (name, pin) = match named {
+        Some(named) => split_pin(named),
+        None => {
+            let models: Vec<String> = engine
+                .models()
+                .into_iter()
+                .filter(|info| info.task == task)
+                .map(|info| info.name)
+                .collect();
+            return match models.as_slice() {
+                [one] => Ok((one.clone(), Route::any())),
+                [] => Err(ApiError::not_found(format!("no {task} model is served"))),
+                several => Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "{} {task} models are served ({}): name one with /tei/{{model}}/...",
+                        several.len(),
+                        several.join(", ")
+                    ),
+                )),
+            };
+        }
+    };
+    let info = crate::seam::model_info(engine, name, pin)?;
+    if info.task != task {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("{name} is a {} model; this route needs {task}", info.task),
+        ));
+    }
+    let route = Route {
+        version: pin.map(String::from),
+        client: None,
+    };
+    Ok((name.to_string(), route))
+}
+
+/// One text or several, as TEI and OpenAI take them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Texts {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Texts {
+    fn into_vec(self) -> (Vec<String>, bool) {
+        match self {
+            Texts::One(text) => (vec![text], false),
+            Texts::Many(texts) => (texts, true),
+        }
+    }
+}
+
+fn text_inputs(name: &str, texts: &[String]) -> Vec<JsonObject> {
+    texts
+        .iter()
+        .map(|text| JsonObject::from_iter([(name.to_string(), Value::String(text.clone()))]))
+        .collect()
+}
+
+/// Runs `inputs` on `endpoint` of the model `route` picks; answers the
+/// outputs and the version that gave them.
+async fn run(
+    engine: &Engine,
+    model: &str,
+    route: &Route,
+    endpoint: &str,
+    inputs: Vec<JsonObject>,
+) -> Result<(Vec<wick_types::Values>, String), ApiError> {
+    if inputs.is_empty() {
+        return Err(ApiError::invalid_input("inputs", "`inputs` is empty"));
+    }
+    let prediction = engine.predict(model, route, endpoint, inputs).await?;
+    Ok((prediction.outputs, prediction.version))
+}
+
+fn vector(outputs: &wick_types::Values) -> Result<&Vec<f32>, ApiError> {
+    match outputs.get("embedding") {
+        Some(Output::Vector(vector)) => Ok(vector),
+        _ => Err(ApiError::new(ErrorCode::Internal, "embed gave no vector")),
+    }
+}
+
+#[derive(Deserialize)]
+struct EmbedRequest {
+    inputs: Texts,
+    #[serde(default)]
+    normalize: Option<bool>,
+    /// Texts are always truncated at the model's length, as TEI's
+    /// `truncate: true`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    truncate: Option<bool>,
+}
+
+async fn embeddings(
+    engine: &Engine,
+    named: Option<&str>,
+    headers: &HeaderMap,
+    client: Option<Extension<ClientId>>,
+    texts: Vec<String>,
+) -> Result<(Vec<Vec<f32>>, String, String), ApiError> {
+    let (model, mut picked) = model_of(engine, named, EMBEDDING)?;
+    picked = Route {
+        client: route(None, None, headers, client).client,
+        ..picked
+    };
+    let (outputs, version) = run(
+        engine,
+        &model,
+        &picked,
+        "embed",
+        text_inputs("text", &texts),
+    )
+    .await?;
+    let vectors = outputs
+        .iter()
+        .map(|outputs| vector(outputs).cloned())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((vectors, model, version))
+}
+
+async fn embed(
+    State(engine): State<Arc<Engine>>,
+    path: Named,
+    headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    let named = named(path);
+    let request: EmbedRequest = typed_body(&headers, body)?;
+    let (texts, _) = request.inputs.into_vec();
+    let (vectors, _, version) =
+        embeddings(&engine, named.as_deref(), &headers, client, texts).await?;
+    if request.normalize == Some(false) && vectors.iter().all(|v| is_unit(v)) {
+        return Err(ApiError::invalid_input(
+            "normalize",
+            "this model's bundle normalizes its vectors ([settings] normalize = true)",
+        )
+        .into());
+    }
+    Ok(with_version(Json(vectors).into_response(), &version))
+}
+
+fn is_unit(vector: &[f32]) -> bool {
+    let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm - 1.0).abs() < 1e-3
+}
+
+#[derive(Deserialize)]
+struct RerankRequest {
+    query: String,
+    texts: Vec<String>,
+    #[serde(default)]
+    return_text: bool,
+    #[serde(default)]
+    raw_scores: bool,
+}
+
+async fn rerank(
+    State(engine): State<Arc<Engine>>,
+    path: Named,
+    headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    let named = named(path);
+    let request: RerankRequest = typed_body(&headers, body)?;
+    if request.raw_scores {
+        return Err(ApiError::invalid_input(
+            "raw_scores",
+            "scores are the bundle's ([settings] scoring = \"none\" gives logits)",
+        )
+        .into());
+    }
+    let (model, picked) = model_of(&engine, named.as_deref(), RANKING)?;
+    let picked = Route {
+        client: route(None, None, &headers, client).client,
+        ..picked
+    };
+    let inputs = JsonObject::from_iter([
+        ("query".to_string(), json!(request.query)),
+        ("documents".to_string(), json!(request.texts)),
+    ]);
+    let (outputs, version) = run(&engine, &model, &picked, "rerank", vec![inputs]).await?;
+    let Some(Output::Json(Value::Array(results))) = outputs.first().and_then(|o| o.get("results"))
+    else {
+        return Err(ApiError::new(ErrorCode::Internal, "rerank gave no results").into());
+    };
+    let results: Vec<Value> = results
+        .iter()
+        .map(|result| {
+            let mut result = result.clone();
+            if request.return_text
+                && let Some(index) = result["index"].as_u64()
+                && let Some(text) = request.texts.get(index as usize)
+            {
+                result["text"] = json!(text);
+            }
+            result
+        })
+        .collect();
+    Ok(with_version(Json(results).into_response(), &version))
+}
+
+#[derive(Deserialize)]
+struct PredictRequest {
+    inputs: Value,
+    #[serde(default)]
+    raw_scores: bool,
+}
+
+/// Labels and scores as TEI and the inference API give them.
+fn scored_labels(outputs: &wick_types::Values) -> Result<Value, ApiError> {
+    match outputs.get("label") {
+        Some(Output::Label(label)) => Ok(label
+            .confidences
+            .iter()
+            .map(|c| json!({"label": c.label, "score": c.confidence}))
+            .collect()),
+        _ => Err(ApiError::new(ErrorCode::Internal, "classify gave no label")),
+    }
+}
+
+async fn classify(
+    engine: &Engine,
+    named: Option<&str>,
+    headers: &HeaderMap,
+    client: Option<Extension<ClientId>>,
+    texts: Vec<String>,
+) -> Result<(Vec<Value>, String), ApiError> {
+    let (model, picked) = model_of(engine, named, CLASSIFICATION)?;
+    let picked = Route {
+        client: route(None, None, headers, client).client,
+        ..picked
+    };
+    let (outputs, version) = run(
+        engine,
+        &model,
+        &picked,
+        "classify",
+        text_inputs("text", &texts),
+    )
+    .await?;
+    let labels = outputs
+        .iter()
+        .map(scored_labels)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((labels, version))
+}
+
+async fn predict(
+    State(engine): State<Arc<Engine>>,
+    path: Named,
+    headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    let named = named(path);
+    let request: PredictRequest = typed_body(&headers, body)?;
+    if request.raw_scores {
+        return Err(ApiError::invalid_input(
+            "raw_scores",
+            "scores are the bundle's ([settings] scoring = \"none\" gives logits)",
+        )
+        .into());
+    }
+    let not_pairs = || {
+        ApiError::invalid_input(
+            "inputs",
+            "`inputs` must be a text or a list of texts; text pairs are not classified",
+        )
+    };
+    let (texts, batch) = match request.inputs {
+        Value::String(text) => (vec![text], false),
+        Value::Array(items) => {
+            let texts = items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(text) => Ok(text),
+                    Value::Array(one) if one.len() == 1 && one[0].is_string() => {
+                        Ok(one[0].as_str().unwrap_or_default().to_string())
+                    }
+                    _ => Err(not_pairs()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (texts, true)
+        }
+        _ => return Err(not_pairs().into()),
+    };
+    let (mut labels, version) =
+        classify(&engine, named.as_deref(), &headers, client, texts).await?;
+    let body = if batch {
+        Value::Array(labels)
+    } else {
+        labels.pop().unwrap_or(Value::Null)
+    };
+    Ok(with_version(Json(body).into_response(), &version))
+}
+
+/// `POST /tei/{model}`: the Hugging Face inference API's shapes, by task:
+/// `{"inputs": text | [texts]}` → vectors, or each text's labels.
+async fn inference_api(
+    State(engine): State<Arc<Engine>>,
+    Path(named): Path<String>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    #[derive(Deserialize)]
+    struct Request {
+        inputs: Texts,
+    }
+    let request: Request = typed_body(&headers, body)?;
+    let (texts, batch) = request.inputs.into_vec();
+    let (name, pin) = split_pin(&named);
+    let task = crate::seam::model_info(&engine, name, pin)?.task;
+    let (body, version) = match task.as_str() {
+        EMBEDDING => {
+            let (vectors, _, version) =
+                embeddings(&engine, Some(&named), &headers, client, texts).await?;
+            let body = match (batch, vectors.as_slice()) {
+                (false, [one]) => json!(one),
+                _ => json!(vectors),
+            };
+            (body, version)
+        }
+        CLASSIFICATION => {
+            let (labels, version) =
+                classify(&engine, Some(&named), &headers, client, texts).await?;
+            (Value::Array(labels), version)
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{name} is a {other} model: use its /tei/{name}/... route or /api"),
+            )
+            .into());
+        }
+    };
+    Ok(with_version(Json(body).into_response(), &version))
+}
+
+async fn info(State(engine): State<Arc<Engine>>, path: Named) -> Result<Response, TeiError> {
+    let info = match &named(path) {
+        Some(named) => {
+            let (name, pin) = split_pin(named);
+            crate::seam::model_info(&engine, name, pin)?
+        }
+        None => {
+            let tasks = [EMBEDDING, CLASSIFICATION, RANKING];
+            let served: Vec<_> = engine
+                .models()
+                .into_iter()
+                .filter(|info| tasks.contains(&info.task.as_str()))
+                .collect();
+            match <[_; 1]>::try_from(served) {
+                Ok([one]) => one,
+                Err(served) => {
+                    return Err(ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "{} encoder models are served: name one with /tei/{{model}}/info",
+                            served.len()
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+    };
+    let model_type = match info.task.as_str() {
+        EMBEDDING => json!({"embedding": {"pooling": "bundle"}}),
+        RANKING => json!({"reranker": {"id2label": {"0": "LABEL_0"}}}),
+        _ => json!({"classifier": {}}),
+    };
+    Ok(Json(json!({
+        "model_id": info.name,
+        "model_sha": null,
+        "wick_version": info.version,
+        "model_dtype": "float32",
+        "model_type": model_type,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct OpenAiEmbeddingRequest {
+    input: Texts,
+    model: String,
+    #[serde(default)]
+    encoding_format: Option<String>,
+    #[serde(default)]
+    dimensions: Option<usize>,
+}
+
+/// OpenAI's `POST /v1/embeddings`: `float` vectors or `base64` (the
+/// little-endian f32 bytes, what the `openai` client asks for by default).
+async fn openai_embeddings(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientId>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, crate::openai::OpenAiError> {
+    let request: OpenAiEmbeddingRequest = typed_body(&headers, body)?;
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_input(
+                "encoding_format",
+                format!("`encoding_format` is float or base64, not {other}"),
+            )
+            .into());
+        }
+    };
+    let (texts, _) = request.input.into_vec();
+    let (vectors, model, version) =
+        embeddings(&engine, Some(&request.model), &headers, client, texts).await?;
+    if let Some(dimensions) = request.dimensions
+        && vectors.first().is_some_and(|v| v.len() != dimensions)
+    {
+        return Err(ApiError::invalid_input(
+            "dimensions",
+            format!(
+                "{model} gives {} dimensions; it cannot shorten them",
+                vectors.first().map_or(0, Vec::len)
+            ),
+        )
+        .into());
+    }
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(index, vector)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let body = json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        // Token counts are not reported by the embed endpoint.
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    });
+    Ok(with_version(Json(body).into_response(), &version))
+}

@@ -1,0 +1,55 @@
+"""Official clients against a running `wick serve` with the encoder
+fixtures (engine/tests/fixtures/heads): the `openai` package's
+`embeddings.create` (its default base64 encoding and float), and
+`huggingface_hub.InferenceClient` pointed at Wick's TEI routes
+(`feature_extraction`, `text_classification`). Answers are compared with
+what sentence-transformers and transformers gave (each fixture's
+expected.json)."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import openai
+from huggingface_hub import InferenceClient
+
+base, fixtures = sys.argv[1], Path(sys.argv[2])
+
+
+def expected(name):
+    return json.loads((fixtures / name / "expected.json").read_text())
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+embedder = expected("xlm-roberta-embedder")
+client = openai.OpenAI(base_url=base + "/v1", api_key="unused")
+for encoding in (openai.NOT_GIVEN, "float"):
+    answer = client.embeddings.create(model="xlm-roberta-embedder", input=embedder["texts"],
+                                      encoding_format=encoding)
+    assert len(answer.data) == len(embedder["texts"]), answer
+    for item, want in zip(answer.data, embedder["vectors"]):
+        assert cosine(item.embedding, want) >= 0.9999, (encoding, item.index)
+one = client.embeddings.create(model="xlm-roberta-embedder", input="Marie Curie worked in Paris.")
+assert cosine(one.data[0].embedding, embedder["vectors"][5]) >= 0.9999
+try:
+    client.embeddings.create(model="bert-classifier", input="x")
+    raise AssertionError("a classifier answered as an embedder")
+except openai.BadRequestError as error:
+    assert "text-classification" in str(error), error
+
+hub = InferenceClient(base_url=base + "/tei/xlm-roberta-embedder")
+vector = hub.feature_extraction(embedder["texts"][0])
+assert cosine(vector.reshape(-1).tolist(), embedder["vectors"][0]) >= 0.9999, vector.shape
+
+classifier = expected("bert-classifier")
+hub = InferenceClient(base_url=base + "/tei/bert-classifier")
+for text, want in zip(classifier["texts"], classifier["labels"]):
+    got = hub.text_classification(text)
+    assert [g.label for g in got] == [w["label"] for w in want], (text, got)
+    for g, w in zip(got, want):
+        assert abs(g.score - w["score"]) <= 1e-4, (text, g, w)
+print("openai embeddings and InferenceClient answered as the references")

@@ -1,0 +1,165 @@
+//! The encoder tasks end to end with the `wick` binary, on the tiny
+//! fixtures of `engine/tests/fixtures/heads` (made by
+//! `bench/encoder_heads_reference.py` with transformers): `wick bundle`
+//! picks each folder's task with no `--task` (and refuses one it cannot
+//! serve, saying what it found), and `wick serve` answers TEI's routes,
+//! OpenAI's `/v1/embeddings` and the Hugging Face inference API's shapes
+//! as the official clients expect them (`encoder_clients.py`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Server, output_of, run_python, test_script, wick};
+use serde_json::{Value, json};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/heads")
+}
+
+/// `wick bundle` of a fixture with no `--task`; the task it printed.
+fn bundle(name: &str, out: &Path) -> (PathBuf, String) {
+    let dir = out.join(name);
+    let printed = output_of(
+        wick()
+            .args(["bundle", "--name", name])
+            .arg(fixtures().join(name))
+            .arg(&dir),
+    );
+    let task = printed
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(task, _)| task.to_string())
+        .unwrap_or_default();
+    (dir, task)
+}
+
+#[test]
+fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
+    let out = tempfile::tempdir().unwrap();
+    for (name, task) in [
+        ("bert-classifier", "text-classification"),
+        ("roberta-multilabel", "text-classification"),
+        ("distilbert-classifier", "text-classification"),
+        ("xlm-roberta-reranker", "text-ranking"),
+        ("bert-reranker", "text-ranking"),
+        ("xlm-roberta-embedder", "sentence-embedding"),
+        ("distilbert-embedder", "sentence-embedding"),
+    ] {
+        assert_eq!(bundle(name, out.path()).1, task, "{name}");
+    }
+    let qwen = out.path().join("qwen");
+    std::fs::create_dir_all(&qwen).unwrap();
+    std::fs::write(
+        qwen.join("config.json"),
+        json!({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}).to_string(),
+    )
+    .unwrap();
+    let refused = wick()
+        .args(["bundle", "--name", "qwen"])
+        .arg(&qwen)
+        .arg(out.path().join("qwen-bundle"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("Qwen2ForCausalLM") && message.contains("--task"),
+        "{message}"
+    );
+}
+
+async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn tei_openai_and_inference_api_routes_answer_as_their_clients_expect() {
+    let out = tempfile::tempdir().unwrap();
+    let names = [
+        "bert-classifier",
+        "xlm-roberta-reranker",
+        "xlm-roberta-embedder",
+        "distilbert-embedder",
+    ];
+    let dirs: Vec<PathBuf> = names.iter().map(|n| bundle(n, out.path()).0).collect();
+    let server = Server::start(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>(), &[]);
+
+    // TEI's /rerank: the cross-encoder's order, texts on request.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("xlm-roberta-reranker/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let (status, ranked) = post(
+        &server,
+        "/rerank",
+        json!({"query": reference["query"], "texts": reference["documents"], "return_text": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{ranked}");
+    let order: Vec<Value> = ranked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].clone())
+        .collect();
+    assert_eq!(Value::from(order), reference["order"]);
+    let best = reference["order"][0].as_u64().unwrap() as usize;
+    assert_eq!(ranked[0]["text"], reference["documents"][best]);
+
+    // /predict: one text → its labels; a list → a list of them; pairs refused.
+    let (status, one) = post(&server, "/predict", json!({"inputs": "I loved it"})).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one.as_array().unwrap().len(), 3, "{one}");
+    let (_, many) = post(&server, "/predict", json!({"inputs": ["a", ["b"]]})).await;
+    assert_eq!(many.as_array().unwrap().len(), 2, "{many}");
+    let (status, refused) = post(&server, "/predict", json!({"inputs": [["a", "b"]]})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error_type"], "validation", "{refused}");
+
+    // Two embedders: the top-level route asks which; /tei/{model} names it.
+    let (status, ambiguous) = post(&server, "/embed", json!({"inputs": "x"})).await;
+    assert_eq!(status, 400, "{ambiguous}");
+    let message = ambiguous["error"].as_str().unwrap();
+    assert!(
+        message.contains("distilbert-embedder") && message.contains("/tei/"),
+        "{message}"
+    );
+    let (status, vectors) = post(
+        &server,
+        "/tei/distilbert-embedder/embed",
+        json!({"inputs": ["a", "b"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{vectors}");
+    assert_eq!(vectors.as_array().unwrap().len(), 2);
+    assert_eq!(vectors[0].as_array().unwrap().len(), 32);
+    let (status, wrong) = post(
+        &server,
+        "/tei/bert-classifier/embed",
+        json!({"inputs": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{wrong}");
+    let info: Value = reqwest::get(server.url("/tei/xlm-roberta-reranker/info"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info["model_type"]["reranker"].is_object(), "{info}");
+
+    let script = test_script("encoder_clients.py");
+    run_python(&[
+        script.as_os_str(),
+        server.base.as_ref(),
+        fixtures().as_os_str(),
+    ]);
+}
