@@ -179,6 +179,7 @@ pub fn InputWidget(
         | Kind::Label { .. }
         | Kind::Score
         | Kind::Segments
+        | Kind::Entities
         | Kind::Embedding { .. } => view! {
             <textarea id=id.clone() data-testid=testid rows="4" placeholder="JSON" aria-invalid=aria_invalid
                 prop:value=move || if value.get().is_null() { String::new() } else { value.get().to_string() }

@@ -15,6 +15,7 @@ pub fn OutputView(field: Field, value: Option<serde_json::Value>) -> impl IntoVi
             Kind::Score => view! { <p class="score">{value.as_f64().map(|s| format!("{s:.4}")).unwrap_or_default()}</p> }.into_any(),
             Kind::Embedding { .. } => embedding_view(&value),
             Kind::Segments => segments_view(&value),
+            Kind::Entities => entities_view(&value),
             Kind::Image { .. } | Kind::Audio { .. } => {
                 match (field.kind.media(), value.as_str()) {
                     (Some((media, _)), Some(url)) => media_view(media, url.to_string()),
@@ -110,6 +111,50 @@ fn segments_view(value: &serde_json::Value) -> AnyView {
         </table>
     }
     .into_any()
+}
+
+/// A text with its entities marked, each with its label (Gradio's
+/// HighlightedText): the label's colour from its name, the score in the
+/// mark's title.
+fn entities_view(value: &serde_json::Value) -> AnyView {
+    let text: Vec<char> = value["text"].as_str().unwrap_or_default().chars().collect();
+    let piece = |from: usize, to: usize| -> String {
+        text.get(from.min(text.len())..to.min(text.len()))
+            .map(|chars| chars.iter().collect())
+            .unwrap_or_default()
+    };
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for entity in value["entities"].as_array().into_iter().flatten() {
+        let start = entity["start"].as_u64().unwrap_or(0) as usize;
+        let end = entity["end"].as_u64().unwrap_or(0) as usize;
+        if start < at || end < start {
+            continue;
+        }
+        let label = entity["entity_group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let score = entity["score"].as_f64().unwrap_or(0.0);
+        pieces.push(view! { <span>{piece(at, start)}</span> }.into_any());
+        let hue = label
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+            % 360;
+        pieces.push(
+            view! {
+                <mark class="entity" data-entity=label.clone() title=format!("{label} {score:.3}")
+                    style=format!("--hue: {hue}")>
+                    {piece(start, end)}
+                    <span class="entity-label">{label.clone()}</span>
+                </mark>
+            }
+            .into_any(),
+        );
+        at = end;
+    }
+    pieces.push(view! { <span>{piece(at, text.len())}</span> }.into_any());
+    view! { <p class="entities">{pieces}</p> }.into_any()
 }
 
 /// Seconds as "m:ss.s".

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use wick_engine::source::{Source, bundle_from_source};
-use wick_engine::tasks::{sentence_embedding, text_classification, text_ranking};
+use wick_engine::tasks::{
+    sentence_embedding, text_classification, text_ranking, token_classification,
+};
 use wick_engine::{Engine, JsonObject, Route, TaskKind};
 use wick_types::Value;
 
@@ -184,4 +186,54 @@ async fn embedders_of_other_families_give_sentence_transformers_vectors() {
             assert!(similarity >= 0.9999, "{name}: text {i} cosine {similarity}");
         }
     }
+}
+
+#[derive(Deserialize)]
+struct Tagged {
+    texts: Vec<String>,
+    entities: Vec<Vec<serde_json::Value>>,
+}
+
+#[tokio::test]
+async fn taggers_group_entities_as_the_pipeline_does() {
+    let out = tempfile::tempdir().unwrap();
+    let name = "bert-ner";
+    let engine = serve(name, &token_classification::KIND, out.path());
+    let reference: Tagged = expected(name);
+    let inputs: Vec<JsonObject> = reference
+        .texts
+        .iter()
+        .map(|text| object(serde_json::json!({ "text": text })))
+        .collect();
+    let answer = engine
+        .predict(name, &Route::any(), "entities", inputs)
+        .await
+        .unwrap();
+    let mut worst: f64 = 0.0;
+    for (i, want) in reference.entities.iter().enumerate() {
+        let Value::Json(got) = &answer.outputs[i]["entities"] else {
+            panic!("no entities");
+        };
+        assert_eq!(got["text"], reference.texts[i].as_str());
+        let got = got["entities"].as_array().unwrap();
+        let key = |e: &serde_json::Value| {
+            (
+                e["entity_group"].clone(),
+                e["word"].clone(),
+                e["start"].clone(),
+                e["end"].clone(),
+            )
+        };
+        assert_eq!(
+            got.iter().map(key).collect::<Vec<_>>(),
+            want.iter().map(key).collect::<Vec<_>>(),
+            "text {i}: {:?}",
+            reference.texts[i]
+        );
+        for (g, w) in got.iter().zip(want) {
+            worst = worst.max((g["score"].as_f64().unwrap() - w["score"].as_f64().unwrap()).abs());
+        }
+    }
+    assert!(worst <= 1e-4, "a score differs by {worst}");
+    eprintln!("{name}: largest score difference {worst:.2e}");
 }

@@ -7,7 +7,8 @@
 //! take the one model of the task they need and refuse when there are
 //! several; `/tei/{model}/...` names it. `POST /tei/{model}` is the
 //! Hugging Face inference API's route (`InferenceClient(base_url=...)`):
-//! `feature_extraction` and `text_classification` answer there.
+//! `feature_extraction`, `text_classification` and
+//! `token_classification` answer there.
 //! Errors use TEI's body (`{"error", "error_type"}`); on `/v1/embeddings`,
 //! OpenAI's.
 
@@ -32,6 +33,7 @@ use crate::seam::{route, split_pin, with_version};
 const EMBEDDING: &str = "sentence-embedding";
 const CLASSIFICATION: &str = "text-classification";
 const RANKING: &str = "text-ranking";
+const TOKENS: &str = "token-classification";
 
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
@@ -81,9 +83,16 @@ impl IntoResponse for TeiError {
     }
 }
 
-/// The model a request goes to: the one named (`name@version` pins), or
-/// the only one of `task` Wick serves.
-fn model_of(engine: &Engine, named: Option<&str>, task: &str) -> Result<(String, Route), ApiError> {
+/// The model a request goes to — the one named (`name@version` pins), or
+/// the only one of `task` Wick serves — and its route (sticky per client).
+fn model_of(
+    engine: &Engine,
+    named: Option<&str>,
+    task: &str,
+    headers: &HeaderMap,
+    client: Option<Extension<ClientId>>,
+) -> Result<(String, Route), ApiError> {
+    let client = route(None, None, headers, client).client;
     let (name, pin) = match named {
         Some(named) => split_pin(named),
         None => {
@@ -94,7 +103,13 @@ fn model_of(engine: &Engine, named: Option<&str>, task: &str) -> Result<(String,
                 .map(|info| info.name)
                 .collect();
             return match models.as_slice() {
-                [one] => Ok((one.clone(), Route::any())),
+                [one] => Ok((
+                    one.clone(),
+                    Route {
+                        version: None,
+                        client,
+                    },
+                )),
                 [] => Err(ApiError::not_found(format!("no {task} model is served"))),
                 several => Err(ApiError::new(
                     ErrorCode::BadRequest,
@@ -116,7 +131,7 @@ fn model_of(engine: &Engine, named: Option<&str>, task: &str) -> Result<(String,
     }
     let route = Route {
         version: pin.map(String::from),
-        client: None,
+        client,
     };
     Ok((name.to_string(), route))
 }
@@ -187,11 +202,7 @@ async fn embeddings(
     client: Option<Extension<ClientId>>,
     texts: Vec<String>,
 ) -> Result<(Vec<Vec<f32>>, String, String), ApiError> {
-    let (model, mut picked) = model_of(engine, named, EMBEDDING)?;
-    picked = Route {
-        client: route(None, None, headers, client).client,
-        ..picked
-    };
+    let (model, picked) = model_of(engine, named, EMBEDDING, headers, client)?;
     let (outputs, version) = run(
         engine,
         &model,
@@ -260,11 +271,7 @@ async fn rerank(
         )
         .into());
     }
-    let (model, picked) = model_of(&engine, named.as_deref(), RANKING)?;
-    let picked = Route {
-        client: route(None, None, &headers, client).client,
-        ..picked
-    };
+    let (model, picked) = model_of(&engine, named.as_deref(), RANKING, &headers, client)?;
     let inputs = JsonObject::from_iter([
         ("query".to_string(), json!(request.query)),
         ("documents".to_string(), json!(request.texts)),
@@ -316,11 +323,7 @@ async fn classify(
     client: Option<Extension<ClientId>>,
     texts: Vec<String>,
 ) -> Result<(Vec<Value>, String), ApiError> {
-    let (model, picked) = model_of(engine, named, CLASSIFICATION)?;
-    let picked = Route {
-        client: route(None, None, headers, client).client,
-        ..picked
-    };
+    let (model, picked) = model_of(engine, named, CLASSIFICATION, headers, client)?;
     let (outputs, version) = run(
         engine,
         &model,
@@ -416,6 +419,29 @@ async fn inference_api(
             let (labels, version) =
                 classify(&engine, Some(&named), &headers, client, texts).await?;
             (Value::Array(labels), version)
+        }
+        TOKENS => {
+            let (model, picked) = model_of(&engine, Some(&named), TOKENS, &headers, client)?;
+            let (outputs, version) = run(
+                &engine,
+                &model,
+                &picked,
+                "entities",
+                text_inputs("text", &texts),
+            )
+            .await?;
+            let entities: Vec<Value> = outputs
+                .iter()
+                .map(|outputs| match outputs.get("entities") {
+                    Some(Output::Json(found)) => found["entities"].clone(),
+                    _ => Value::Null,
+                })
+                .collect();
+            let body = match (batch, entities.as_slice()) {
+                (false, [one]) => one.clone(),
+                _ => Value::Array(entities),
+            };
+            (body, version)
         }
         other => {
             return Err(ApiError::new(

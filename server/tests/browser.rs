@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, lite0_dir, metric, minilm_as, minilm_dir, smollm2_dir, whisper_dir};
+use common::{
+    Server, bundle_fixture, lite0_dir, metric, minilm_as, minilm_dir, smollm2_dir, whisper_dir,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -873,6 +875,137 @@ impl Browser {
         );
         self.client.execute(&script, vec![]).await.unwrap();
     }
+}
+
+/// The labels of output `field`'s bars, best first.
+async fn bar_labels(browser: &Browser, field: &str) -> Option<Vec<String>> {
+    let bars = browser
+        .client
+        .find_all(Locator::Css(&format!(
+            "[data-testid='output-{field}'] .bar"
+        )))
+        .await
+        .ok()?;
+    let mut labels = Vec::new();
+    for bar in bars {
+        labels.push(bar.attr("data-label").await.ok()??);
+    }
+    (!labels.is_empty()).then_some(labels)
+}
+
+#[tokio::test]
+async fn a_person_classifies_reranks_and_tags_texts_in_a_real_browser() {
+    let out = tempfile::tempdir().unwrap();
+    let classifier = bundle_fixture("bert-classifier", out.path()).0;
+    let reranker = bundle_fixture("xlm-roberta-reranker", out.path()).0;
+    let tagger = bundle_fixture("bert-ner", out.path()).0;
+    let server = Server::start(&[&classifier, &reranker, &tagger], &[]);
+    let browser = Browser::start().await;
+    let api = |model: &str, endpoint: &str, inputs: Value| {
+        let url = server.url(&format!("/api/models/{model}/{endpoint}"));
+        async move {
+            let body: Value = reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "inputs": inputs }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["outputs"].clone()
+        }
+    };
+
+    // A classifier: every label as a bar, best first, as the API ranks them.
+    let text = "I loved this film: the story, the music, every minute of it.";
+    browser
+        .open(&server.url("/m/bert-classifier/classify"))
+        .await;
+    browser.type_into("input-text", text).await;
+    browser.find("submit").await.click().await.unwrap();
+    let shown = browser
+        .until("the label bars", || bar_labels(&browser, "label"))
+        .await;
+    let answer = api("bert-classifier", "classify", json!({ "text": text })).await;
+    let want: Vec<String> = answer["label"]["confidences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown, want);
+    assert_eq!(shown.len(), 3);
+    browser.screenshot("text-1-classified").await;
+
+    // A reranker: documents typed as tags, shown best first.
+    browser
+        .open(&server.url("/m/xlm-roberta-reranker/rerank"))
+        .await;
+    let documents = [
+        "Berlin is well known for its museums",
+        "New York City is famous for the Metropolitan Museum of Art",
+        "Berlin has 3.5 million registered inhabitants",
+    ];
+    browser
+        .type_into("input-query", "How many people live in Berlin?")
+        .await;
+    browser
+        .type_into("input-documents", &documents.join(", "))
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let shown = browser
+        .until("the ranking", || bar_labels(&browser, "ranking"))
+        .await;
+    let answer = api(
+        "xlm-roberta-reranker",
+        "rerank",
+        json!({"query": "How many people live in Berlin?", "documents": documents}),
+    )
+    .await;
+    let want: Vec<String> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| documents[r["index"].as_u64().unwrap() as usize].to_string())
+        .collect();
+    assert_eq!(shown, want);
+    browser.screenshot("text-2-reranked").await;
+
+    // A tagger: the text with its entities marked, as the API finds them.
+    let text = "Marie Curie worked in Paris with Pierre Curie.";
+    browser.open(&server.url("/m/bert-ner/entities")).await;
+    browser.type_into("input-text", text).await;
+    browser.find("submit").await.click().await.unwrap();
+    let marks = browser
+        .until("the marked entities", || async {
+            let marks = browser
+                .client
+                .find_all(Locator::Css("[data-testid='output-entities'] mark.entity"))
+                .await
+                .ok()?;
+            let mut shown = Vec::new();
+            for mark in marks {
+                shown.push(mark.attr("data-entity").await.ok()??);
+            }
+            (!shown.is_empty()).then_some(shown)
+        })
+        .await;
+    let answer = api("bert-ner", "entities", json!({ "text": text })).await;
+    let want: Vec<String> = answer["entities"]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity_group"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(marks, want);
+    let shown = browser.find("output-entities").await.text().await.unwrap();
+    assert!(
+        shown.contains("worked") && shown.contains(&want[0]),
+        "{shown}"
+    );
+    browser.screenshot("text-3-entities").await;
+    browser.assert_no_console_errors().await;
 }
 
 #[tokio::test]

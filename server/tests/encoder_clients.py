@@ -2,7 +2,8 @@
 fixtures (engine/tests/fixtures/heads): the `openai` package's
 `embeddings.create` (its default base64 encoding and float), and
 `huggingface_hub.InferenceClient` pointed at Wick's TEI routes
-(`feature_extraction`, `text_classification`). Answers are compared with
+(`feature_extraction`, `text_classification`, `token_classification`),
+and `gradio_client` on the tagger (HighlightedText). Answers are compared with
 what sentence-transformers and transformers gave (each fixture's
 expected.json)."""
 import json
@@ -52,4 +53,23 @@ for text, want in zip(classifier["texts"], classifier["labels"]):
     assert [g.label for g in got] == [w["label"] for w in want], (text, got)
     for g, w in zip(got, want):
         assert abs(g.score - w["score"]) <= 1e-4, (text, g, w)
+tagger = expected("bert-ner")
+hub = InferenceClient(base_url=base + "/tei/bert-ner")
+for text, want in zip(tagger["texts"], tagger["entities"]):
+    got = hub.token_classification(text)
+    assert [(g.entity_group, g.word, g.start, g.end) for g in got] == \
+        [(w["entity_group"], w["word"], w["start"], w["end"]) for w in want], (text, got)
+    for g, w in zip(got, want):
+        assert abs(g.score - w["score"]) <= 1e-4, (text, g, w)
+# Gradio's client: the entities as HighlightedText's pieces of the text.
+from gradio_client import Client  # noqa: E402
+
+gradio = Client(base + "/", verbose=False)
+named = gradio.view_api(return_format="dict", print_info=False)["named_endpoints"]
+[api_name] = [name for name in named if name.endswith("entities")]
+text, want = tagger["texts"][-1], tagger["entities"][-1]
+pieces = gradio.predict(text, api_name=api_name)
+assert "".join(p["token"] for p in pieces) == text, pieces
+assert [p["class_or_confidence"] for p in pieces if p["class_or_confidence"]] == \
+    [w["entity_group"] for w in want], (pieces, want)
 print("openai embeddings and InferenceClient answered as the references")

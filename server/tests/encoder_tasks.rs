@@ -8,31 +8,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::{Server, output_of, run_python, test_script, wick};
+use common::{
+    Server, bundle_fixture as bundle, heads_fixtures as fixtures, run_python, test_script, wick,
+};
 use serde_json::{Value, json};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/heads")
-}
-
-/// `wick bundle` of a fixture with no `--task`; the task it printed.
-fn bundle(name: &str, out: &Path) -> (PathBuf, String) {
-    let dir = out.join(name);
-    let printed = output_of(
-        wick()
-            .args(["bundle", "--name", name])
-            .arg(fixtures().join(name))
-            .arg(&dir),
-    );
-    let task = printed
-        .split_once('(')
-        .and_then(|(_, rest)| rest.split_once(')'))
-        .map(|(task, _)| task.to_string())
-        .unwrap_or_default();
-    (dir, task)
-}
 
 #[test]
 fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
@@ -45,6 +26,7 @@ fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
         ("bert-reranker", "text-ranking"),
         ("xlm-roberta-embedder", "sentence-embedding"),
         ("distilbert-embedder", "sentence-embedding"),
+        ("bert-ner", "token-classification"),
     ] {
         assert_eq!(bundle(name, out.path()).1, task, "{name}");
     }
@@ -85,6 +67,7 @@ async fn tei_openai_and_inference_api_routes_answer_as_their_clients_expect() {
     let out = tempfile::tempdir().unwrap();
     let names = [
         "bert-classifier",
+        "bert-ner",
         "xlm-roberta-reranker",
         "xlm-roberta-embedder",
         "distilbert-embedder",

@@ -86,6 +86,27 @@ pub fn kind_schema(kind: &Kind) -> Value {
                 "required": ["start", "end", "text"]
             }
         }),
+        Kind::Entities => json!({
+            "type": "object",
+            "properties": {
+                "text": {"type": "string"},
+                "entities": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "entity_group": {"type": "string"},
+                            "score": {"type": "number"},
+                            "word": {"type": "string"},
+                            "start": {"type": "integer", "minimum": 0, "description": "characters into text"},
+                            "end": {"type": "integer", "minimum": 0}
+                        },
+                        "required": ["entity_group", "score", "start", "end"]
+                    }
+                }
+            },
+            "required": ["text", "entities"]
+        }),
         Kind::Chat { max_messages, .. } => with_optional(
             json!({
                 "type": "array",

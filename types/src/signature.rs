@@ -206,6 +206,11 @@ pub enum Kind {
     /// start and end in seconds into the audio input. The demo shows them
     /// as a table whose rows seek the audio player.
     Segments,
+    /// Labelled spans of a text (named entities; Gradio's
+    /// HighlightedText): `{"text", "entities": [{"entity_group", "score",
+    /// "word", "start", "end"}]}`, start and end in characters of `text`,
+    /// as transformers' token-classification pipeline gives them.
+    Entities,
     /// A vector of numbers.
     Embedding {
         /// Its length (0 when not declared).
@@ -229,6 +234,7 @@ impl Kind {
             Kind::Label { .. } => "a label",
             Kind::Json => "any JSON value",
             Kind::Segments => "a list of {\"start\", \"end\", \"text\"} segments",
+            Kind::Entities => "{\"text\", \"entities\"}",
             Kind::Embedding { .. } => "a list of numbers",
             Kind::Image { .. } => "an image as a data: URL",
             Kind::Audio { .. } => "an audio clip as a data: URL",

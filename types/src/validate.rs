@@ -151,6 +151,7 @@ pub fn validate_outputs(
             }
             Kind::Json => {}
             Kind::Segments => check_segments(name, raw)?,
+            Kind::Entities => check_entities(name, raw)?,
             _ => {
                 validate_value(field, raw)?;
             }
@@ -324,9 +325,11 @@ fn validate_value(field: &Field, raw: &serde_json::Value) -> Result<Value, Field
                 .map(Value::Media)
                 .map_err(|message| refuse(name, message))
         }
-        Kind::Label { .. } | Kind::Score | Kind::Segments | Kind::Embedding { .. } => {
-            Err(refuse(name, "is an output kind and cannot be an input"))
-        }
+        Kind::Label { .. }
+        | Kind::Score
+        | Kind::Segments
+        | Kind::Entities
+        | Kind::Embedding { .. } => Err(refuse(name, "is an output kind and cannot be an input")),
     }
 }
 
@@ -343,6 +346,34 @@ fn check_segments(name: &str, raw: &serde_json::Value) -> Result<(), FieldError>
             return Err(refuse(
                 name,
                 format!("segment {index} needs a numeric start and end and a text"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Entities: a text and spans of it, each with a label, a score and
+/// character offsets within the text.
+fn check_entities(name: &str, raw: &serde_json::Value) -> Result<(), FieldError> {
+    let chars = raw["text"]
+        .as_str()
+        .ok_or_else(|| refuse(name, "needs a `text`"))?
+        .chars()
+        .count() as u64;
+    let entities = raw["entities"]
+        .as_array()
+        .ok_or_else(|| refuse(name, "needs a list of `entities`"))?;
+    for (index, entity) in entities.iter().enumerate() {
+        let (start, end) = (entity["start"].as_u64(), entity["end"].as_u64());
+        let well_formed = entity["entity_group"].is_string()
+            && entity["score"].is_number()
+            && matches!((start, end), (Some(start), Some(end)) if start <= end && end <= chars);
+        if !well_formed {
+            return Err(refuse(
+                name,
+                format!(
+                    "entity {index} needs an entity_group, a score, and a start and end within the text"
+                ),
             ));
         }
     }
@@ -755,6 +786,18 @@ mod tests {
             "segment 1 needs a numeric start and end and a text"
         );
         assert!(segments_check(json!("text")).is_err());
+        let entities = [Field::new("n", Kind::Entities)];
+        let entities_check =
+            |value| validate_outputs(&entities, json!({ "n": value }).as_object().unwrap());
+        let span = |start: u64, end: u64| {
+            json!({"text": "Café in Paris", "entities": [
+                {"entity_group": "LOC", "score": 0.9, "word": "paris", "start": start, "end": end}]})
+        };
+        // Offsets count characters: "Café in Paris" is 13 of them.
+        assert!(entities_check(span(8, 13)).is_ok());
+        assert!(entities_check(span(8, 14)).is_err());
+        assert!(entities_check(span(9, 8)).is_err());
+        assert!(entities_check(json!({"text": "a"})).is_err());
         assert_eq!(check(json!({"score": 0.5})).unwrap_err().field, "label");
         assert_eq!(
             check(json!({"label": {"label": "a", "confidences": []}, "score": "x"}))

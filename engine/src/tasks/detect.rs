@@ -38,7 +38,8 @@ const SENTENCE_TRANSFORMERS_FILES: &[&str] = &[
 
 /// What Wick serves, for the message that refuses a folder.
 const SUPPORTED: &str = "sentence embeddings (BERT, RoBERTa, XLM-RoBERTa, DistilBERT encoders), \
-    text classification and reranking (their *ForSequenceClassification heads), image \
+    text classification and reranking (their *ForSequenceClassification heads), token \
+    classification (their *ForTokenClassification heads), image \
     classification (ViT, EfficientNet-Lite), speech to text (Whisper), and GGUF text \
     generation (a .gguf file)";
 
@@ -98,6 +99,9 @@ pub fn task_of(source: &Path) -> Result<&'static str> {
         } else {
             "text-classification"
         });
+    }
+    if architecture.ends_with("ForTokenClassification") && encoder {
+        return Ok("token-classification");
     }
     if architecture.ends_with("ForImageClassification")
         && matches!(model_type, "vit" | "efficientnet-lite")

@@ -11,6 +11,7 @@ pub mod text_classification;
 pub mod text_encoder;
 pub mod text_generation;
 pub mod text_ranking;
+pub mod token_classification;
 
 use crate::engine::Engine;
 use crate::task::{Registry, TaskKind};
@@ -23,6 +24,7 @@ pub const TASKS: &[TaskKind] = &[
     speech_to_text::KIND,
     text_classification::KIND,
     text_ranking::KIND,
+    token_classification::KIND,
 ];
 
 /// Every task Wick ships, as an engine's registry.

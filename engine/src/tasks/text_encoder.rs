@@ -121,6 +121,14 @@ impl TextEncoder {
             .map_err(|e| Error::Inference(format!("tokenizer: {e}")))
     }
 
+    /// As `encode`, with offsets in characters of `text` (not bytes), as
+    /// Python's tokenizers give them.
+    pub fn encode_with_char_offsets(&self, text: &str) -> Result<Encoding> {
+        self.tokenizer
+            .encode_char_offsets(text, true)
+            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))
+    }
+
     /// Tokenizes a pair (a query and a document) as one input, the longer
     /// truncated first.
     pub fn encode_pair(&self, first: &str, second: &str) -> Result<Encoding> {

@@ -1,5 +1,7 @@
 //! What `wick bench` sends an endpoint: texts of several lengths for an
-//! endpoint of one text input, photos for one of one image input, clips
+//! endpoint of one text input, a query and one document of several
+//! lengths for a reranker's (a text and a list of texts), photos for one
+//! of one image input, clips
 //! for one of one audio input. The photos are the bundle's own example
 //! images, or, when it has none, a synthetic 640 × 480 picture; the clips
 //! are the bundle's example clips (speech cannot be made up).
@@ -12,6 +14,11 @@ use wick_types::{Endpoint, Kind, Media};
 pub enum Workload {
     Texts {
         field: String,
+    },
+    /// A short query and one document per input: (query, document) pairs.
+    Pairs {
+        query: String,
+        documents: String,
     },
     Images {
         field: String,
@@ -27,6 +34,15 @@ pub enum Workload {
 
 impl Workload {
     pub fn of(endpoint: &Endpoint, bundle: &Bundle) -> anyhow::Result<Workload> {
+        if let [query, documents] = endpoint.inputs.as_slice()
+            && matches!(query.kind, Kind::Text { .. })
+            && matches!(documents.kind, Kind::Tags { .. })
+        {
+            return Ok(Workload::Pairs {
+                query: query.name.clone(),
+                documents: documents.name.clone(),
+            });
+        }
         let [field] = endpoint.inputs.as_slice() else {
             bail!(
                 "wick bench drives endpoints of one input; `{}` has {}",
@@ -83,7 +99,9 @@ impl Workload {
     /// The cells' sizes: each text length in tokens, or one for photos.
     pub fn sizes(&self, tokens: &[usize]) -> Vec<Option<usize>> {
         match self {
-            Workload::Texts { .. } => tokens.iter().copied().map(Some).collect(),
+            Workload::Texts { .. } | Workload::Pairs { .. } => {
+                tokens.iter().copied().map(Some).collect()
+            }
             Workload::Images { .. } | Workload::Clips { .. } => vec![None],
         }
     }
@@ -100,6 +118,7 @@ impl Workload {
     pub fn unit(&self) -> &'static str {
         match self {
             Workload::Texts { .. } => "sentences",
+            Workload::Pairs { .. } => "pairs",
             Workload::Images { .. } => "images",
             Workload::Clips { .. } => "clips",
         }
@@ -107,18 +126,27 @@ impl Workload {
 
     /// `count` sets of inputs of one size, varied.
     pub fn inputs(&self, size: Option<usize>, count: usize) -> Vec<JsonObject> {
+        let one = |field: &String, value: serde_json::Value| {
+            JsonObject::from_iter([(field.clone(), value)])
+        };
         (0..count)
-            .map(|seed| {
-                let (field, value) = match self {
-                    Workload::Texts { field } => (field, text_of(size.unwrap_or(16), seed).into()),
-                    Workload::Images { field, photos } => {
-                        (field, photos[seed % photos.len()].clone().into())
-                    }
-                    Workload::Clips { field, clips, .. } => {
-                        (field, clips[seed % clips.len()].clone().into())
-                    }
-                };
-                JsonObject::from_iter([(field.clone(), value)])
+            .map(|seed| match self {
+                Workload::Texts { field } => one(field, text_of(size.unwrap_or(16), seed).into()),
+                // The document fills the pair's length; the query is 8
+                // tokens of it.
+                Workload::Pairs { query, documents } => {
+                    let document = text_of(size.unwrap_or(16).saturating_sub(7).max(3), seed);
+                    JsonObject::from_iter([
+                        (query.clone(), text_of(8, seed + 1).into()),
+                        (documents.clone(), serde_json::json!([document])),
+                    ])
+                }
+                Workload::Images { field, photos } => {
+                    one(field, photos[seed % photos.len()].clone().into())
+                }
+                Workload::Clips { field, clips, .. } => {
+                    one(field, clips[seed % clips.len()].clone().into())
+                }
             })
             .collect()
     }

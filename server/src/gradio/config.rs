@@ -154,6 +154,25 @@ fn component(field: &Field, model: &ModelInfo, root: &str) -> Component {
             json!([{"start": 0.0, "end": 2.5, "text": " Hello."}]),
             json!({}),
         ),
+        Kind::Entities => (
+            "highlightedtext",
+            "Highlightedtext",
+            json!({
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "token": {"type": "string"},
+                        "class_or_confidence": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}
+                    },
+                    "required": ["token", "class_or_confidence"]
+                },
+                "title": "HighlightedText"
+            }),
+            "list[dict(token: str, class_or_confidence: str | float | None)]".to_string(),
+            json!([{"token": "Marie Curie", "class_or_confidence": "PER"}, {"token": " worked in ", "class_or_confidence": null}]),
+            json!({"combine_adjacent": false, "show_legend": true}),
+        ),
         Kind::Embedding { dim } => (
             "json",
             "Json",

@@ -168,8 +168,43 @@ pub fn output(
                 "meta": {"_type": "gradio.FileData"},
             })
         }
+        Some(wick_types::Value::Json(entities)) if matches!(field.kind, Kind::Entities) => {
+            highlighted(entities)
+        }
         Some(value) => serde_json::to_value(value).unwrap_or(Value::Null),
     }
+}
+
+/// Entities as Gradio's HighlightedText gives them: the whole text in
+/// pieces, `{"token", "class_or_confidence"}`, the label of an entity's
+/// piece and null between them.
+fn highlighted(entities: &Value) -> Value {
+    let text: Vec<char> = entities["text"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .collect();
+    let piece = |from: usize, to: usize| -> String { text[from.min(to)..to].iter().collect() };
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for entity in entities["entities"].as_array().into_iter().flatten() {
+        let start = (entity["start"].as_u64().unwrap_or(0) as usize).min(text.len());
+        let end = (entity["end"].as_u64().unwrap_or(0) as usize).min(text.len());
+        if start < at || end < start {
+            continue;
+        }
+        if start > at {
+            pieces.push(json!({"token": piece(at, start), "class_or_confidence": null}));
+        }
+        pieces.push(
+            json!({"token": piece(start, end), "class_or_confidence": entity["entity_group"]}),
+        );
+        at = end;
+    }
+    if at < text.len() {
+        pieces.push(json!({"token": piece(at, text.len()), "class_or_confidence": null}));
+    }
+    Value::Array(pieces)
 }
 
 /// Adds a partial output to the outputs so far: a text grows by it, a

@@ -64,6 +64,7 @@ pub fn describe(field: &Field) -> Vec<TensorInfo> {
         | Kind::Chat { .. }
         | Kind::Json
         | Kind::Segments
+        | Kind::Entities
         | Kind::Image { .. }
         | Kind::Audio { .. } => vec![one("BYTES", vec![-1])],
     }

@@ -52,6 +52,30 @@ fn example(name: &str, file: &str) -> PathBuf {
     dir
 }
 
+/// The tiny encoder models of `engine/tests/fixtures/heads` (made by
+/// `bench/encoder_heads_reference.py`, no download).
+pub fn heads_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/heads")
+}
+
+/// `wick bundle` of the encoder fixture `name` into `out`, with no
+/// `--task`: the bundle's folder and the task it printed.
+pub fn bundle_fixture(name: &str, out: &Path) -> (PathBuf, String) {
+    let dir = out.join(name);
+    let printed = output_of(
+        wick()
+            .args(["bundle", "--name", name])
+            .arg(heads_fixtures().join(name))
+            .arg(&dir),
+    );
+    let task = printed
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(task, _)| task.to_string())
+        .unwrap_or_default();
+    (dir, task)
+}
+
 pub fn minilm_dir() -> PathBuf {
     example("minilm", "model.safetensors")
 }

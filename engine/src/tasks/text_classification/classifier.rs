@@ -35,7 +35,7 @@ pub struct SequenceClassifier {
 
 /// What `config.json` says of the head.
 #[derive(Deserialize)]
-struct HeadConfig {
+pub(crate) struct HeadConfig {
     #[serde(default)]
     id2label: BTreeMap<String, String>,
     #[serde(default)]
@@ -47,7 +47,7 @@ struct HeadConfig {
 impl HeadConfig {
     /// Labels in index order; `LABEL_i` where `id2label` has none, as
     /// transformers names them.
-    fn labels(&self) -> std::result::Result<Vec<String>, String> {
+    pub(crate) fn labels(&self) -> std::result::Result<Vec<String>, String> {
         let count = self
             .num_labels
             .unwrap_or(self.id2label.len())

@@ -26,6 +26,7 @@ use crate::bundle::Bundle;
 use crate::error::Result;
 use crate::task::{AnyTask, TaskDefaults, TaskKind};
 
+pub(crate) use classifier::HeadConfig;
 pub use classifier::{Scoring, SequenceClassifier};
 pub use endpoints::{TextClassification, TextEndpoint};
 pub use settings::Settings;
