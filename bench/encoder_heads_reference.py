@@ -186,16 +186,19 @@ def reranker(out: Path, model, tokenizer, bpe: bool):
                 "order": [r["corpus_id"] for r in ranked]})
 
 
-def embedder(out: Path, model, tokenizer, bpe: bool, pooling: str):
+def embedder(out: Path, model, tokenizer, bpe: bool, pooling: str, prompts=None):
     fast = save(model, tokenizer, out, bpe)
     transformer = models.Transformer(str(out), max_seq_length=SIZE["tokens"])
     pool = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=pooling)
-    st = SentenceTransformer(modules=[transformer, pool, models.Normalize()], device="cpu")
+    st = SentenceTransformer(modules=[transformer, pool, models.Normalize()], device="cpu", prompts=prompts)
     st.save(str(out))
     (out / "README.md").unlink(missing_ok=True)
     del fast
     vectors = st.encode(TEXTS, convert_to_numpy=True).tolist()
-    write(out, {"texts": TEXTS, "vectors": vectors})
+    expected = {"texts": TEXTS, "vectors": vectors}
+    if prompts:
+        expected["query_vectors"] = st.encode(TEXTS, prompt_name="query", convert_to_numpy=True).tolist()
+    write(out, expected)
 
 
 def main():
@@ -224,7 +227,8 @@ def main():
         BertConfig, wv, id2label={0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"})),
         wp, False)
     embedder(out / "xlm-roberta-embedder", XLMRobertaModel(roberta_config(XLMRobertaConfig, bv),
-                                                           add_pooling_layer=False), bpe, True, "mean")
+                                                           add_pooling_layer=False), bpe, True, "mean",
+             prompts={"query": "query: ", "document": "passage: "})
     embedder(out / "distilbert-embedder", DistilBertModel(distil_config(wv)), wp, False, "cls")
     for folder in sorted(out.iterdir()):
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())

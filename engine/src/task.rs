@@ -200,6 +200,20 @@ pub struct TaskDefaults {
     pub examples: BTreeMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
 }
 
+impl TaskDefaults {
+    /// These defaults with `inputs` (a JSON object) as an example of
+    /// `endpoint`.
+    pub fn with_example(mut self, endpoint: &str, inputs: serde_json::Value) -> TaskDefaults {
+        if let serde_json::Value::Object(inputs) = inputs {
+            self.examples
+                .entry(endpoint.to_string())
+                .or_default()
+                .push(inputs);
+        }
+        self
+    }
+}
+
 /// The tasks an engine loads bundles of, by the name a bundle's
 /// `wick.toml` gives: Wick's own (`tasks::builtin`) and any a user's binary
 /// adds. Handed to the engine (`Engine::with_tasks`), which knows no task

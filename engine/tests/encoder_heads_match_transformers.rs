@@ -155,6 +155,9 @@ async fn rerankers_give_cross_encoder_scores_and_order() {
 struct Embedded {
     texts: Vec<String>,
     vectors: Vec<Vec<f32>>,
+    /// With the `query` prompt, for a model that has prompts.
+    #[serde(default)]
+    query_vectors: Vec<Vec<f32>>,
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -184,6 +187,33 @@ async fn embedders_of_other_families_give_sentence_transformers_vectors() {
             };
             let similarity = cosine(got, want);
             assert!(similarity >= 0.9999, "{name}: text {i} cosine {similarity}");
+        }
+        // sentence-transformers' prompts: `prompt_name` puts one first.
+        let prompted: Vec<JsonObject> = reference
+            .texts
+            .iter()
+            .map(|text| object(serde_json::json!({ "text": text, "prompt_name": "query" })))
+            .collect();
+        if reference.query_vectors.is_empty() {
+            continue;
+        }
+        let answer = engine
+            .predict(name, &Route::any(), "embed", prompted)
+            .await
+            .unwrap();
+        for (i, want) in reference.query_vectors.iter().enumerate() {
+            let Value::Vector(got) = &answer.outputs[i]["embedding"] else {
+                panic!("{name}: no vector");
+            };
+            let similarity = cosine(got, want);
+            assert!(
+                similarity >= 0.9999,
+                "{name}: query {i} cosine {similarity}"
+            );
+            assert!(
+                cosine(got, &reference.vectors[i]) < 0.9999,
+                "{name}: the prompt changed nothing"
+            );
         }
     }
 }

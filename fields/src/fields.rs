@@ -6,7 +6,7 @@
 
 use wick_types::{Field, FieldError, Kind, Value, Values};
 
-use crate::media::{Audio, Chat, Embedding, Image, Segments};
+use crate::media::{Audio, Chat, Embedding, Entities, Image, Segments};
 
 /// A struct whose fields are an endpoint's inputs: derive it with
 /// `#[derive(wick::Inputs)]`.
@@ -71,7 +71,8 @@ pub trait Input: Sized {
     message = "`{Self}` cannot be an output field",
     label = "not an output type",
     note = "outputs are String, f32/f64 (a score), wick::Label, wick::Embedding, wick::Image, \
-            wick::Audio, wick::Segments, serde_json::Value, a #[derive(Choice)] enum, or an Option of one"
+            wick::Audio, wick::Segments, wick::Entities, serde_json::Value, a #[derive(Choice)] enum, \
+            or an Option of one"
 )]
 pub trait Output {
     /// The view it is shown in.
@@ -495,6 +496,15 @@ impl Output for Segments {
     }
     fn into_output(self) -> Option<Value> {
         serde_json::to_value(self.0).ok().map(Value::Json)
+    }
+}
+
+impl Output for Entities {
+    fn kind() -> Kind {
+        Kind::Entities
+    }
+    fn into_output(self) -> Option<Value> {
+        serde_json::to_value(self).ok().map(Value::Json)
     }
 }
 

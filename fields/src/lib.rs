@@ -14,7 +14,7 @@ mod fields;
 mod media;
 
 pub use fields::{Choice, Input, Inputs, Output, Outputs};
-pub use media::{Audio, Chat, Embedding, Image, Message, Segment, Segments};
+pub use media::{Audio, Chat, Embedding, Entities, Entity, Image, Message, Segment, Segments};
 pub use wick_macros::{Choice, Inputs, Outputs};
 pub use wick_types::{Confidence, Field, Kind, Label, Media, Value, Values};
 

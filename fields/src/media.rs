@@ -1,5 +1,5 @@
 //! The field types that are not plain Rust values: files, conversations,
-//! vectors and transcripts.
+//! vectors, transcripts and entities.
 
 use serde::{Deserialize, Serialize};
 use wick_types::Media;
@@ -73,4 +73,29 @@ pub struct Segment {
     pub end: f64,
     /// What was said.
     pub text: String,
+}
+
+/// Named entities output: the text, shown with its entities marked and
+/// labelled (Gradio's HighlightedText).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Entities {
+    /// The text the entities are in.
+    pub text: String,
+    /// Its entities, in order, not overlapping.
+    pub entities: Vec<Entity>,
+}
+
+/// One entity of a text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entity {
+    /// Its label (`PER`, `LOC`, …).
+    pub entity_group: String,
+    /// How sure the model is, 0 to 1.
+    pub score: f64,
+    /// The entity as written.
+    pub word: String,
+    /// Characters (not bytes) into the text where it starts.
+    pub start: usize,
+    /// Characters into the text where it ends.
+    pub end: usize,
 }

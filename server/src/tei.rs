@@ -188,6 +188,9 @@ struct EmbedRequest {
     inputs: Texts,
     #[serde(default)]
     normalize: Option<bool>,
+    /// One of the model's prompts (sentence-transformers' `prompt_name`).
+    #[serde(default)]
+    prompt_name: Option<String>,
     /// Texts are always truncated at the model's length, as TEI's
     /// `truncate: true`.
     #[serde(default)]
@@ -201,16 +204,16 @@ async fn embeddings(
     headers: &HeaderMap,
     client: Option<Extension<ClientId>>,
     texts: Vec<String>,
+    prompt_name: Option<&str>,
 ) -> Result<(Vec<Vec<f32>>, String, String), ApiError> {
     let (model, picked) = model_of(engine, named, EMBEDDING, headers, client)?;
-    let (outputs, version) = run(
-        engine,
-        &model,
-        &picked,
-        "embed",
-        text_inputs("text", &texts),
-    )
-    .await?;
+    let mut inputs = text_inputs("text", &texts);
+    if let Some(prompt) = prompt_name {
+        for input in &mut inputs {
+            input.insert("prompt_name".into(), json!(prompt));
+        }
+    }
+    let (outputs, version) = run(engine, &model, &picked, "embed", inputs).await?;
     let vectors = outputs
         .iter()
         .map(|outputs| vector(outputs).cloned())
@@ -228,8 +231,15 @@ async fn embed(
     let named = named(path);
     let request: EmbedRequest = typed_body(&headers, body)?;
     let (texts, _) = request.inputs.into_vec();
-    let (vectors, _, version) =
-        embeddings(&engine, named.as_deref(), &headers, client, texts).await?;
+    let (vectors, _, version) = embeddings(
+        &engine,
+        named.as_deref(),
+        &headers,
+        client,
+        texts,
+        request.prompt_name.as_deref(),
+    )
+    .await?;
     if request.normalize == Some(false) && vectors.iter().all(|v| is_unit(v)) {
         return Err(ApiError::invalid_input(
             "normalize",
@@ -243,6 +253,17 @@ async fn embed(
 fn is_unit(vector: &[f32]) -> bool {
     let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
     (norm - 1.0).abs() < 1e-3
+}
+
+/// TEI's `raw_scores`: Wick's scores are what the bundle's settings say.
+fn refuse_raw_scores(asked: bool) -> Result<(), ApiError> {
+    if asked {
+        return Err(ApiError::invalid_input(
+            "raw_scores",
+            "scores are the bundle's ([settings] scoring = \"none\" gives logits)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -264,13 +285,7 @@ async fn rerank(
 ) -> Result<Response, TeiError> {
     let named = named(path);
     let request: RerankRequest = typed_body(&headers, body)?;
-    if request.raw_scores {
-        return Err(ApiError::invalid_input(
-            "raw_scores",
-            "scores are the bundle's ([settings] scoring = \"none\" gives logits)",
-        )
-        .into());
-    }
+    refuse_raw_scores(request.raw_scores)?;
     let (model, picked) = model_of(&engine, named.as_deref(), RANKING, &headers, client)?;
     let inputs = JsonObject::from_iter([
         ("query".to_string(), json!(request.query)),
@@ -348,13 +363,7 @@ async fn predict(
 ) -> Result<Response, TeiError> {
     let named = named(path);
     let request: PredictRequest = typed_body(&headers, body)?;
-    if request.raw_scores {
-        return Err(ApiError::invalid_input(
-            "raw_scores",
-            "scores are the bundle's ([settings] scoring = \"none\" gives logits)",
-        )
-        .into());
-    }
+    refuse_raw_scores(request.raw_scores)?;
     let not_pairs = || {
         ApiError::invalid_input(
             "inputs",
@@ -400,6 +409,8 @@ async fn inference_api(
     #[derive(Deserialize)]
     struct Request {
         inputs: Texts,
+        #[serde(default)]
+        prompt_name: Option<String>,
     }
     let request: Request = typed_body(&headers, body)?;
     let (texts, batch) = request.inputs.into_vec();
@@ -407,8 +418,9 @@ async fn inference_api(
     let task = crate::seam::model_info(&engine, name, pin)?.task;
     let (body, version) = match task.as_str() {
         EMBEDDING => {
+            let prompt = request.prompt_name.as_deref();
             let (vectors, _, version) =
-                embeddings(&engine, Some(&named), &headers, client, texts).await?;
+                embeddings(&engine, Some(&named), &headers, client, texts, prompt).await?;
             let body = match (batch, vectors.as_slice()) {
                 (false, [one]) => json!(one),
                 _ => json!(vectors),
@@ -530,7 +542,7 @@ async fn openai_embeddings(
     };
     let (texts, _) = request.input.into_vec();
     let (vectors, model, version) =
-        embeddings(&engine, Some(&request.model), &headers, client, texts).await?;
+        embeddings(&engine, Some(&request.model), &headers, client, texts, None).await?;
     if let Some(dimensions) = request.dimensions
         && vectors.first().is_some_and(|v| v.len() != dimensions)
     {

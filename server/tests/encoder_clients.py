@@ -45,6 +45,8 @@ except openai.BadRequestError as error:
 hub = InferenceClient(base_url=base + "/tei/xlm-roberta-embedder")
 vector = hub.feature_extraction(embedder["texts"][0])
 assert cosine(vector.reshape(-1).tolist(), embedder["vectors"][0]) >= 0.9999, vector.shape
+vector = hub.feature_extraction(embedder["texts"][0], prompt_name="query")
+assert cosine(vector.reshape(-1).tolist(), embedder["query_vectors"][0]) >= 0.9999
 
 classifier = expected("bert-classifier")
 hub = InferenceClient(base_url=base + "/tei/bert-classifier")

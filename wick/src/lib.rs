@@ -46,7 +46,8 @@
 //! (`max_items`), [`Image`], [`Audio`] and [`Chat`] their widgets; an
 //! `Option` is optional, and `default = …` gives a plain field a default.
 //! Outputs: `String`, a float (a score), [`Label`] (`top_k`), [`Embedding`]
-//! (`dim`), [`Image`], [`Audio`], [`Segments`], `serde_json::Value`. A
+//! (`dim`), [`Image`], [`Audio`], [`Segments`], [`Entities`],
+//! `serde_json::Value`. A
 //! field's doc comment is its label (its first line) and description (the
 //! rest); `label = "…"` sets the label. The struct's doc comment describes
 //! the endpoint.
@@ -76,8 +77,8 @@ pub use decode::{
 };
 pub use demo::{Demo, Emitter};
 pub use wick_fields::{
-    Audio, Chat, Choice, Embedding, Image, Input, Inputs, Message, Output, Outputs, Segment,
-    Segments,
+    Audio, Chat, Choice, Embedding, Entities, Entity, Image, Input, Inputs, Message, Output,
+    Outputs, Segment, Segments,
 };
 
 pub use wick_engine::continuous::{StepTask, Stepped, Stepping};

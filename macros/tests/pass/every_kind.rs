@@ -1,6 +1,6 @@
 //! Every kind of field the derives take, in one signature that compiles.
 
-use wick::{Audio, Chat, Choice, Embedding, Image, Inputs, Label, Outputs, Segments};
+use wick::{Audio, Chat, Choice, Embedding, Entities, Image, Inputs, Label, Outputs, Segments};
 
 #[derive(Choice)]
 enum Tone {
@@ -45,10 +45,11 @@ struct Results {
     vector: Embedding,
     picture: Option<Image>,
     transcript: Segments,
+    names: Entities,
     tone: Tone,
 }
 
 fn main() {
     assert_eq!(Everything::fields().len(), 11);
-    assert_eq!(Results::fields().len(), 7);
+    assert_eq!(Results::fields().len(), 8);
 }

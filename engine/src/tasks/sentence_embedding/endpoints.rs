@@ -2,7 +2,7 @@
 //! their signatures, and the `Task` impl that tokenizes a request when it
 //! arrives and embeds a batch of them in one forward pass.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tokenizers::Encoding;
 use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
@@ -17,6 +17,8 @@ use crate::task::{Item, Prepared, Task};
 const MAX_TEXT_CHARS: usize = 20_000;
 /// Most labels one zero-shot request may name.
 const MAX_LABELS: usize = 64;
+/// The input of `embed` that names a prompt, when the model has some.
+const PROMPT_NAME: &str = "prompt_name";
 
 /// The endpoints, matched exhaustively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 pub struct SentenceEmbedding {
     embedder: Embedder,
     temperature: f64,
+    prompts: BTreeMap<String, String>,
+    default_prompt_name: Option<String>,
 }
 
 impl SentenceEmbedding {
@@ -42,7 +46,17 @@ impl SentenceEmbedding {
         SentenceEmbedding {
             embedder,
             temperature: settings.zero_shot_temperature,
+            prompts: settings.prompts.clone(),
+            default_prompt_name: settings.default_prompt_name.clone(),
         }
+    }
+
+    /// The prompt a text gets: the one named, else the default one.
+    fn prompt(&self, named: Option<&str>) -> &str {
+        named
+            .or(self.default_prompt_name.as_deref())
+            .and_then(|name| self.prompts.get(name))
+            .map_or("", String::as_str)
     }
 
     fn embed(&self, batch: &[Item<Request>]) -> Result<Vec<Values>> {
@@ -121,6 +135,12 @@ impl SentenceEmbedding {
                 .ok_or_else(|| missing(name))
         };
         let mut labels: Vec<String> = Vec::new();
+        let named = inputs.get(PROMPT_NAME).and_then(Value::as_text);
+        let prompt = self.prompt(if endpoint == SentenceEndpoint::Embed {
+            named
+        } else {
+            None
+        });
         let texts: Vec<&str> = match endpoint {
             SentenceEndpoint::Embed => vec![text("text")?],
             SentenceEndpoint::Similarity => vec![text("a")?, text("b")?],
@@ -137,9 +157,36 @@ impl SentenceEmbedding {
         };
         let encodings = texts
             .iter()
-            .map(|t| self.embedder.encode(t))
+            .map(|t| match prompt {
+                "" => self.embedder.encode(t),
+                prompt => self.embedder.encode(&format!("{prompt}{t}")),
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Request { encodings, labels })
+    }
+}
+
+impl SentenceEmbedding {
+    /// The text, and the prompt's name when the model has prompts
+    /// (`query`, `document`, ...): optional, the default prompt if any.
+    fn embed_inputs(&self) -> Vec<Field> {
+        let mut inputs = vec![text_field("text", "Text", "Type a sentence…")];
+        if !self.prompts.is_empty() {
+            inputs.push(
+                Field::new(
+                    PROMPT_NAME,
+                    Kind::Dropdown {
+                        choices: self.prompts.keys().cloned().collect(),
+                    },
+                )
+                .label("Prompt")
+                .description(
+                    "Put before the text, as the model was trained (e.g. query, document).",
+                )
+                .optional(self.default_prompt_name.clone().map(Value::Text)),
+            );
+        }
+        inputs
     }
 }
 
@@ -193,7 +240,7 @@ impl Task for SentenceEmbedding {
                 Endpoint {
                     name: "embed".into(),
                     description: "The sentence's embedding vector.".into(),
-                    inputs: vec![text_field("text", "Text", "Type a sentence…")],
+                    inputs: self.embed_inputs(),
                     outputs: vec![Field::new(
                         "embedding",
                         Kind::Embedding {

@@ -35,6 +35,7 @@ pub const KIND: TaskKind = TaskKind {
     required_files: &["config.json", "tokenizer.json", "model.safetensors"],
     optional_files: &[
         "sentence_bert_config.json",
+        "config_sentence_transformers.json",
         "modules.json",
         "1_Pooling/config.json",
         "tokenizer_config.json",

@@ -2,6 +2,7 @@
 //! examples `wick bundle` writes for a new one, read from the
 //! sentence-transformers files of the source folder.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -26,6 +27,13 @@ pub struct Settings {
     /// Softmax temperature over cosines for `classify`; lower is sharper.
     #[serde(default = "default_temperature")]
     pub zero_shot_temperature: f64,
+    /// Texts put before the input by name (`query = "query: "`), as
+    /// sentence-transformers' `prompts`: `embed` takes a `prompt_name`.
+    #[serde(default)]
+    pub prompts: BTreeMap<String, String>,
+    /// The prompt every text gets unless `embed` names another.
+    #[serde(default)]
+    pub default_prompt_name: Option<String>,
 }
 
 impl Settings {
@@ -41,6 +49,13 @@ impl Settings {
         if self.max_seq_length == Some(0) {
             return Err("[settings] max_seq_length must be at least 1".into());
         }
+        if let Some(name) = &self.default_prompt_name
+            && !self.prompts.contains_key(name)
+        {
+            return Err(format!(
+                "[settings] default_prompt_name {name:?} is not one of the prompts"
+            ));
+        }
         Ok(())
     }
 }
@@ -52,6 +67,8 @@ impl Default for Settings {
             pooling: Pooling::Mean,
             normalize: true,
             zero_shot_temperature: default_temperature(),
+            prompts: BTreeMap::new(),
+            default_prompt_name: None,
         }
     }
 }
@@ -139,6 +156,33 @@ pub(super) fn defaults(source: &Path) -> Result<TaskDefaults> {
     }
     if let Some(config) = read_json::<PoolingConfig>(&source.join("1_Pooling/config.json"))? {
         settings.insert("pooling".into(), config.pooling()?.into());
+    }
+    #[derive(Deserialize)]
+    struct SentenceTransformersConfig {
+        #[serde(default)]
+        prompts: BTreeMap<String, String>,
+        #[serde(default)]
+        default_prompt_name: Option<String>,
+    }
+    if let Some(config) =
+        read_json::<SentenceTransformersConfig>(&source.join("config_sentence_transformers.json"))?
+    {
+        // Empty prompts change nothing: left out.
+        let prompts: toml::Table = config
+            .prompts
+            .into_iter()
+            .filter(|(_, prompt)| !prompt.is_empty())
+            .map(|(name, prompt)| (name, prompt.into()))
+            .collect();
+        if let Some(name) = config
+            .default_prompt_name
+            .filter(|n| prompts.contains_key(n))
+        {
+            settings.insert("default_prompt_name".into(), name.into());
+        }
+        if !prompts.is_empty() {
+            settings.insert("prompts".into(), prompts.into());
+        }
     }
     if let Ok(modules) = std::fs::read_to_string(source.join("modules.json")) {
         settings.insert("normalize".into(), modules.contains("Normalize").into());

@@ -365,3 +365,30 @@ fn pooling_is_read_from_either_form_of_the_pooling_config() {
     let message = (KIND.defaults)(dir.path()).unwrap_err().to_string();
     assert!(message.contains("max"), "{message}");
 }
+
+#[test]
+fn prompts_are_read_from_sentence_transformers_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config_sentence_transformers.json"),
+        json!({"prompts": {"query": "query: ", "document": "passage: ", "none": ""},
+               "default_prompt_name": "query"})
+        .to_string(),
+    )
+    .unwrap();
+    let defaults = (KIND.defaults)(dir.path()).unwrap();
+    let prompts = defaults.settings["prompts"].as_table().unwrap();
+    assert_eq!(prompts["query"].as_str(), Some("query: "));
+    assert!(!prompts.contains_key("none"), "an empty prompt is left out");
+    assert_eq!(
+        defaults.settings["default_prompt_name"].as_str(),
+        Some("query")
+    );
+    let error = (KIND.load)(
+        &tiny_bundle(dir.path(), toml::toml! { default_prompt_name = "query" }),
+        &Device::Cpu,
+    )
+    .err()
+    .expect("refused");
+    assert!(error.to_string().contains("default_prompt_name"), "{error}");
+}

@@ -45,6 +45,15 @@ pub(crate) struct HeadConfig {
 }
 
 impl HeadConfig {
+    /// A bundle's head, and its labels in index order.
+    pub(crate) fn of(bundle: &Bundle) -> Result<(HeadConfig, Vec<String>)> {
+        let config_path = bundle.required_file("config.json")?;
+        let head: HeadConfig = read_json(&config_path)?
+            .ok_or_else(|| bundle.load_error(format!("cannot read {}", config_path.display())))?;
+        let labels = head.labels().map_err(|m| bundle.load_error(m))?;
+        Ok((head, labels))
+    }
+
     /// Labels in index order; `LABEL_i` where `id2label` has none, as
     /// transformers names them.
     pub(crate) fn labels(&self) -> std::result::Result<Vec<String>, String> {
@@ -92,14 +101,10 @@ impl SequenceClassifier {
         max_seq_length: Option<usize>,
         scoring: Option<Scoring>,
     ) -> Result<SequenceClassifier> {
-        let fail = |message: String| bundle.load_error(message);
-        let config_path = bundle.required_file("config.json")?;
-        let head_config: HeadConfig = read_json(&config_path)?
-            .ok_or_else(|| fail(format!("cannot read {}", config_path.display())))?;
-        let labels = head_config.labels().map_err(fail)?;
+        let (head_config, labels) = HeadConfig::of(bundle)?;
         let (text, weights) = TextEncoder::from_bundle(bundle, device, max_seq_length)?;
         let head = SequenceHead::load(weights, &text.config, labels.len())
-            .map_err(|e| fail(format!("the classification head: {e}")))?;
+            .map_err(|e| bundle.load_error(format!("the classification head: {e}")))?;
         Ok(SequenceClassifier {
             text,
             head,

@@ -50,15 +50,14 @@ pub const KIND: TaskKind = TaskKind {
 fn defaults(_source: &Path) -> Result<TaskDefaults> {
     let mut settings = toml::Table::new();
     settings.insert("top_k".into(), (settings::DEFAULT_TOP_K as i64).into());
-    let example = json!({"text": "I loved this film: the story, the music, every minute of it."});
-    Ok(TaskDefaults {
+    let defaults = TaskDefaults {
         settings,
-        examples: [(
-            "classify".to_string(),
-            vec![example.as_object().cloned().unwrap_or_default()],
-        )]
-        .into(),
-    })
+        ..TaskDefaults::default()
+    };
+    Ok(defaults.with_example(
+        "classify",
+        json!({"text": "I loved this film: the story, the music, every minute of it."}),
+    ))
 }
 
 fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {

@@ -38,22 +38,17 @@ pub const KIND: TaskKind = TaskKind {
 };
 
 fn defaults(_source: &Path) -> Result<TaskDefaults> {
-    let example = json!({
+    Ok(TaskDefaults::default().with_example(
+        "rerank",
+        json!({
         "query": "How many people live in Berlin?",
         "documents": [
             "Berlin has a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers.",
             "Berlin is well known for its museums.",
             "New York City is famous for the Metropolitan Museum of Art."
         ]
-    });
-    Ok(TaskDefaults {
-        settings: toml::Table::new(),
-        examples: [(
-            "rerank".to_string(),
-            vec![example.as_object().cloned().unwrap_or_default()],
-        )]
-        .into(),
-    })
+    }),
+    ))
 }
 
 fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {

@@ -55,15 +55,10 @@ fn outside() -> Vec<String> {
 }
 
 fn defaults(_source: &Path) -> Result<TaskDefaults> {
-    let example = json!({"text": "My name is Wolfgang and I live in Berlin."});
-    Ok(TaskDefaults {
-        settings: toml::Table::new(),
-        examples: [(
-            "entities".to_string(),
-            vec![example.as_object().cloned().unwrap_or_default()],
-        )]
-        .into(),
-    })
+    Ok(TaskDefaults::default().with_example(
+        "entities",
+        json!({"text": "My name is Wolfgang and I live in Berlin."}),
+    ))
 }
 
 fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {

@@ -9,7 +9,7 @@ use crate::bundle::Bundle;
 use crate::error::Result;
 use crate::models::bert::heads::TokenHead;
 use crate::tasks::text_classification::HeadConfig;
-use crate::tasks::text_encoder::{TextEncoder, read_json};
+use crate::tasks::text_encoder::TextEncoder;
 
 pub struct Tagger {
     pub(crate) text: TextEncoder,
@@ -23,14 +23,10 @@ impl Tagger {
         device: &Device,
         max_seq_length: Option<usize>,
     ) -> Result<Tagger> {
-        let fail = |message: String| bundle.load_error(message);
-        let config_path = bundle.required_file("config.json")?;
-        let head_config: HeadConfig = read_json(&config_path)?
-            .ok_or_else(|| fail(format!("cannot read {}", config_path.display())))?;
-        let labels = head_config.labels().map_err(fail)?;
+        let (_, labels) = HeadConfig::of(bundle)?;
         let (text, weights) = TextEncoder::from_bundle(bundle, device, max_seq_length)?;
         let head = TokenHead::load(weights, &text.config, labels.len())
-            .map_err(|e| fail(format!("the token classification head: {e}")))?;
+            .map_err(|e| bundle.load_error(format!("the token classification head: {e}")))?;
         Ok(Tagger { text, head, labels })
     }
 
