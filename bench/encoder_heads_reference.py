@@ -31,6 +31,9 @@ from transformers import (
     BertConfig,
     BertForSequenceClassification,
     BertForTokenClassification,
+    DebertaV2Config,
+    DebertaV2ForSequenceClassification,
+    DebertaV2ForTokenClassification,
     DistilBertConfig,
     DistilBertForSequenceClassification,
     DistilBertModel,
@@ -137,6 +140,18 @@ def distil_config(vocab, **extra):
                             max_position_embeddings=SIZE["tokens"], initializer_range=0.2, **extra)
 
 
+def deberta_config(vocab, **extra):
+    # DeBERTa-v3's shape: relative attention in buckets, no absolute
+    # positions, no token types.
+    return DebertaV2Config(vocab_size=vocab, hidden_size=SIZE["hidden"], num_hidden_layers=SIZE["layers"],
+                           num_attention_heads=SIZE["heads"], intermediate_size=SIZE["intermediate"],
+                           max_position_embeddings=SIZE["tokens"], relative_attention=True,
+                           pos_att_type=["p2c", "c2p"], max_relative_positions=-1, position_buckets=16,
+                           share_att_key=True, norm_rel_ebd="layer_norm", position_biased_input=False,
+                           type_vocab_size=0, pooler_hidden_size=SIZE["hidden"], pooler_dropout=0.0,
+                           pooler_hidden_act="gelu", initializer_range=0.2, **extra)
+
+
 def randomize_norms(model):
     """transformers starts LayerNorms at 1 and 0 and biases at 0; random
     ones make a test that could not pass on a wrong weight name."""
@@ -219,6 +234,10 @@ def main():
                    XLMRobertaConfig, bv, id2label={0: "NEGATIVE", 1: "POSITIVE"})), bpe, True)
     classifier(out / "distilbert-classifier",
                DistilBertForSequenceClassification(distil_config(wv, id2label=labels3)), wp, False)
+    classifier(out / "deberta-classifier",
+               DebertaV2ForSequenceClassification(deberta_config(wv, id2label=labels3)), wp, False)
+    tagger(out / "deberta-ner", DebertaV2ForTokenClassification(deberta_config(
+        wv, id2label={0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"})), wp, False)
     reranker(out / "bert-reranker", BertForSequenceClassification(bert_config(BertConfig, wv, num_labels=1)),
              wp, False)
     reranker(out / "xlm-roberta-reranker",

@@ -300,6 +300,23 @@ mod tests {
     }
 
     #[test]
+    fn a_hub_model_s_task_is_read_from_its_cached_files() {
+        let root = tempfile::tempdir().unwrap();
+        let snapshot = fake_cache(root.path(), &["tokenizer.json"]);
+        std::fs::write(
+            snapshot.join("config.json"),
+            r#"{"architectures": ["XLMRobertaForSequenceClassification"],
+                "model_type": "xlm-roberta", "id2label": {"0": "LABEL_0"}}"#,
+        )
+        .unwrap();
+        let resolved = resolve_hub(root.path(), "org/tiny", "main", &PROBE, true).unwrap();
+        assert_eq!(
+            crate::tasks::detect::task_of(&resolved.dir).unwrap(),
+            "text-ranking"
+        );
+    }
+
+    #[test]
     fn a_file_missing_offline_is_named() {
         let root = tempfile::tempdir().unwrap();
         fake_cache(root.path(), &["config.json", "tokenizer.json"]);

@@ -65,6 +65,7 @@ async fn classifiers_give_the_pipeline_s_scores_batched_and_alone() {
         "roberta-multilabel",
         "xlm-roberta-classifier",
         "distilbert-classifier",
+        "deberta-classifier",
     ] {
         let engine = serve(name, &text_classification::KIND, out.path());
         let reference: Classified = expected(name);
@@ -227,8 +228,13 @@ struct Tagged {
 #[tokio::test]
 async fn taggers_group_entities_as_the_pipeline_does() {
     let out = tempfile::tempdir().unwrap();
-    let name = "bert-ner";
-    let engine = serve(name, &token_classification::KIND, out.path());
+    for name in ["bert-ner", "deberta-ner"] {
+        tagger_matches(name, out.path()).await;
+    }
+}
+
+async fn tagger_matches(name: &str, out: &Path) {
+    let engine = serve(name, &token_classification::KIND, out);
     let reference: Tagged = expected(name);
     let inputs: Vec<JsonObject> = reference
         .texts

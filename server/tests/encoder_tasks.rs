@@ -27,6 +27,8 @@ fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
         ("xlm-roberta-embedder", "sentence-embedding"),
         ("distilbert-embedder", "sentence-embedding"),
         ("bert-ner", "token-classification"),
+        ("deberta-classifier", "text-classification"),
+        ("deberta-ner", "token-classification"),
     ] {
         assert_eq!(bundle(name, out.path()).1, task, "{name}");
     }

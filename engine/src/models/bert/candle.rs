@@ -113,6 +113,9 @@ impl CandleEncoder {
         let layers = (0..config.num_hidden_layers)
             .map(|i| match config.family {
                 Family::DistilBert => distil_layer(vb.pp(format!("transformer.layer.{i}")), config),
+                Family::Deberta => {
+                    candle_core::bail!("DeBERTa runs on candle-transformers' debertav2")
+                }
                 Family::Bert | Family::Roberta => {
                     bert_layer(vb.pp(format!("encoder.layer.{i}")), config)
                 }

@@ -14,10 +14,20 @@ pub enum Family {
     /// RoBERTa, XLM-RoBERTa, CamemBERT.
     Roberta,
     DistilBert,
+    /// DeBERTa-v2 and -v3: disentangled attention, on candle-transformers'
+    /// `debertav2` (no packed build).
+    Deberta,
 }
 
 /// The `model_type`s this encoder runs.
-pub const MODEL_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "distilbert"];
+pub const MODEL_TYPES: &[&str] = &[
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "camembert",
+    "distilbert",
+    "deberta-v2",
+];
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -32,6 +42,8 @@ pub struct Config {
     pub type_vocab_size: usize,
     pub layer_norm_eps: f64,
     pub pad_token_id: usize,
+    /// candle-transformers' configuration of a DeBERTa-v2 encoder.
+    pub deberta: Option<Box<candle_transformers::models::debertav2::Config>>,
 }
 
 /// BERT's and RoBERTa's field names.
@@ -114,6 +126,7 @@ impl Config {
                         Family::Roberta => 1,
                         _ => 0,
                     }),
+                    deberta: None,
                 }
             }
             "distilbert" => {
@@ -134,6 +147,30 @@ impl Config {
                     type_vocab_size: 0,
                     layer_norm_eps: 1e-12,
                     pad_token_id: f.pad_token_id.unwrap_or(0),
+                    deberta: None,
+                }
+            }
+            "deberta-v2" => {
+                let deberta = candle_transformers::models::debertav2::Config::deserialize(json)
+                    .map_err(fields)?;
+                let pooler_act = json
+                    .get("pooler_hidden_act")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("gelu");
+                // The head's activation (`heads::SequenceHead`).
+                check_activation(pooler_act)?;
+                Config {
+                    family: Family::Deberta,
+                    vocab_size: deberta.vocab_size,
+                    hidden_size: deberta.hidden_size,
+                    num_hidden_layers: deberta.num_hidden_layers,
+                    num_attention_heads: deberta.num_attention_heads,
+                    intermediate_size: deberta.intermediate_size,
+                    max_position_embeddings: deberta.max_position_embeddings,
+                    type_vocab_size: deberta.type_vocab_size,
+                    layer_norm_eps: deberta.layer_norm_eps,
+                    pad_token_id: deberta.pad_token_id.unwrap_or(0),
+                    deberta: Some(Box::new(deberta)),
                 }
             }
             other => {
@@ -157,7 +194,7 @@ impl Config {
     pub fn position_offset(&self) -> usize {
         match self.family {
             Family::Roberta => self.pad_token_id + 1,
-            Family::Bert | Family::DistilBert => 0,
+            Family::Bert | Family::DistilBert | Family::Deberta => 0,
         }
     }
 
@@ -173,6 +210,7 @@ impl Config {
             Family::Bert => "bert",
             Family::Roberta => "roberta",
             Family::DistilBert => "distilbert",
+            Family::Deberta => "deberta",
         }
     }
 }
@@ -233,9 +271,9 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_run() {
-        let message = Config::from_json(&json!({"model_type": "deberta-v2"})).unwrap_err();
+        let message = Config::from_json(&json!({"model_type": "modernbert"})).unwrap_err();
         assert!(
-            message.contains("deberta-v2") && message.contains("distilbert"),
+            message.contains("modernbert") && message.contains("deberta-v2"),
             "{message}"
         );
         let message = Config::from_json(&json!({

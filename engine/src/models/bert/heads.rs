@@ -4,7 +4,8 @@
 //! - `SequenceHead` (`*ForSequenceClassification`): the first token's
 //!   state through a dense layer and an activation, then the classifier.
 //!   BERT's dense layer is its pooler (tanh), RoBERTa's is
-//!   `classifier.dense` (tanh), DistilBERT's `pre_classifier` (ReLU).
+//!   `classifier.dense` (tanh), DistilBERT's `pre_classifier` (ReLU),
+//!   DeBERTa's `pooler.dense` (GELU).
 //! - `TokenHead` (`*ForTokenClassification`): one linear layer over every
 //!   token's state.
 //!
@@ -20,6 +21,7 @@ use super::config::{Config, Family};
 enum Activation {
     Tanh,
     Relu,
+    Gelu,
 }
 
 pub struct SequenceHead {
@@ -59,6 +61,12 @@ impl SequenceHead {
                 Activation::Relu,
                 Linear::load(vb.pp("classifier"), h, labels)?,
             ),
+            // DeBERTa's ContextPooler (pooler_hidden_size = hidden_size).
+            Family::Deberta => (
+                Linear::load(vb.pp("pooler.dense"), h, h)?,
+                Activation::Gelu,
+                Linear::load(vb.pp("classifier"), h, labels)?,
+            ),
         };
         Ok(SequenceHead {
             dense,
@@ -75,6 +83,7 @@ impl SequenceHead {
         let activated = match self.activation {
             Activation::Tanh => dense.tanh()?,
             Activation::Relu => dense.relu()?,
+            Activation::Gelu => dense.gelu_erf()?,
         };
         self.out.forward(&activated)
     }

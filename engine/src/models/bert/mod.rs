@@ -17,6 +17,7 @@ pub(crate) mod packed;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use candle_transformers::models::debertav2;
 
 pub use candle::CandleEncoder;
 pub use config::{Config, Family};
@@ -28,12 +29,24 @@ pub enum Encoder {
     Candle(CandleEncoder),
     #[cfg(target_arch = "x86_64")]
     Packed(PackedEncoder),
+    /// DeBERTa-v2/v3, on candle-transformers' ops.
+    Deberta(Box<debertav2::DebertaV2Model>),
 }
 
 impl Encoder {
     /// Loads the encoder weights of a checkpoint of `config`'s family
     /// (`CandleEncoder::load`).
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Encoder> {
+        if let Some(deberta) = &config.deberta {
+            let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+                vb
+            } else {
+                vb.pp(config.weight_prefix())
+            };
+            return Ok(Encoder::Deberta(Box::new(debertav2::DebertaV2Model::load(
+                vb, deberta,
+            )?)));
+        }
         #[cfg(target_arch = "x86_64")]
         let packable = vb.device().is_cpu()
             && vb.dtype() == candle_core::DType::F32
@@ -55,6 +68,9 @@ impl Encoder {
             Encoder::Candle(encoder) => encoder.forward(ids, type_ids, mask),
             #[cfg(target_arch = "x86_64")]
             Encoder::Packed(encoder) => encoder.forward(ids, type_ids, mask),
+            Encoder::Deberta(encoder) => {
+                encoder.forward(ids, Some(type_ids.clone()), Some(mask.clone()))
+            }
         }
     }
 
@@ -64,6 +80,7 @@ impl Encoder {
             Encoder::Candle(_) => "candle ops",
             #[cfg(target_arch = "x86_64")]
             Encoder::Packed(encoder) => encoder.build_name(),
+            Encoder::Deberta(_) => "candle-transformers debertav2",
         }
     }
 }
