@@ -167,45 +167,55 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (norm(a) * norm(b))
 }
 
+/// `embed` of every text (with `extra` inputs beside each), one batch.
+async fn embed_all(
+    engine: &Engine,
+    name: &str,
+    texts: &[String],
+    extra: serde_json::Value,
+) -> Vec<Vec<f32>> {
+    let inputs: Vec<JsonObject> = texts
+        .iter()
+        .map(|text| {
+            let mut input = object(extra.clone());
+            input.insert("text".into(), text.as_str().into());
+            input
+        })
+        .collect();
+    let answer = engine
+        .predict(name, &Route::any(), "embed", inputs)
+        .await
+        .unwrap();
+    answer
+        .outputs
+        .iter()
+        .map(|outputs| match &outputs["embedding"] {
+            Value::Vector(vector) => vector.clone(),
+            _ => panic!("{name}: no vector"),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn embedders_of_other_families_give_sentence_transformers_vectors() {
     let out = tempfile::tempdir().unwrap();
     for name in ["xlm-roberta-embedder", "distilbert-embedder"] {
         let engine = serve(name, &sentence_embedding::KIND, out.path());
         let reference: Embedded = expected(name);
-        let inputs: Vec<JsonObject> = reference
-            .texts
-            .iter()
-            .map(|text| object(serde_json::json!({ "text": text })))
-            .collect();
-        let answer = engine
-            .predict(name, &Route::any(), "embed", inputs)
-            .await
-            .unwrap();
-        for (i, want) in reference.vectors.iter().enumerate() {
-            let Value::Vector(got) = &answer.outputs[i]["embedding"] else {
-                panic!("{name}: no vector");
-            };
+        let plain = embed_all(&engine, name, &reference.texts, serde_json::json!({})).await;
+        assert_eq!(plain.len(), reference.vectors.len());
+        for (i, (got, want)) in plain.iter().zip(&reference.vectors).enumerate() {
             let similarity = cosine(got, want);
             assert!(similarity >= 0.9999, "{name}: text {i} cosine {similarity}");
         }
-        // sentence-transformers' prompts: `prompt_name` puts one first.
-        let prompted: Vec<JsonObject> = reference
-            .texts
-            .iter()
-            .map(|text| object(serde_json::json!({ "text": text, "prompt_name": "query" })))
-            .collect();
         if reference.query_vectors.is_empty() {
             continue;
         }
-        let answer = engine
-            .predict(name, &Route::any(), "embed", prompted)
-            .await
-            .unwrap();
-        for (i, want) in reference.query_vectors.iter().enumerate() {
-            let Value::Vector(got) = &answer.outputs[i]["embedding"] else {
-                panic!("{name}: no vector");
-            };
+        // sentence-transformers' prompts: `prompt_name` puts one first.
+        let prompt = serde_json::json!({"prompt_name": "query"});
+        let prompted = embed_all(&engine, name, &reference.texts, prompt).await;
+        assert_eq!(prompted.len(), reference.query_vectors.len());
+        for (i, (got, want)) in prompted.iter().zip(&reference.query_vectors).enumerate() {
             let similarity = cosine(got, want);
             assert!(
                 similarity >= 0.9999,

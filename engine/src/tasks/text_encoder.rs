@@ -33,6 +33,16 @@ pub struct Hidden {
     pub token_counts: Vec<usize>,
 }
 
+/// Longest text a client may send, in characters: texts are truncated to
+/// the model's tokens anyway; this bounds tokenizer work per request.
+pub(crate) const MAX_TEXT_CHARS: usize = 20_000;
+
+/// Inputs are validated before a task sees them; reaching this is a bug in
+/// Wick, reported as a failed inference rather than a panic.
+pub(crate) fn missing(name: &str) -> Error {
+    Error::Inference(format!("input `{name}` did not reach the task"))
+}
+
 /// Reads a JSON file, `None` when it is absent.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read_to_string(path) {

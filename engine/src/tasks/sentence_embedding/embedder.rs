@@ -8,7 +8,7 @@ use tokenizers::Encoding;
 
 use super::settings::{Pooling, Settings};
 use crate::bundle::Bundle;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tasks::text_encoder::TextEncoder;
 
 /// A BERT-family encoder with its tokenizer: texts in, sentence vectors out.
@@ -29,17 +29,8 @@ pub struct Embeddings {
 impl Embedder {
     /// Loads the encoder, tokenizer and `[settings]` of a verified bundle.
     pub fn from_bundle(bundle: &Bundle, device: &Device) -> Result<(Embedder, Settings)> {
-        let settings: Settings = bundle
-            .manifest
-            .settings
-            .clone()
-            .try_into()
-            .map_err(|e| format!("[settings]: {e}"))
-            .and_then(|settings: Settings| settings.check().map(|()| settings))
-            .map_err(|message| Error::Load {
-                model: bundle.manifest.name.clone(),
-                message,
-            })?;
+        let settings: Settings = bundle.settings()?;
+        settings.check().map_err(|m| bundle.load_error(m))?;
         let (text, _weights) = TextEncoder::from_bundle(bundle, device, settings.max_seq_length)?;
         Ok((Embedder::new(text, &settings), settings))
     }

@@ -9,12 +9,10 @@ use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
 
 use super::embedder::Embedder;
 use super::settings::Settings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::task::{Item, Prepared, Task};
+use crate::tasks::text_encoder::{MAX_TEXT_CHARS, missing};
 
-/// Longest text a client may send, in characters. Texts are truncated to
-/// max_seq_length tokens anyway; this bounds tokenizer work per request.
-const MAX_TEXT_CHARS: usize = 20_000;
 /// Most labels one zero-shot request may name.
 const MAX_LABELS: usize = 64;
 /// The input of `embed` that names a prompt, when the model has some.
@@ -209,12 +207,6 @@ fn strings<'a>(values: &'a Values, name: &str) -> Result<&'a [String]> {
         .get(name)
         .and_then(Value::as_strings)
         .ok_or_else(|| missing(name))
-}
-
-/// Inputs are validated before a task sees them; reaching this is a bug in
-/// Wick, reported as a failed inference rather than a panic.
-fn missing(name: &str) -> Error {
-    Error::Inference(format!("input `{name}` did not reach the task"))
 }
 
 fn text_field(name: &str, label: &str, placeholder: &str) -> Field {

@@ -7,12 +7,9 @@ use wick_types::{Endpoint, Field, Kind, Label, Value, Values};
 
 use super::classifier::SequenceClassifier;
 use super::settings::Settings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::task::{Item, Prepared, Task};
-
-/// Longest text a client may send, in characters: texts are truncated to
-/// max_seq_length tokens anyway; this bounds tokenizer work per request.
-pub(crate) const MAX_TEXT_CHARS: usize = 20_000;
+use crate::tasks::text_encoder::{MAX_TEXT_CHARS, missing};
 
 /// The endpoints, matched exhaustively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,12 +40,6 @@ impl TextClassification {
         label.confidences.truncate(self.top_k);
         label
     }
-}
-
-/// Inputs are validated before a task sees them; reaching this is a bug in
-/// Wick, reported as a failed inference rather than a panic.
-pub(crate) fn missing(name: &str) -> Error {
-    Error::Inference(format!("input `{name}` did not reach the task"))
 }
 
 impl Task for TextClassification {

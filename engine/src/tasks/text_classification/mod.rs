@@ -13,7 +13,7 @@
 //! - `endpoints`: the endpoint, its signature, and the `Task` impl.
 
 mod classifier;
-pub(crate) mod endpoints;
+mod endpoints;
 mod settings;
 
 use std::path::Path;

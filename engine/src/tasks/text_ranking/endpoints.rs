@@ -9,7 +9,7 @@ use super::settings::Settings;
 use crate::error::Result;
 use crate::task::{Item, Prepared, Task};
 use crate::tasks::text_classification::SequenceClassifier;
-use crate::tasks::text_classification::endpoints::{MAX_TEXT_CHARS, missing};
+use crate::tasks::text_encoder::{MAX_TEXT_CHARS, missing};
 
 /// Pairs per forward pass: a request of many long documents is scored in
 /// slices, so one pass stays within cache-friendly sizes.

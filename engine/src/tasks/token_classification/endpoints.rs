@@ -10,7 +10,7 @@ use super::aggregate::{Token, group_entities};
 use super::tagger::Tagger;
 use crate::error::Result;
 use crate::task::{Item, Prepared, Task};
-use crate::tasks::text_classification::endpoints::{MAX_TEXT_CHARS, missing};
+use crate::tasks::text_encoder::{MAX_TEXT_CHARS, missing};
 
 /// The endpoints, matched exhaustively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
