@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use common::{
     Server, bundle_fixture, lite0_dir, metric, minilm_as, minilm_dir, smollm2_dir, whisper_dir,
 };
@@ -701,17 +702,9 @@ async fn a_person_classifies_photos_in_a_real_browser() {
 
     // A real photo through the file input: a preview, then the top label.
     // Chromedriver takes only canonical paths for file inputs.
-    let chelsea = lite0_dir()
-        .join("examples/chelsea.png")
-        .canonicalize()
-        .unwrap();
-    browser
-        .find("input-image")
-        .await
-        .send_keys(chelsea.to_str().unwrap())
-        .await
-        .unwrap();
-    browser.until_preview_of("chelsea.png").await;
+    let chelsea = browser
+        .choose_file("input-image", &lite0_dir().join("examples/chelsea.png"))
+        .await;
     browser.find("submit").await.click().await.unwrap();
     let label = browser.until("the label of the chosen photo", best).await;
     assert_eq!(label, "tiger cat");
@@ -811,13 +804,7 @@ async fn a_person_classifies_photos_in_a_real_browser() {
     browser.find("clear").await.click().await.unwrap();
     let notes = data.path().canonicalize().unwrap().join("notes.png");
     std::fs::write(&notes, "These are my notes, not a photo.").unwrap();
-    browser
-        .find("input-image")
-        .await
-        .send_keys(notes.to_str().unwrap())
-        .await
-        .unwrap();
-    browser.until_preview_of("notes.png").await;
+    browser.choose_file("input-image", &notes).await;
     browser.find("submit").await.click().await.unwrap();
     let error = browser
         .until("the inline error", || browser.text("[data-testid='error']"))
@@ -867,6 +854,21 @@ async fn a_person_classifies_photos_in_a_real_browser() {
 }
 
 impl Browser {
+    /// Chooses `file` in file input `testid`, as a person picking it does,
+    /// and waits for its preview; the canonical path (the only kind
+    /// chromedriver takes) is returned.
+    async fn choose_file(&self, testid: &str, file: &std::path::Path) -> PathBuf {
+        let file = file.canonicalize().unwrap();
+        self.find(testid)
+            .await
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        let name = file.file_name().unwrap().to_str().unwrap().to_string();
+        self.until_preview_of(&name).await;
+        file
+    }
+
     /// Sets a slider input (a range) to `value` as a person dragging it would.
     async fn slide(&self, testid: &str, value: &str) {
         let script = format!(
@@ -1005,6 +1007,58 @@ async fn a_person_classifies_reranks_and_tags_texts_in_a_real_browser() {
         "{shown}"
     );
     browser.screenshot("text-3-entities").await;
+    browser.assert_no_console_errors().await;
+}
+
+/// CLIP zero-shot: a photo uploaded, labels typed as tags, the labels
+/// shown best first as the API scores that photo.
+#[tokio::test]
+async fn a_person_scores_a_photo_against_labels_of_their_own_in_a_real_browser() {
+    let out = tempfile::tempdir().unwrap();
+    let clip = common::bundle_folder(
+        &common::zero_shot_fixtures().join("clip"),
+        "clip",
+        out.path(),
+    )
+    .0;
+    let server = Server::start(&[&clip], &[]);
+    let browser = Browser::start().await;
+    browser.open(&server.url("/m/clip/classify")).await;
+    let chelsea = browser
+        .choose_file("input-image", &lite0_dir().join("examples/chelsea.png"))
+        .await;
+    let labels = ["cat", "dog", "red car", "sunset over the sea"];
+    browser
+        .type_into("input-candidate_labels", &labels.join(", "))
+        .await;
+    browser.find("submit").await.click().await.unwrap();
+    let shown = browser
+        .until("the scored labels", || bar_labels(&browser, "label"))
+        .await;
+    browser.screenshot("zero-shot-1-scored").await;
+
+    let photo = std::fs::read(&chelsea).unwrap();
+    let image = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&photo)
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(server.url("/api/models/clip/classify"))
+        .json(&json!({"inputs": {"image": image, "candidate_labels": labels}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let want: Vec<String> = answer["outputs"]["label"]["confidences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["label"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown, want);
+    assert_eq!(shown.len(), labels.len());
     browser.assert_no_console_errors().await;
 }
 

@@ -224,15 +224,7 @@ fn wick_predict_takes_an_image_file_and_bench_measures_images() {
         "--seconds",
         "0.1",
     ]));
-    assert!(table.contains("images/s"), "{table}");
-    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| - |")).collect();
-    assert_eq!(rows.len(), 3, "{table}");
-    for row in rows {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        for rate in &cells[3..5] {
-            assert!(rate.parse::<f64>().is_ok_and(|r| r > 0.0), "{row}");
-        }
-    }
+    common::assert_images_table(&table);
 }
 
 /// A text-generation bundle gets its own figures: prefill, one stream's

@@ -11,7 +11,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::{
-    Server, bundle_fixture as bundle, heads_fixtures as fixtures, run_python, test_script, wick,
+    Server, bundle_fixture as bundle, bundle_folder, heads_fixtures as fixtures, run_python,
+    test_script, wick, zero_shot_fixtures,
 };
 use serde_json::{Value, json};
 
@@ -31,6 +32,11 @@ fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
         ("deberta-ner", "token-classification"),
     ] {
         assert_eq!(bundle(name, out.path()).1, task, "{name}");
+    }
+    for name in ["clip", "siglip"] {
+        let folder = zero_shot_fixtures().join(name);
+        let task = bundle_folder(&folder, name, out.path()).1;
+        assert_eq!(task, "zero-shot-image-classification", "{name}");
     }
     let qwen = out.path().join("qwen");
     std::fs::create_dir_all(&qwen).unwrap();

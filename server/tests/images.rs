@@ -7,7 +7,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{Server, lite0_dir};
+use common::{Server, bundle_folder, lite0_dir, zero_shot_fixtures};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -249,6 +249,127 @@ async fn example_photos_are_served_but_no_other_bundle_file() {
 }
 
 /// A valid 1 × 1 PNG whose header then claims `width` × `height`.
+/// CLIP and SigLIP zero-shot: the labels scored as transformers'
+/// pipeline scores them (the fixtures' `expected.json`), the raw
+/// similarities, and bad requests refused naming their field.
+#[tokio::test]
+async fn zero_shot_models_score_labels_chosen_per_request() {
+    let out = tempfile::tempdir().unwrap();
+    let folders = zero_shot_fixtures();
+    let clip = bundle_folder(&folders.join("clip"), "clip", out.path()).0;
+    let siglip = bundle_folder(&folders.join("siglip"), "siglip", out.path()).0;
+    let server = Server::start(&[&clip, &siglip], &[]);
+    let client = reqwest::Client::new();
+    let call = |model: &str, endpoint: &str, inputs: Value| {
+        let url = server.url(&format!("/api/models/{model}/{endpoint}"));
+        let body = json!({ "inputs": inputs }).to_string();
+        let client = client.clone();
+        async move { common::post(&client, url, "application/json", body).await }
+    };
+    let pattern = std::fs::read(folders.join("images/pattern.png")).unwrap();
+    let image = data_url("image/png", &pattern);
+    for model in ["clip", "siglip"] {
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(folders.join(model).join("expected.json")).unwrap(),
+        )
+        .unwrap();
+        let labels = expected["labels"].clone();
+        let (status, body) = call(
+            model,
+            "classify",
+            json!({"image": image, "candidate_labels": labels}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let want = &expected["scores"]["pattern.png"];
+        let confidences = body["outputs"]["label"]["confidences"].as_array().unwrap();
+        assert_eq!(confidences.len(), 5, "{body}");
+        for confidence in confidences {
+            let label = confidence["label"].as_str().unwrap();
+            let ours = confidence["confidence"].as_f64().unwrap();
+            let theirs = want[label].as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() <= 1e-4,
+                "{model} {label}: {ours} vs {theirs}"
+            );
+        }
+
+        let (status, body) = call(
+            model,
+            "similarity",
+            json!({"image": image, "texts": ["a cat", "a dog"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let rows = body["outputs"]["similarities"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{body}");
+        assert_eq!(rows[1]["text"], "a dog");
+        let similarity = rows[0]["similarity"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&similarity), "{body}");
+    }
+
+    let (status, body) = call(
+        "clip",
+        "classify",
+        json!({"image": image, "candidate_labels": []}),
+    )
+    .await;
+    assert_refused(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "");
+    assert_eq!(body["error"]["field"], "candidate_labels", "{body}");
+    let too_many: Vec<String> = (0..65).map(|i| format!("label {i}")).collect();
+    let (status, body) = call(
+        "clip",
+        "classify",
+        json!({"image": image, "candidate_labels": too_many}),
+    )
+    .await;
+    assert_refused(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "");
+    assert_eq!(body["error"]["field"], "candidate_labels", "{body}");
+    let (status, body) = call(
+        "siglip",
+        "classify",
+        json!({"image": data_url("image/png", b"not a png"), "candidate_labels": ["cat"]}),
+    )
+    .await;
+    assert_refused(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not an image",
+    );
+    assert_eq!(body["error"]["field"], "image", "{body}");
+}
+
+/// `wick predict` takes a photo and labels for a zero-shot classifier, and
+/// `wick bench` drives it: a photo with five candidate labels per input.
+#[test]
+fn wick_predict_and_bench_drive_a_zero_shot_classifier() {
+    let out = tempfile::tempdir().unwrap();
+    let folders = zero_shot_fixtures();
+    let clip = bundle_folder(&folders.join("clip"), "clip", out.path()).0;
+    let photo = folders.join("images/pattern.png");
+    let answer = common::output_of(
+        common::wick()
+            .arg("predict")
+            .arg(&clip)
+            .args(["classify", "-i"])
+            .arg(format!("image=@{}", photo.display()))
+            .args(["-i", r#"candidate_labels=["cat", "dog"]"#]),
+    );
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let confidences = answer["outputs"]["label"]["confidences"]
+        .as_array()
+        .unwrap();
+    assert_eq!(confidences.len(), 2, "{answer}");
+
+    let table = common::output_of(common::wick().arg("bench").arg(&clip).args([
+        "--in-process",
+        "--seconds",
+        "0.1",
+    ]));
+    common::assert_images_table(&table);
+}
+
 fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     image::RgbImage::new(1, 1)

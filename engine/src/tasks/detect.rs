@@ -40,7 +40,7 @@ const SENTENCE_TRANSFORMERS_FILES: &[&str] = &[
 const SUPPORTED: &str = "sentence embeddings (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2 encoders), \
     text classification and reranking (their *ForSequenceClassification heads), token \
     classification (their *ForTokenClassification heads), image \
-    classification (ViT, EfficientNet-Lite), speech to text (Whisper), and GGUF text \
+    classification (ViT, EfficientNet-Lite), zero-shot image classification (CLIP, SigLIP), speech to text (Whisper), and GGUF text \
     generation (a .gguf file)";
 
 #[derive(Deserialize, Default)]
@@ -108,6 +108,9 @@ pub fn task_of(source: &Path) -> Result<&'static str> {
         || model_type == "efficientnet-lite"
     {
         return Ok("image-classification");
+    }
+    if matches!(model_type, "clip" | "siglip") {
+        return Ok("zero-shot-image-classification");
     }
     if model_type == "whisper" {
         return Ok("speech-to-text");
@@ -179,6 +182,16 @@ mod tests {
                 json!({"architectures": ["EfficientNetLite"], "model_type": "efficientnet-lite"}),
                 &[],
                 "image-classification",
+            ),
+            (
+                json!({"architectures": ["CLIPModel"], "model_type": "clip"}),
+                &[],
+                "zero-shot-image-classification",
+            ),
+            (
+                json!({"architectures": ["SiglipModel"], "model_type": "siglip"}),
+                &[],
+                "zero-shot-image-classification",
             ),
             (
                 json!({"architectures": ["WhisperForConditionalGeneration"], "model_type": "whisper"}),

@@ -5,6 +5,7 @@
 
 pub mod detect;
 pub mod image_classification;
+pub mod image_input;
 pub mod sentence_embedding;
 pub mod speech_to_text;
 pub mod text_classification;
@@ -12,6 +13,7 @@ pub mod text_encoder;
 pub mod text_generation;
 pub mod text_ranking;
 pub mod token_classification;
+pub mod zero_shot_image_classification;
 
 use crate::engine::Engine;
 use crate::task::{Registry, TaskKind};
@@ -25,6 +27,7 @@ pub const TASKS: &[TaskKind] = &[
     text_classification::KIND,
     text_ranking::KIND,
     token_classification::KIND,
+    zero_shot_image_classification::KIND,
 ];
 
 /// Every task Wick ships, as an engine's registry.

@@ -1,7 +1,8 @@
 //! What `wick bench` sends an endpoint: texts of several lengths for an
 //! endpoint of one text input, a query and one document of several
 //! lengths for a reranker's (a text and a list of texts), photos for one
-//! of one image input, clips
+//! of one image input (and five candidate labels for a zero-shot
+//! classifier's image and list of texts), clips
 //! for one of one audio input. The photos are the bundle's own example
 //! images, or, when it has none, a synthetic 640 × 480 picture; the clips
 //! are the bundle's example clips (speech cannot be made up).
@@ -23,6 +24,8 @@ pub enum Workload {
     Images {
         field: String,
         photos: Vec<String>,
+        /// The list input that takes candidate labels, for zero-shot.
+        labels: Option<String>,
     },
     /// Clips, and their mean length in seconds (for the real-time factor).
     Clips {
@@ -43,6 +46,16 @@ impl Workload {
                 documents: documents.name.clone(),
             });
         }
+        if let [image, labels] = endpoint.inputs.as_slice()
+            && matches!(image.kind, Kind::Image { .. })
+            && matches!(labels.kind, Kind::Tags { .. })
+        {
+            return Ok(Workload::Images {
+                photos: photos(endpoint, bundle, &image.name),
+                field: image.name.clone(),
+                labels: Some(labels.name.clone()),
+            });
+        }
         let [field] = endpoint.inputs.as_slice() else {
             bail!(
                 "wick bench drives endpoints of one input; `{}` has {}",
@@ -53,19 +66,11 @@ impl Workload {
         let name = field.name.clone();
         Ok(match &field.kind {
             Kind::Text { .. } => Workload::Texts { field: name },
-            Kind::Image { .. } => {
-                let mut photos: Vec<String> = example_files(endpoint, bundle, &name)
-                    .iter()
-                    .map(|(media, _)| media.to_data_url())
-                    .collect();
-                if photos.is_empty() {
-                    photos.push(Media::new("image/bmp", synthetic_bmp(640, 480)).to_data_url());
-                }
-                Workload::Images {
-                    field: name,
-                    photos,
-                }
-            }
+            Kind::Image { .. } => Workload::Images {
+                photos: photos(endpoint, bundle, &name),
+                field: name,
+                labels: None,
+            },
             Kind::Audio { .. } => {
                 let files = example_files(endpoint, bundle, &name);
                 if files.is_empty() {
@@ -141,8 +146,16 @@ impl Workload {
                         (documents.clone(), serde_json::json!([document])),
                     ])
                 }
-                Workload::Images { field, photos } => {
-                    one(field, photos[seed % photos.len()].clone().into())
+                Workload::Images {
+                    field,
+                    photos,
+                    labels,
+                } => {
+                    let mut inputs = one(field, photos[seed % photos.len()].clone().into());
+                    if let Some(labels) = labels {
+                        inputs.insert(labels.clone(), serde_json::json!(CANDIDATE_LABELS));
+                    }
+                    inputs
                 }
                 Workload::Clips { field, clips, .. } => {
                     one(field, clips[seed % clips.len()].clone().into())
@@ -150,6 +163,22 @@ impl Workload {
             })
             .collect()
     }
+}
+
+/// What a zero-shot classifier is asked to choose from.
+const CANDIDATE_LABELS: [&str; 5] = ["cat", "dog", "car", "tree", "house"];
+
+/// The bundle's example photos for input `name`, as data URLs, or a
+/// synthetic 640 × 480 picture when it has none.
+fn photos(endpoint: &Endpoint, bundle: &Bundle, name: &str) -> Vec<String> {
+    let mut photos: Vec<String> = example_files(endpoint, bundle, name)
+        .iter()
+        .map(|(media, _)| media.to_data_url())
+        .collect();
+    if photos.is_empty() {
+        photos.push(Media::new("image/bmp", synthetic_bmp(640, 480)).to_data_url());
+    }
+    photos
 }
 
 /// The bundle's example files for input `name` of `endpoint`, read, with

@@ -58,14 +58,26 @@ pub fn heads_fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/heads")
 }
 
+/// The tiny CLIP and SigLIP of `engine/tests/fixtures/zero-shot` (made by
+/// `bench/zero_shot_reference.py`, no download), and its images.
+pub fn zero_shot_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/zero-shot")
+}
+
 /// `wick bundle` of the encoder fixture `name` into `out`, with no
 /// `--task`: the bundle's folder and the task it printed.
 pub fn bundle_fixture(name: &str, out: &Path) -> (PathBuf, String) {
+    bundle_folder(&heads_fixtures().join(name), name, out)
+}
+
+/// `wick bundle --name NAME FOLDER OUT/NAME`, with no `--task`: the
+/// bundle's folder and the task it printed.
+pub fn bundle_folder(folder: &Path, name: &str, out: &Path) -> (PathBuf, String) {
     let dir = out.join(name);
     let printed = output_of(
         wick()
             .args(["bundle", "--name", name])
-            .arg(heads_fixtures().join(name))
+            .arg(folder)
             .arg(&dir),
     );
     let task = printed
@@ -344,4 +356,18 @@ pub fn example_binary(name: &str) -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// `wick bench --in-process` of an image endpoint printed a table of
+/// images/s with a positive figure in each of its three batch rows.
+pub fn assert_images_table(table: &str) {
+    assert!(table.contains("images/s"), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| - |")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        for rate in &cells[3..5] {
+            assert!(rate.parse::<f64>().is_ok_and(|r| r > 0.0), "{row}");
+        }
+    }
 }

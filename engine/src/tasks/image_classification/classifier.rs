@@ -153,21 +153,7 @@ impl Classifier {
     /// Preprocessed images (each `Preprocess::apply`'s output) → each
     /// image's probability per label, in one forward pass.
     pub fn probabilities(&self, images: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
-        let (h, w) = (
-            self.preprocess.height as usize,
-            self.preprocess.width as usize,
-        );
-        let mut batch = Vec::with_capacity(images.len() * h * w * 3);
-        for image in images {
-            if image.len() != h * w * 3 {
-                return Err(Error::Inference(format!(
-                    "an image of {} values reached the network, which takes {h} × {w} × 3",
-                    image.len()
-                )));
-            }
-            batch.extend_from_slice(image);
-        }
-        let input = Tensor::from_vec(batch, (images.len(), h, w, 3), &self.device)?;
+        let input = self.preprocess.stack(images, &self.device)?;
         let logits = self.network.forward(&input)?;
         let probabilities = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
         Ok(probabilities.to_vec2::<f32>()?)

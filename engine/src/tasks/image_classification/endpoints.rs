@@ -2,12 +2,11 @@
 //! the `Task` impl that decodes and preprocesses an image when a request
 //! arrives and classifies a batch of them in one forward pass.
 
-use wick_types::{Confidence, Endpoint, Field, FieldError, Kind, Label, Value, Values};
+use wick_types::{Confidence, Endpoint, Field, Kind, Label, Value, Values};
 
 use super::classifier::Classifier;
 use super::settings::Settings;
-use crate::error::{Error, Result};
-use crate::images::{self, DecodeError, DecodeLimits};
+use crate::error::Result;
 use crate::task::{Item, Prepared, Task};
 
 /// The endpoints, matched exhaustively.
@@ -71,19 +70,7 @@ impl Task for ImageClassification {
                 name: "classify".into(),
                 description: "The most likely labels for the image, with their probabilities."
                     .into(),
-                inputs: vec![
-                    Field::new(
-                        "image",
-                        Kind::Image {
-                            max_bytes: Some(self.settings.max_image_bytes),
-                        },
-                    )
-                    .description(&format!(
-                        "{} photo; at most {} megapixels.",
-                        images::FORMATS,
-                        self.settings.max_image_pixels / 1_000_000
-                    )),
-                ],
+                inputs: vec![self.settings.image_limits().field("image")],
                 outputs: vec![Field::new(
                     "label",
                     Kind::Label {
@@ -96,26 +83,7 @@ impl Task for ImageClassification {
     }
 
     fn prepare(&self, _: ImageEndpoint, inputs: Values) -> Result<Prepared<Request>> {
-        let media = inputs
-            .get("image")
-            .and_then(Value::as_media)
-            .ok_or_else(|| Error::Inference("input `image` did not reach the task".into()))?;
-        let refuse = |message: String| {
-            Error::InvalidInput(FieldError {
-                field: "image".into(),
-                message,
-            })
-        };
-        let limits = DecodeLimits {
-            max_pixels: self.settings.max_image_pixels,
-            max_bytes: self.settings.max_image_decode_bytes,
-        };
-        let image = images::decode(&media.bytes, limits).map_err(|error| match error {
-            DecodeError::Refused(message) => refuse(message),
-            DecodeError::Busy => Error::Busy(
-                "other images are being decoded and hold this server's decode memory".into(),
-            ),
-        })?;
+        let image = self.settings.image_limits().decode(&inputs, "image")?;
         let input = self.classifier.preprocess().apply(&image);
         // Every image is the same size once preprocessed.
         Ok(Prepared::new(Request { input }, 1))

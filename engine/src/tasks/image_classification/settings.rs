@@ -2,6 +2,10 @@
 
 use serde::Deserialize;
 
+use crate::tasks::image_input::{
+    ImageLimits, default_max_bytes, default_max_decode_bytes, default_max_pixels,
+};
+
 pub const DEFAULT_TOP_K: usize = 5;
 
 /// `[settings]` of an image-classification bundle.
@@ -47,36 +51,18 @@ impl Settings {
             return Err("[settings] top_k must be at least 1".into());
         }
         self.top_k = self.top_k.min(labels);
-        if self.max_image_bytes == 0 || self.max_image_pixels == 0 {
-            return Err("[settings] max_image_bytes and max_image_pixels must be positive".into());
+        self.image_limits().check()
+    }
+
+    pub fn image_limits(&self) -> ImageLimits {
+        ImageLimits {
+            max_bytes: self.max_image_bytes,
+            max_pixels: self.max_image_pixels,
+            max_decode_bytes: self.max_image_decode_bytes,
         }
-        if self.max_image_decode_bytes <= crate::images::METADATA_BYTES {
-            return Err(format!(
-                "[settings] max_image_decode_bytes must be above {} (the metadata's share)",
-                crate::images::METADATA_BYTES
-            ));
-        }
-        Ok(())
     }
 }
 
 fn default_top_k() -> usize {
     DEFAULT_TOP_K
-}
-
-/// 10 MiB: a full-resolution phone photo (the server's default body limit
-/// follows, at 13.4 MiB).
-fn default_max_bytes() -> usize {
-    10 << 20
-}
-
-/// 50 megapixels.
-fn default_max_pixels() -> u64 {
-    50_000_000
-}
-
-/// 400 MB: 50 megapixels of 8-bit RGBA and its RGB copy fit; 7000 × 7000
-/// pixels of 16-bit RGBA (555 MB) do not.
-fn default_max_decode_bytes() -> u64 {
-    400_000_000
 }
