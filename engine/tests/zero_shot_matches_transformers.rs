@@ -15,6 +15,8 @@ use wick_engine::source::{Source, bundle_from_source};
 use wick_engine::tasks::zero_shot_image_classification::KIND;
 use wick_types::{Media, Value, Values};
 
+mod common;
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zero-shot")
 }
@@ -67,15 +69,7 @@ fn worst_difference(task: &dyn AnyTask, expected: &Expected, images: &[&str]) ->
         let alone = task.predict("classify", &inputs[index..index + 1]).unwrap();
         let want = &expected.scores[*image];
         for outputs in [&alone[0], &batched[index]] {
-            let Some(Value::Label(label)) = outputs.get("label") else {
-                panic!("no label in {outputs:?}");
-            };
-            let best = want.iter().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-            assert_eq!(&label.label, best, "{image}: best label");
-            assert_eq!(label.confidences.len(), want.len(), "{image}: every label");
-            for confidence in &label.confidences {
-                worst = worst.max((confidence.confidence - want[&confidence.label]).abs());
-            }
+            worst = worst.max(common::label_difference(outputs, want, image));
         }
     }
     worst

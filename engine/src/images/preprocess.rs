@@ -3,7 +3,8 @@
 //! evaluation crop), or all of it — resampled straight to the input size
 //! with the filter the config names (`resample`, Pillow's); or a
 //! shortest-edge resize then a centre crop, as transformers does them
-//! (CLIP's preprocessing); then rescaled and normalised per channel.
+//! (CLIP's, DINOv2's, and ConvNeXt's with its `crop_pct`); then rescaled
+//! and normalised per channel.
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
@@ -115,15 +116,34 @@ impl Preprocess {
             (_, Some(pct), _, _) if !(pct > 0.0 && pct <= 1.0) => {
                 return Err(format!("crop_pct must be in (0, 1], got {pct}"));
             }
-            (Size::Square(side), Some(pct), _, _)
-            | (
+            (Size::Square(side), Some(pct), _, _) => (side, side, Window::CentreFraction(pct)),
+            // transformers' ConvNeXt (and PoolFormer) processors: below 384,
+            // the shortest edge to int(edge / crop_pct), then the centre
+            // edge × edge; from 384 on, the whole image squashed.
+            (
                 Size::ShortestEdge {
                     shortest_edge: side,
                 },
                 Some(pct),
                 _,
                 _,
-            ) => (side, side, Window::CentreFraction(pct)),
+            ) if side < 384 => (
+                side,
+                side,
+                Window::CentreCrop {
+                    edge: (f64::from(side) / pct) as u32,
+                    height: side,
+                    width: side,
+                },
+            ),
+            (
+                Size::ShortestEdge {
+                    shortest_edge: side,
+                },
+                Some(_),
+                _,
+                _,
+            ) => (side, side, Window::Whole),
             (Size::Exact { height, width }, Some(pct), _, _) if height == width => {
                 (height, width, Window::CentreFraction(pct))
             }

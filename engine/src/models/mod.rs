@@ -3,8 +3,12 @@
 //! task's job, in `tasks`).
 
 pub mod bert;
+pub mod convnext;
+pub mod dinov2;
 pub mod efficientnet_lite;
+pub mod fast_linear;
 pub mod llama;
+pub mod resnet;
 pub mod whisper_decoder;
 #[cfg(target_arch = "x86_64")]
 pub mod whisper_encoder;

@@ -40,7 +40,7 @@ const SENTENCE_TRANSFORMERS_FILES: &[&str] = &[
 const SUPPORTED: &str = "sentence embeddings (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2 encoders), \
     text classification and reranking (their *ForSequenceClassification heads), token \
     classification (their *ForTokenClassification heads), image \
-    classification (ViT, EfficientNet-Lite), zero-shot image classification (CLIP, SigLIP), speech to text (Whisper), and GGUF text \
+    classification (ViT, ResNet, ConvNeXt, DINOv2, EfficientNet-Lite), zero-shot image classification (CLIP, SigLIP), speech to text (Whisper), and GGUF text \
     generation (a .gguf file)";
 
 #[derive(Deserialize, Default)]
@@ -104,7 +104,10 @@ pub fn task_of(source: &Path) -> Result<&'static str> {
         return Ok("token-classification");
     }
     if architecture.ends_with("ForImageClassification")
-        && matches!(model_type, "vit" | "efficientnet-lite")
+        && matches!(
+            model_type,
+            "vit" | "efficientnet-lite" | "resnet" | "convnext" | "dinov2"
+        )
         || model_type == "efficientnet-lite"
     {
         return Ok("image-classification");
@@ -180,6 +183,11 @@ mod tests {
             ),
             (
                 json!({"architectures": ["EfficientNetLite"], "model_type": "efficientnet-lite"}),
+                &[],
+                "image-classification",
+            ),
+            (
+                json!({"architectures": ["ConvNextForImageClassification"], "model_type": "convnext"}),
                 &[],
                 "image-classification",
             ),

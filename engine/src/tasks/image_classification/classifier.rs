@@ -12,12 +12,18 @@ use super::settings::Settings;
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::images::{Preprocess, PreprocessorConfig};
+use crate::models::convnext::{self, ConvNext};
+use crate::models::dinov2::{self, Dinov2};
 use crate::models::efficientnet_lite::{self, EfficientNetLite};
+use crate::models::resnet::{self, ResNet};
 
 /// The networks this task runs, by `config.json`'s `model_type`.
 pub enum Network {
     EfficientNetLite(EfficientNetLite),
     Vit(vit::Model),
+    ResNet(ResNet),
+    ConvNext(ConvNext),
+    Dinov2(Dinov2),
 }
 
 impl Network {
@@ -25,7 +31,10 @@ impl Network {
     fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Network::EfficientNetLite(net) => net.forward(images),
-            Network::Vit(net) => net.forward(&images.permute((0, 3, 1, 2))?.contiguous()?),
+            Network::Vit(net) => net.forward(&channels_first(images)?),
+            Network::ResNet(net) => net.forward(&channels_first(images)?),
+            Network::ConvNext(net) => net.forward(&channels_first(images)?),
+            Network::Dinov2(net) => net.forward(&channels_first(images)?),
         }
     }
 
@@ -33,8 +42,16 @@ impl Network {
         match self {
             Network::EfficientNetLite(net) => net.build_name(),
             Network::Vit(_) => "candle-transformers ViT",
+            Network::ResNet(_) => "ResNet on Candle's ops",
+            Network::ConvNext(_) => "ConvNeXt on Candle's ops",
+            Network::Dinov2(_) => "DINOv2 on Candle's ops",
         }
     }
+}
+
+/// (batch, height, width, channels) → (batch, channels, height, width).
+fn channels_first(images: &Tensor) -> candle_core::Result<Tensor> {
+    images.permute((0, 3, 1, 2))?.contiguous()
 }
 
 pub struct Classifier {
@@ -98,19 +115,19 @@ impl Classifier {
         // written while served; mmap avoids a second copy in memory.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device)? };
         let model_type = common.model_type.unwrap_or_default();
+        let bad_config = |e: String| fail(format!("config.json: {e}"));
+        let parse_error = |e: serde_json::Error| bad_config(e.to_string());
+        let bad_weights = |e: candle_core::Error| fail(format!("weights: {e}"));
         let network = match model_type.as_str() {
             "efficientnet-lite" | "efficientnet_lite" => {
-                let mut config: efficientnet_lite::Config = serde_json::from_str(&config_text)
-                    .map_err(|e| fail(format!("config.json: {e}")))?;
+                let mut config: efficientnet_lite::Config =
+                    serde_json::from_str(&config_text).map_err(parse_error)?;
                 config.num_labels = labels.len();
-                Network::EfficientNetLite(
-                    EfficientNetLite::load(vb, &config)
-                        .map_err(|e| fail(format!("weights: {e}")))?,
-                )
+                Network::EfficientNetLite(EfficientNetLite::load(vb, &config).map_err(bad_weights)?)
             }
             "vit" => {
-                let config: vit::Config = serde_json::from_str(&config_text)
-                    .map_err(|e| fail(format!("config.json: {e}")))?;
+                let config: vit::Config =
+                    serde_json::from_str(&config_text).map_err(parse_error)?;
                 if (preprocess.height, preprocess.width)
                     != (config.image_size as u32, config.image_size as u32)
                 {
@@ -119,15 +136,42 @@ impl Classifier {
                         preprocess.width, preprocess.height, config.image_size, config.image_size
                     )));
                 }
-                Network::Vit(
-                    vit::Model::new(&config, labels.len(), vb)
-                        .map_err(|e| fail(format!("weights: {e}")))?,
+                Network::Vit(vit::Model::new(&config, labels.len(), vb).map_err(bad_weights)?)
+            }
+            "resnet" => {
+                let config: resnet::Config =
+                    serde_json::from_str(&config_text).map_err(parse_error)?;
+                config.check().map_err(bad_config)?;
+                Network::ResNet(ResNet::load(vb, &config, labels.len()).map_err(bad_weights)?)
+            }
+            "convnext" => {
+                let config: convnext::Config =
+                    serde_json::from_str(&config_text).map_err(parse_error)?;
+                config.check().map_err(bad_config)?;
+                Network::ConvNext(ConvNext::load(vb, &config, labels.len()).map_err(bad_weights)?)
+            }
+            "dinov2" => {
+                let config: dinov2::Config =
+                    serde_json::from_str(&config_text).map_err(parse_error)?;
+                config.check().map_err(bad_config)?;
+                if preprocess.height != preprocess.width
+                    || !(preprocess.height as usize).is_multiple_of(config.patch_size)
+                {
+                    return Err(fail(format!(
+                        "preprocessor_config.json makes {} × {} images; DINOv2 takes a square of \
+                         whole {}-pixel patches",
+                        preprocess.width, preprocess.height, config.patch_size
+                    )));
+                }
+                Network::Dinov2(
+                    Dinov2::load(vb, &config, labels.len(), preprocess.height as usize)
+                        .map_err(bad_weights)?,
                 )
             }
             other => {
                 return Err(fail(format!(
                     "config.json's model_type `{other}` is not one this task runs \
-                     (efficientnet-lite, vit)"
+                     (efficientnet-lite, vit, resnet, convnext, dinov2)"
                 )));
             }
         };

@@ -9,8 +9,10 @@
 //! labels in `config.json`'s `id2label`.
 //!
 //! Networks (`config.json`'s `model_type`): `efficientnet-lite`
-//! (`models::efficientnet_lite`) and `vit` (candle-transformers' ViT, from
-//! a Hugging Face `ViTForImageClassification` folder).
+//! (`models::efficientnet_lite`), `vit` (candle-transformers' ViT, from
+//! a Hugging Face `ViTForImageClassification` folder), and `resnet`,
+//! `convnext`, `dinov2` (`models::{resnet, convnext, dinov2}`, from their
+//! `*ForImageClassification` folders).
 //!
 //! - `settings`: the bundle's `[settings]`;
 //! - `classifier`: the network with its preprocessing and labels;
