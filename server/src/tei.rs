@@ -1,5 +1,5 @@
 //! Text Embeddings Inference's API (`/embed`, `/rerank`, `/predict`,
-//! `/info`, with TEI's bodies) and OpenAI's `POST /v1/embeddings`, onto
+//! `/tokenize`, `/info`, with TEI's bodies) and OpenAI's `POST /v1/embeddings`, onto
 //! the encoder tasks' endpoints through `Engine::predict`, the path every
 //! other adapter takes.
 //!
@@ -12,7 +12,9 @@
 //! Errors use TEI's body (`{"error", "error_type"}`); on `/v1/embeddings`,
 //! OpenAI's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -24,8 +26,9 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokenizers::Tokenizer;
 use wick_engine::{ClientId, Engine, JsonObject, Route};
-use wick_types::{ErrorCode, Value as Output};
+use wick_types::{ErrorCode, ModelInfo, Value as Output};
 
 use crate::api_error::{ApiError, typed_body};
 use crate::seam::{route, split_pin, with_version};
@@ -41,11 +44,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/rerank", post(rerank))
         .route("/predict", post(predict))
         .route("/info", get(info))
+        .route("/tokenize", post(tokenize))
         .route("/tei/{model}", post(inference_api))
         .route("/tei/{model}/embed", post(embed))
         .route("/tei/{model}/rerank", post(rerank))
         .route("/tei/{model}/predict", post(predict))
         .route("/tei/{model}/info", get(info))
+        .route("/tei/{model}/tokenize", post(tokenize))
         .route("/v1/embeddings", post(openai_embeddings))
         .with_state(engine)
 }
@@ -466,34 +471,34 @@ async fn inference_api(
     Ok(with_version(Json(body).into_response(), &version))
 }
 
+/// The model a route that takes any encoder means: the named one, or the
+/// one encoder model served.
+fn encoder_model(engine: &Engine, named: Option<&str>, route: &str) -> Result<ModelInfo, ApiError> {
+    if let Some(named) = named {
+        let (name, pin) = split_pin(named);
+        return crate::seam::model_info(engine, name, pin);
+    }
+    let tasks = [EMBEDDING, CLASSIFICATION, RANKING, TOKENS];
+    let served: Vec<_> = engine
+        .models()
+        .into_iter()
+        .filter(|info| tasks.contains(&info.task.as_str()))
+        .collect();
+    <[_; 1]>::try_from(served)
+        .map(|[one]| one)
+        .map_err(|served| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "{} encoder models are served: name one with /tei/{{model}}/{route}",
+                    served.len()
+                ),
+            )
+        })
+}
+
 async fn info(State(engine): State<Arc<Engine>>, path: Named) -> Result<Response, TeiError> {
-    let info = match &named(path) {
-        Some(named) => {
-            let (name, pin) = split_pin(named);
-            crate::seam::model_info(&engine, name, pin)?
-        }
-        None => {
-            let tasks = [EMBEDDING, CLASSIFICATION, RANKING];
-            let served: Vec<_> = engine
-                .models()
-                .into_iter()
-                .filter(|info| tasks.contains(&info.task.as_str()))
-                .collect();
-            match <[_; 1]>::try_from(served) {
-                Ok([one]) => one,
-                Err(served) => {
-                    return Err(ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!(
-                            "{} encoder models are served: name one with /tei/{{model}}/info",
-                            served.len()
-                        ),
-                    )
-                    .into());
-                }
-            }
-        }
-    };
+    let info = encoder_model(&engine, named(path).as_deref(), "info")?;
     let model_type = match info.task.as_str() {
         EMBEDDING => json!({"embedding": {"pooling": "bundle"}}),
         RANKING => json!({"reranker": {"id2label": {"0": "LABEL_0"}}}),
@@ -508,6 +513,100 @@ async fn info(State(engine): State<Arc<Engine>>, path: Named) -> Result<Response
         "version": env!("CARGO_PKG_VERSION"),
     }))
     .into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenizeRequest {
+    inputs: Texts,
+    #[serde(default = "yes")]
+    add_special_tokens: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Tokenizers by file, loaded once: a bundle's files do not change while
+/// it is served.
+static TOKENIZERS: LazyLock<Mutex<HashMap<PathBuf, Arc<Tokenizer>>>> =
+    LazyLock::new(Default::default);
+
+/// The tokenizer of a model's bundle (its `tokenizer.json`), without the
+/// file's own padding and truncation: `/tokenize` shows a whole text.
+fn tokenizer_of(
+    engine: &Engine,
+    named: Option<&str>,
+    info: &ModelInfo,
+) -> Result<Arc<Tokenizer>, ApiError> {
+    let pin = named.and_then(|named| split_pin(named).1);
+    let path = engine
+        .bundle_file(&info.name, pin, "tokenizer.json")
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("model {} has no tokenizer.json to tokenize with", info.name),
+            )
+        })?;
+    let mut cache = TOKENIZERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(tokenizer) = cache.get(&path) {
+        return Ok(tokenizer.clone());
+    }
+    let mut tokenizer = Tokenizer::from_file(&path)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("{}: {e}", path.display())))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let tokenizer = Arc::new(tokenizer);
+    cache.insert(path, tokenizer.clone());
+    Ok(tokenizer)
+}
+
+/// TEI's `POST /tokenize`: each text's tokens, `[[{"id", "text",
+/// "special", "start", "stop"}]]`, start and stop in bytes of the text
+/// (none for special tokens, whose text is the token itself).
+async fn tokenize(
+    State(engine): State<Arc<Engine>>,
+    path: Named,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TeiError> {
+    let named = named(path);
+    let request: TokenizeRequest = typed_body(&headers, body)?;
+    let info = encoder_model(&engine, named.as_deref(), "tokenize")?;
+    let tokenizer = tokenizer_of(&engine, named.as_deref(), &info)?;
+    let (texts, _) = request.inputs.into_vec();
+    let special = request.add_special_tokens;
+    // Tokenizing a large body is CPU work: off the async threads.
+    let tokens = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, String> {
+        texts
+            .iter()
+            .map(|text| {
+                let encoding = tokenizer.encode(text.as_str(), special).map_err(|e| e.to_string())?;
+                let tokens = encoding
+                    .get_ids()
+                    .iter()
+                    .zip(encoding.get_offsets())
+                    .zip(encoding.get_special_tokens_mask())
+                    .map(|((&id, &(start, stop)), &mask)| {
+                        if mask == 1 {
+                            json!({"id": id, "text": tokenizer.id_to_token(id), "special": true,
+                                   "start": null, "stop": null})
+                        } else {
+                            let piece = text.as_bytes().get(start..stop).unwrap_or_default();
+                            json!({"id": id, "text": String::from_utf8_lossy(piece), "special": false,
+                                   "start": start, "stop": stop})
+                        }
+                    })
+                    .collect();
+                Ok(Value::Array(tokens))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+    .map_err(|e| ApiError::invalid_input("inputs", &e))?;
+    Ok(Json(tokens).into_response())
 }
 
 #[derive(Deserialize)]

@@ -60,7 +60,12 @@ fn client_kind(path: &str) -> &'static str {
     let under = |prefix: &str| path.starts_with(prefix);
     if under("/api/") {
         "api"
-    } else if under("/tei/") || matches!(path, "/embed" | "/rerank" | "/predict" | "/info") {
+    } else if under("/tei/")
+        || matches!(
+            path,
+            "/embed" | "/rerank" | "/predict" | "/tokenize" | "/info"
+        )
+    {
         "tei"
     } else if under("/v1/") {
         "openai"

@@ -115,6 +115,52 @@ async fn tei_openai_and_inference_api_routes_answer_as_their_clients_expect() {
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error_type"], "validation", "{refused}");
 
+    // /tokenize: the bundle's tokenizer, as the tokenizers library gives
+    // it, special tokens marked, offsets in bytes of each text.
+    let text = "Café naïve, Marie Curie";
+    let (status, tokens) = post(
+        &server,
+        "/tei/bert-ner/tokenize",
+        json!({"inputs": [text, "Paris"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(fixtures().join("bert-ner/tokenizer.json")).unwrap();
+    let want = tokenizer.encode(text, true).unwrap();
+    let first = tokens[0].as_array().unwrap();
+    let ids: Vec<u64> = first.iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    let want_ids: Vec<u64> = want.get_ids().iter().map(|&id| u64::from(id)).collect();
+    assert_eq!(ids, want_ids);
+    assert_eq!(first[0]["special"], true, "{tokens}");
+    assert_eq!(first[0]["start"], Value::Null, "{tokens}");
+    for token in &first[1..first.len() - 1] {
+        let (start, stop) = (
+            token["start"].as_u64().unwrap(),
+            token["stop"].as_u64().unwrap(),
+        );
+        let piece = &text.as_bytes()[start as usize..stop as usize];
+        assert_eq!(token["text"], *String::from_utf8_lossy(piece), "{token}");
+    }
+    assert_eq!(tokens.as_array().unwrap().len(), 2);
+    let (status, bare) = post(
+        &server,
+        "/tei/bert-ner/tokenize",
+        json!({"inputs": "Paris", "add_special_tokens": false}),
+    )
+    .await;
+    assert_eq!(status, 200, "{bare}");
+    assert!(
+        bare[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["special"] == false),
+        "{bare}"
+    );
+    let (status, ambiguous) = post(&server, "/tokenize", json!({"inputs": "x"})).await;
+    assert_eq!(status, 400, "{ambiguous}");
+
     // Two embedders: the top-level route asks which; /tei/{model} names it.
     let (status, ambiguous) = post(&server, "/embed", json!({"inputs": "x"})).await;
     assert_eq!(status, 400, "{ambiguous}");

@@ -217,6 +217,20 @@ impl Engine {
             .find_map(|v| v.example_files.get(path).cloned())
     }
 
+    /// File `name` of the bundle a version of `model` was loaded from
+    /// (its primary version when `version` is `None`), if that bundle has
+    /// it: e.g. `tokenizer.json`, for TEI's `/tokenize`.
+    pub fn bundle_file(&self, model: &str, version: Option<&str>, name: &str) -> Option<PathBuf> {
+        let models = self.read();
+        let served = models.iter().find(|m| m.name == model)?;
+        let version = match version {
+            Some(version) => served.version(version)?,
+            None => served.primary(),
+        };
+        let path = version.source.as_ref()?.join(name);
+        path.is_file().then_some(path)
+    }
+
     /// The loaded models, in the order they were loaded: each as its
     /// primary version (the one with the largest share) describes it,
     /// with every loaded version listed.
