@@ -37,6 +37,10 @@ from transformers import (
     DistilBertConfig,
     DistilBertForSequenceClassification,
     DistilBertModel,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
+    ModernBertForTokenClassification,
+    ModernBertModel,
     PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForSequenceClassification,
@@ -152,12 +156,21 @@ def deberta_config(vocab, **extra):
                            pooler_hidden_act="gelu", initializer_range=0.2, **extra)
 
 
+def modernbert_config(cls, vocab, **extra):
+    # A sliding window of 8 tokens (4 each side) so the texts here cross
+    # it; a global layer every 3.
+    return cls(vocab_size=vocab, hidden_size=SIZE["hidden"], num_hidden_layers=3,
+               num_attention_heads=SIZE["heads"], intermediate_size=SIZE["intermediate"],
+               max_position_embeddings=SIZE["tokens"], local_attention=8, pad_token_id=1, bos_token_id=0,
+               eos_token_id=2, cls_token_id=0, sep_token_id=2, initializer_range=0.2, **extra)
+
+
 def randomize_norms(model):
     """transformers starts LayerNorms at 1 and 0 and biases at 0; random
     ones make a test that could not pass on a wrong weight name."""
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
+            if "LayerNorm" in name or "layer_norm" in name or "norm" in name or name.endswith("bias"):
                 parameter.add_(torch.randn_like(parameter) * 0.1)
 
 
@@ -217,38 +230,60 @@ def embedder(out: Path, model, tokenizer, bpe: bool, pooling: str, prompts=None)
 
 
 def main():
+    """OUT [NAME...]: every fixture, or only those named (the tokenizers are
+    trained afresh each run, so regenerating one leaves the others as
+    they are)."""
     out = Path(sys.argv[1])
+    only = set(sys.argv[2:])
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     wp, bpe = wordpiece(), byte_bpe()
     wv, bv = wp.get_vocab_size(), bpe.get_vocab_size()
     labels3 = {0: "negative", 1: "neutral", 2: "positive"}
-    classifier(out / "bert-classifier",
-               BertForSequenceClassification(bert_config(BertConfig, wv, id2label=labels3)), wp, False)
-    classifier(out / "roberta-multilabel",
-               RobertaForSequenceClassification(roberta_config(
-                   RobertaConfig, bv, id2label={0: "joy", 1: "anger", 2: "fear", 3: "surprise"},
-                   problem_type="multi_label_classification")), bpe, True)
-    classifier(out / "xlm-roberta-classifier",
-               XLMRobertaForSequenceClassification(roberta_config(
-                   XLMRobertaConfig, bv, id2label={0: "NEGATIVE", 1: "POSITIVE"})), bpe, True)
-    classifier(out / "distilbert-classifier",
-               DistilBertForSequenceClassification(distil_config(wv, id2label=labels3)), wp, False)
-    classifier(out / "deberta-classifier",
-               DebertaV2ForSequenceClassification(deberta_config(wv, id2label=labels3)), wp, False)
-    tagger(out / "deberta-ner", DebertaV2ForTokenClassification(deberta_config(
-        wv, id2label={0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"})), wp, False)
-    reranker(out / "bert-reranker", BertForSequenceClassification(bert_config(BertConfig, wv, num_labels=1)),
-             wp, False)
-    reranker(out / "xlm-roberta-reranker",
-             XLMRobertaForSequenceClassification(roberta_config(XLMRobertaConfig, bv, num_labels=1)), bpe, True)
-    tagger(out / "bert-ner", BertForTokenClassification(bert_config(
-        BertConfig, wv, id2label={0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"})),
-        wp, False)
-    embedder(out / "xlm-roberta-embedder", XLMRobertaModel(roberta_config(XLMRobertaConfig, bv),
-                                                           add_pooling_layer=False), bpe, True, "mean",
-             prompts={"query": "query: ", "document": "passage: "})
-    embedder(out / "distilbert-embedder", DistilBertModel(distil_config(wv)), wp, False, "cls")
+    ner = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+    fixtures = {
+        "bert-classifier": lambda: classifier(
+            out / "bert-classifier", BertForSequenceClassification(bert_config(BertConfig, wv, id2label=labels3)),
+            wp, False),
+        "roberta-multilabel": lambda: classifier(
+            out / "roberta-multilabel", RobertaForSequenceClassification(roberta_config(
+                RobertaConfig, bv, id2label={0: "joy", 1: "anger", 2: "fear", 3: "surprise"},
+                problem_type="multi_label_classification")), bpe, True),
+        "xlm-roberta-classifier": lambda: classifier(
+            out / "xlm-roberta-classifier", XLMRobertaForSequenceClassification(roberta_config(
+                XLMRobertaConfig, bv, id2label={0: "NEGATIVE", 1: "POSITIVE"})), bpe, True),
+        "distilbert-classifier": lambda: classifier(
+            out / "distilbert-classifier", DistilBertForSequenceClassification(distil_config(wv, id2label=labels3)),
+            wp, False),
+        "deberta-classifier": lambda: classifier(
+            out / "deberta-classifier", DebertaV2ForSequenceClassification(deberta_config(wv, id2label=labels3)),
+            wp, False),
+        "deberta-ner": lambda: tagger(
+            out / "deberta-ner", DebertaV2ForTokenClassification(deberta_config(wv, id2label=ner)), wp, False),
+        "bert-reranker": lambda: reranker(
+            out / "bert-reranker", BertForSequenceClassification(bert_config(BertConfig, wv, num_labels=1)), wp, False),
+        "xlm-roberta-reranker": lambda: reranker(
+            out / "xlm-roberta-reranker",
+            XLMRobertaForSequenceClassification(roberta_config(XLMRobertaConfig, bv, num_labels=1)), bpe, True),
+        "bert-ner": lambda: tagger(out / "bert-ner", BertForTokenClassification(bert_config(
+            BertConfig, wv, id2label={**ner, 5: "B-ORG", 6: "I-ORG"})), wp, False),
+        "xlm-roberta-embedder": lambda: embedder(
+            out / "xlm-roberta-embedder", XLMRobertaModel(roberta_config(XLMRobertaConfig, bv), add_pooling_layer=False),
+            bpe, True, "mean", prompts={"query": "query: ", "document": "passage: "}),
+        "distilbert-embedder": lambda: embedder(
+            out / "distilbert-embedder", DistilBertModel(distil_config(wv)), wp, False, "cls"),
+        "modernbert-classifier": lambda: classifier(
+            out / "modernbert-classifier",
+            ModernBertForSequenceClassification(modernbert_config(ModernBertConfig, bv, id2label=labels3)), bpe, True),
+        "modernbert-ner": lambda: tagger(
+            out / "modernbert-ner", ModernBertForTokenClassification(modernbert_config(ModernBertConfig, bv, id2label=ner)),
+            bpe, True),
+        "modernbert-embedder": lambda: embedder(
+            out / "modernbert-embedder", ModernBertModel(modernbert_config(ModernBertConfig, bv)), bpe, True, "mean"),
+    }
+    for name, make in fixtures.items():
+        if not only or name in only:
+            make()
     for folder in sorted(out.iterdir()):
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         print(f"{folder.name:28} {size:>9} bytes")

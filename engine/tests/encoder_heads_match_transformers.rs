@@ -66,6 +66,7 @@ async fn classifiers_give_the_pipeline_s_scores_batched_and_alone() {
         "xlm-roberta-classifier",
         "distilbert-classifier",
         "deberta-classifier",
+        "modernbert-classifier",
     ] {
         let engine = serve(name, &text_classification::KIND, out.path());
         let reference: Classified = expected(name);
@@ -199,7 +200,11 @@ async fn embed_all(
 #[tokio::test]
 async fn embedders_of_other_families_give_sentence_transformers_vectors() {
     let out = tempfile::tempdir().unwrap();
-    for name in ["xlm-roberta-embedder", "distilbert-embedder"] {
+    for name in [
+        "xlm-roberta-embedder",
+        "distilbert-embedder",
+        "modernbert-embedder",
+    ] {
         let engine = serve(name, &sentence_embedding::KIND, out.path());
         let reference: Embedded = expected(name);
         let plain = embed_all(&engine, name, &reference.texts, serde_json::json!({})).await;
@@ -238,7 +243,7 @@ struct Tagged {
 #[tokio::test]
 async fn taggers_group_entities_as_the_pipeline_does() {
     let out = tempfile::tempdir().unwrap();
-    for name in ["bert-ner", "deberta-ner"] {
+    for name in ["bert-ner", "deberta-ner", "modernbert-ner"] {
         tagger_matches(name, out.path()).await;
     }
 }

@@ -30,6 +30,9 @@ fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
         ("bert-ner", "token-classification"),
         ("deberta-classifier", "text-classification"),
         ("deberta-ner", "token-classification"),
+        ("modernbert-classifier", "text-classification"),
+        ("modernbert-ner", "token-classification"),
+        ("modernbert-embedder", "sentence-embedding"),
     ] {
         assert_eq!(bundle(name, out.path()).1, task, "{name}");
     }

@@ -116,6 +116,9 @@ impl CandleEncoder {
                 Family::Deberta => {
                     candle_core::bail!("DeBERTa runs on candle-transformers' debertav2")
                 }
+                Family::ModernBert => {
+                    candle_core::bail!("ModernBERT runs on candle-transformers' modernbert")
+                }
                 Family::Bert | Family::Roberta => {
                     bert_layer(vb.pp(format!("encoder.layer.{i}")), config)
                 }

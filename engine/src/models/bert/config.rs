@@ -17,6 +17,10 @@ pub enum Family {
     /// DeBERTa-v2 and -v3: disentangled attention, on candle-transformers'
     /// `debertav2` (no packed build).
     Deberta,
+    /// ModernBERT: pre-norm, rotary positions, alternating global and
+    /// sliding-window attention, GeGLU; on candle-transformers'
+    /// `modernbert` (no packed build).
+    ModernBert,
 }
 
 /// The `model_type`s this encoder runs.
@@ -27,6 +31,7 @@ pub const MODEL_TYPES: &[&str] = &[
     "camembert",
     "distilbert",
     "deberta-v2",
+    "modernbert",
 ];
 
 #[derive(Clone, Debug)]
@@ -44,6 +49,8 @@ pub struct Config {
     pub pad_token_id: usize,
     /// candle-transformers' configuration of a DeBERTa-v2 encoder.
     pub deberta: Option<Box<candle_transformers::models::debertav2::Config>>,
+    /// candle-transformers' configuration of a ModernBERT encoder.
+    pub modernbert: Option<Box<candle_transformers::models::modernbert::Config>>,
 }
 
 /// BERT's and RoBERTa's field names.
@@ -127,6 +134,7 @@ impl Config {
                         _ => 0,
                     }),
                     deberta: None,
+                    modernbert: None,
                 }
             }
             "distilbert" => {
@@ -148,6 +156,7 @@ impl Config {
                     layer_norm_eps: 1e-12,
                     pad_token_id: f.pad_token_id.unwrap_or(0),
                     deberta: None,
+                    modernbert: None,
                 }
             }
             "deberta-v2" => {
@@ -171,6 +180,24 @@ impl Config {
                     layer_norm_eps: deberta.layer_norm_eps,
                     pad_token_id: deberta.pad_token_id.unwrap_or(0),
                     deberta: Some(Box::new(deberta)),
+                    modernbert: None,
+                }
+            }
+            "modernbert" => {
+                let m = modernbert_config(json)?;
+                Config {
+                    family: Family::ModernBert,
+                    vocab_size: m.vocab_size,
+                    hidden_size: m.hidden_size,
+                    num_hidden_layers: m.num_hidden_layers,
+                    num_attention_heads: m.num_attention_heads,
+                    intermediate_size: m.intermediate_size,
+                    max_position_embeddings: m.max_position_embeddings,
+                    type_vocab_size: 0,
+                    layer_norm_eps: m.layer_norm_eps,
+                    pad_token_id: m.pad_token_id as usize,
+                    deberta: None,
+                    modernbert: Some(Box::new(m)),
                 }
             }
             other => {
@@ -194,7 +221,7 @@ impl Config {
     pub fn position_offset(&self) -> usize {
         match self.family {
             Family::Roberta => self.pad_token_id + 1,
-            Family::Bert | Family::DistilBert | Family::Deberta => 0,
+            Family::Bert | Family::DistilBert | Family::Deberta | Family::ModernBert => 0,
         }
     }
 
@@ -211,8 +238,98 @@ impl Config {
             Family::Roberta => "roberta",
             Family::DistilBert => "distilbert",
             Family::Deberta => "deberta",
+            Family::ModernBert => "model",
         }
     }
+}
+
+/// candle-transformers' ModernBERT configuration from a `config.json` in
+/// either form: transformers 4's (`norm_eps`, `global_attn_every_n_layers`,
+/// `global_rope_theta`, `local_rope_theta`) or 5's (`layer_types`,
+/// `rope_parameters` per attention type). What candle's build cannot run
+/// (biases, another activation, mean pooling) is refused.
+fn modernbert_config(
+    json: &serde_json::Value,
+) -> Result<candle_transformers::models::modernbert::Config, String> {
+    let number =
+        |key: &str, default: f64| json.get(key).and_then(|v| v.as_f64()).unwrap_or(default);
+    let count = |key: &str, default: usize| {
+        json.get(key)
+            .and_then(|v| v.as_u64())
+            .map_or(default, |v| v as usize)
+    };
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str());
+    let flag = |key: &str| json.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+    for key in ["norm_bias", "attention_bias", "mlp_bias"] {
+        if flag(key) {
+            return Err(format!(
+                "config.json (modernbert): {key} = true is not supported"
+            ));
+        }
+    }
+    for key in ["hidden_activation", "classifier_activation"] {
+        if let Some(activation) = text(key) {
+            check_activation(activation)?;
+        }
+    }
+    if text("classifier_pooling") == Some("mean") {
+        return Err(
+            "config.json (modernbert): classifier_pooling = \"mean\" is not supported (cls is)"
+                .into(),
+        );
+    }
+    let layers = count("num_hidden_layers", 22);
+    // Every n-th layer (from the first) attends globally, the rest in a
+    // sliding window.
+    let every = match json.get("layer_types").and_then(|v| v.as_array()) {
+        Some(types) => {
+            let global: Vec<bool> = types
+                .iter()
+                .map(|t| t.as_str() == Some("full_attention"))
+                .collect();
+            let every = global
+                .iter()
+                .skip(1)
+                .position(|&g| g)
+                .map_or(layers.max(1), |i| i + 1);
+            let regular = global.len() == layers
+                && global
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &g)| g == (i % every == 0));
+            if !regular {
+                return Err(
+                    "config.json (modernbert): layer_types is not a global layer every n".into(),
+                );
+            }
+            every
+        }
+        None => count("global_attn_every_n_layers", 3),
+    };
+    let theta = |kind: &str, legacy: &str, default: f64| {
+        json.pointer(&format!("/rope_parameters/{kind}/rope_theta"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(|| number(legacy, default))
+    };
+    Ok(candle_transformers::models::modernbert::Config {
+        vocab_size: count("vocab_size", 50368),
+        hidden_size: count("hidden_size", 768),
+        num_hidden_layers: layers,
+        num_attention_heads: count("num_attention_heads", 12),
+        intermediate_size: count("intermediate_size", 1152),
+        max_position_embeddings: count("max_position_embeddings", 8192),
+        layer_norm_eps: json
+            .get("norm_eps")
+            .or(json.get("layer_norm_eps"))
+            .and_then(|v| v.as_f64())
+            .unwrap_or(1e-5),
+        pad_token_id: count("pad_token_id", 50283) as u32,
+        global_attn_every_n_layers: every,
+        global_rope_theta: theta("full_attention", "global_rope_theta", 160_000.0),
+        local_attention: count("local_attention", 128),
+        local_rope_theta: theta("sliding_attention", "local_rope_theta", 10_000.0),
+        classifier_config: None,
+    })
 }
 
 fn check_activation(name: &str) -> Result<(), String> {
@@ -270,12 +387,47 @@ mod tests {
     }
 
     #[test]
+    fn modernbert_reads_transformers_4_and_5_configs_alike() {
+        let v4 = Config::from_json(&json!({
+            "model_type": "modernbert", "num_hidden_layers": 4, "global_attn_every_n_layers": 2,
+            "global_rope_theta": 80000.0, "local_rope_theta": 5000.0, "norm_eps": 1e-6
+        }))
+        .unwrap();
+        let v5 = Config::from_json(&json!({
+            "model_type": "modernbert", "num_hidden_layers": 4, "norm_eps": 1e-6,
+            "layer_types": ["full_attention", "sliding_attention", "full_attention", "sliding_attention"],
+            "rope_parameters": {"full_attention": {"rope_theta": 80000.0},
+                                "sliding_attention": {"rope_theta": 5000.0}}
+        }))
+        .unwrap();
+        for config in [v4, v5] {
+            let m = config.modernbert.unwrap();
+            assert_eq!(m.global_attn_every_n_layers, 2);
+            assert_eq!((m.global_rope_theta, m.local_rope_theta), (80000.0, 5000.0));
+            assert_eq!(m.layer_norm_eps, 1e-6);
+        }
+    }
+
+    #[test]
     fn refuses_what_it_cannot_run() {
-        let message = Config::from_json(&json!({"model_type": "modernbert"})).unwrap_err();
+        let message = Config::from_json(&json!({"model_type": "nomic_bert"})).unwrap_err();
         assert!(
-            message.contains("modernbert") && message.contains("deberta-v2"),
+            message.contains("nomic_bert") && message.contains("modernbert"),
             "{message}"
         );
+        for (field, value) in [
+            ("norm_bias", json!(true)),
+            ("hidden_activation", json!("gelu_new")),
+            ("classifier_pooling", json!("mean")),
+            (
+                "layer_types",
+                json!(["sliding_attention", "full_attention"]),
+            ),
+        ] {
+            let mut config = json!({"model_type": "modernbert", "num_hidden_layers": 2});
+            config[field] = value;
+            assert!(Config::from_json(&config).is_err(), "{field}");
+        }
         let message = Config::from_json(&json!({
             "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 3,
             "intermediate_size": 16, "max_position_embeddings": 32

@@ -5,15 +5,16 @@
 //!   state through a dense layer and an activation, then the classifier.
 //!   BERT's dense layer is its pooler (tanh), RoBERTa's is
 //!   `classifier.dense` (tanh), DistilBERT's `pre_classifier` (ReLU),
-//!   DeBERTa's `pooler.dense` (GELU).
+//!   DeBERTa's `pooler.dense` (GELU), ModernBERT's `head.dense` (GELU, then
+//!   the head's LayerNorm).
 //! - `TokenHead` (`*ForTokenClassification`): one linear layer over every
-//!   token's state.
+//!   token's state (ModernBERT's after its `head`, as above).
 //!
 //! Heads are a few small products per text: they run on Candle's ops on
 //! whatever device the encoder's states are.
 
-use candle_core::{D, Result, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::{D, Module, Result, Tensor};
+use candle_nn::{LayerNorm, VarBuilder};
 
 use super::candle::Linear;
 use super::config::{Config, Family};
@@ -27,7 +28,27 @@ enum Activation {
 pub struct SequenceHead {
     dense: Linear,
     activation: Activation,
+    /// ModernBERT's head ends in a LayerNorm.
+    norm: Option<LayerNorm>,
     out: Linear,
+}
+
+/// ModernBERT's prediction head (`head.dense`, GELU, `head.norm`): the
+/// dense layer's bias only where `classifier_bias` kept one, the norm's
+/// never.
+fn modernbert_head(vb: &VarBuilder, config: &Config) -> Result<(Linear, LayerNorm)> {
+    let h = config.hidden_size;
+    let dense = vb.pp("head.dense");
+    let dense = if dense.contains_tensor("bias") {
+        Linear::load(dense, h, h)?
+    } else {
+        Linear {
+            weight: dense.get((h, h), "weight")?,
+            bias: Tensor::zeros(h, dense.dtype(), dense.device())?,
+        }
+    };
+    let norm = candle_nn::layer_norm_no_bias(h, config.layer_norm_eps, vb.pp("head.norm"))?;
+    Ok((dense, norm))
 }
 
 /// The weights under the task model's root, or under the encoder's prefix
@@ -45,6 +66,7 @@ impl SequenceHead {
     /// `vb` is the checkpoint's root; `labels` the classifier's outputs.
     pub fn load(vb: VarBuilder, config: &Config, labels: usize) -> Result<SequenceHead> {
         let h = config.hidden_size;
+        let mut norm = None;
         let (dense, activation, out) = match config.family {
             Family::Bert => (
                 Linear::load(under_encoder(&vb, config, "pooler.dense"), h, h)?,
@@ -67,10 +89,20 @@ impl SequenceHead {
                 Activation::Gelu,
                 Linear::load(vb.pp("classifier"), h, labels)?,
             ),
+            Family::ModernBert => {
+                let (dense, head_norm) = modernbert_head(&vb, config)?;
+                norm = Some(head_norm);
+                (
+                    dense,
+                    Activation::Gelu,
+                    Linear::load(vb.pp("classifier"), h, labels)?,
+                )
+            }
         };
         Ok(SequenceHead {
             dense,
             activation,
+            norm,
             out,
         })
     }
@@ -85,17 +117,27 @@ impl SequenceHead {
             Activation::Relu => dense.relu()?,
             Activation::Gelu => dense.gelu_erf()?,
         };
-        self.out.forward(&activated)
+        match &self.norm {
+            Some(norm) => self.out.forward(&norm.forward(&activated)?),
+            None => self.out.forward(&activated),
+        }
     }
 }
 
 pub struct TokenHead {
+    /// ModernBERT's prediction head, before the classifier.
+    head: Option<(Linear, LayerNorm)>,
     out: Linear,
 }
 
 impl TokenHead {
     pub fn load(vb: VarBuilder, config: &Config, labels: usize) -> Result<TokenHead> {
+        let head = match config.family {
+            Family::ModernBert => Some(modernbert_head(&vb, config)?),
+            _ => None,
+        };
         Ok(TokenHead {
+            head,
             out: Linear::load(vb.pp("classifier"), config.hidden_size, labels)?,
         })
     }
@@ -103,7 +145,10 @@ impl TokenHead {
     /// States (batch, tokens, hidden) → logits (batch, tokens, labels).
     pub fn forward(&self, states: &Tensor) -> Result<Tensor> {
         let (batch, tokens, hidden) = states.dims3()?;
-        let flat = states.reshape((batch * tokens, hidden))?;
+        let mut flat = states.reshape((batch * tokens, hidden))?;
+        if let Some((dense, norm)) = &self.head {
+            flat = norm.forward(&dense.forward(&flat)?.gelu_erf()?)?;
+        }
         let logits = self.out.forward(&flat)?;
         logits.reshape((batch, tokens, logits.dim(D::Minus1)?))
     }

@@ -17,7 +17,7 @@ pub(crate) mod packed;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::debertav2;
+use candle_transformers::models::{debertav2, modernbert};
 
 pub use candle::CandleEncoder;
 pub use config::{Config, Family};
@@ -31,6 +31,8 @@ pub enum Encoder {
     Packed(PackedEncoder),
     /// DeBERTa-v2/v3, on candle-transformers' ops.
     Deberta(Box<debertav2::DebertaV2Model>),
+    /// ModernBERT, on candle-transformers' ops.
+    ModernBert(Box<modernbert::ModernBert>),
 }
 
 impl Encoder {
@@ -45,6 +47,18 @@ impl Encoder {
             };
             return Ok(Encoder::Deberta(Box::new(debertav2::DebertaV2Model::load(
                 vb, deberta,
+            )?)));
+        }
+        if let Some(modern) = &config.modernbert {
+            // candle-transformers reads `model.…`: a task checkpoint's
+            // names; a bare encoder's have no prefix.
+            let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
+                vb
+            } else {
+                vb.rename_f(|name: &str| name.strip_prefix("model.").unwrap_or(name).to_string())
+            };
+            return Ok(Encoder::ModernBert(Box::new(modernbert::ModernBert::load(
+                vb, modern,
             )?)));
         }
         #[cfg(target_arch = "x86_64")]
@@ -71,6 +85,7 @@ impl Encoder {
             Encoder::Deberta(encoder) => {
                 encoder.forward(ids, Some(type_ids.clone()), Some(mask.clone()))
             }
+            Encoder::ModernBert(encoder) => encoder.forward(ids, mask),
         }
     }
 
@@ -81,6 +96,7 @@ impl Encoder {
             #[cfg(target_arch = "x86_64")]
             Encoder::Packed(encoder) => encoder.build_name(),
             Encoder::Deberta(_) => "candle-transformers debertav2",
+            Encoder::ModernBert(_) => "candle-transformers modernbert",
         }
     }
 }
