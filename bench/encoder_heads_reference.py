@@ -41,6 +41,8 @@ from transformers import (
     ModernBertForSequenceClassification,
     ModernBertForTokenClassification,
     ModernBertModel,
+    NomicBertConfig,
+    NomicBertModel,
     PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForSequenceClassification,
@@ -165,6 +167,48 @@ def modernbert_config(cls, vocab, **extra):
                eos_token_id=2, cls_token_id=0, sep_token_id=2, initializer_range=0.2, **extra)
 
 
+def nomic_config(vocab):
+    return NomicBertConfig(vocab_size=vocab, hidden_size=SIZE["hidden"], num_hidden_layers=SIZE["layers"],
+                           num_attention_heads=SIZE["heads"], intermediate_size=SIZE["intermediate"],
+                           max_position_embeddings=SIZE["tokens"], initializer_range=0.2)
+
+
+def nomic_original(native: Path, out: Path):
+    """The same Nomic-BERT as the Hub's checkpoints store it (remote code's
+    names: attn.Wqkv, mlp.fc11/fc12, norm1/norm2, emb_ln; its config
+    keys), with the native folder's expected answers."""
+    from safetensors.torch import load_file, save_file
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(native, out)
+    weights = load_file(str(native / "model.safetensors"))
+    renamed = {}
+    layers = sorted({int(k.split(".")[1]) for k in weights if k.startswith("layers.")})
+    for i in layers:
+        p, q = f"layers.{i}.", f"encoder.layers.{i}."
+        renamed[q + "attn.Wqkv.weight"] = torch.cat(
+            [weights.pop(p + f"self_attn.{x}_proj.weight") for x in "qkv"], dim=0)
+        for old, new in [("self_attn.o_proj", "attn.out_proj"), ("mlp.up_proj", "mlp.fc11"),
+                         ("mlp.gate_proj", "mlp.fc12"), ("mlp.down_proj", "mlp.fc2"),
+                         ("post_attention_layernorm", "norm1"), ("post_mlp_layernorm", "norm2")]:
+            for key in [k for k in weights if k.startswith(p + old + ".")]:
+                renamed[q + new + key[len(p + old):]] = weights.pop(key)
+    for key in [k for k in weights if k.startswith("embeddings.LayerNorm.")]:
+        renamed["emb_ln." + key.split(".")[-1]] = weights.pop(key)
+    renamed.update(weights)
+    save_file({k: v.contiguous() for k, v in renamed.items()}, str(out / "model.safetensors"))
+    native_config = json.loads((native / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({
+        "architectures": ["NomicBertModel"], "model_type": "nomic_bert",
+        "vocab_size": native_config["vocab_size"], "n_embd": native_config["hidden_size"],
+        "n_head": native_config["num_attention_heads"], "n_layer": native_config["num_hidden_layers"],
+        "n_inner": native_config["intermediate_size"], "n_positions": native_config["max_position_embeddings"],
+        "type_vocab_size": native_config["type_vocab_size"], "layer_norm_epsilon": native_config["layer_norm_eps"],
+        "rotary_emb_base": native_config["rope_parameters"]["rope_theta"], "rotary_emb_fraction": 1.0,
+        "rotary_emb_interleaved": False, "activation_function": "swiglu", "qkv_proj_bias": False,
+        "mlp_fc1_bias": False, "mlp_fc2_bias": False, "prenorm": False, "pad_token_id": 0}, indent=2) + "\n")
+
+
 def randomize_norms(model):
     """transformers starts LayerNorms at 1 and 0 and biases at 0; random
     ones make a test that could not pass on a wrong weight name."""
@@ -278,6 +322,10 @@ def main():
         "modernbert-ner": lambda: tagger(
             out / "modernbert-ner", ModernBertForTokenClassification(modernbert_config(ModernBertConfig, bv, id2label=ner)),
             bpe, True),
+        "nomic-embedder": lambda: (
+            embedder(out / "nomic-embedder", NomicBertModel(nomic_config(wv)), wp, False, "mean",
+                     prompts={"query": "search_query: ", "document": "search_document: "}),
+            nomic_original(out / "nomic-embedder", out / "nomic-embedder-original")),
         "modernbert-embedder": lambda: embedder(
             out / "modernbert-embedder", ModernBertModel(modernbert_config(ModernBertConfig, bv)), bpe, True, "mean"),
     }

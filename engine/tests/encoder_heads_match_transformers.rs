@@ -204,6 +204,8 @@ async fn embedders_of_other_families_give_sentence_transformers_vectors() {
         "xlm-roberta-embedder",
         "distilbert-embedder",
         "modernbert-embedder",
+        "nomic-embedder",
+        "nomic-embedder-original",
     ] {
         let engine = serve(name, &sentence_embedding::KIND, out.path());
         let reference: Embedded = expected(name);

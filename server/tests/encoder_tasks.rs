@@ -33,6 +33,7 @@ fn wick_bundle_picks_each_family_s_task_and_refuses_what_it_cannot_serve() {
         ("modernbert-classifier", "text-classification"),
         ("modernbert-ner", "token-classification"),
         ("modernbert-embedder", "sentence-embedding"),
+        ("nomic-embedder-original", "sentence-embedding"),
     ] {
         assert_eq!(bundle(name, out.path()).1, task, "{name}");
     }

@@ -8,6 +8,7 @@ pub mod dinov2;
 pub mod efficientnet_lite;
 pub mod fast_linear;
 pub mod llama;
+pub mod nomic_bert;
 pub mod resnet;
 pub mod whisper_decoder;
 #[cfg(target_arch = "x86_64")]

@@ -37,7 +37,7 @@ const SENTENCE_TRANSFORMERS_FILES: &[&str] = &[
 ];
 
 /// What Wick serves, for the message that refuses a folder.
-const SUPPORTED: &str = "sentence embeddings (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2, ModernBERT encoders), \
+const SUPPORTED: &str = "sentence embeddings (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, DeBERTa-v2, ModernBERT, Nomic-BERT encoders), \
     text classification and reranking (their *ForSequenceClassification heads), token \
     classification (their *ForTokenClassification heads), image \
     classification (ViT, ResNet, ConvNeXt, DINOv2, EfficientNet-Lite), zero-shot image classification (CLIP, SigLIP), speech to text (Whisper), and GGUF text \

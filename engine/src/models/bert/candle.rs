@@ -119,6 +119,7 @@ impl CandleEncoder {
                 Family::ModernBert => {
                     candle_core::bail!("ModernBERT runs on candle-transformers' modernbert")
                 }
+                Family::NomicBert => candle_core::bail!("Nomic-BERT runs on models::nomic_bert"),
                 Family::Bert | Family::Roberta => {
                     bert_layer(vb.pp(format!("encoder.layer.{i}")), config)
                 }

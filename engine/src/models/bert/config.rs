@@ -21,6 +21,9 @@ pub enum Family {
     /// sliding-window attention, GeGLU; on candle-transformers'
     /// `modernbert` (no packed build).
     ModernBert,
+    /// Nomic-BERT: rotary positions and SwiGLU (`models::nomic_bert`, on
+    /// Candle's ops with packed linear layers); an embedder only.
+    NomicBert,
 }
 
 /// The `model_type`s this encoder runs.
@@ -32,6 +35,7 @@ pub const MODEL_TYPES: &[&str] = &[
     "distilbert",
     "deberta-v2",
     "modernbert",
+    "nomic_bert",
 ];
 
 #[derive(Clone, Debug)]
@@ -51,6 +55,8 @@ pub struct Config {
     pub deberta: Option<Box<candle_transformers::models::debertav2::Config>>,
     /// candle-transformers' configuration of a ModernBERT encoder.
     pub modernbert: Option<Box<candle_transformers::models::modernbert::Config>>,
+    /// The configuration of a Nomic-BERT encoder.
+    pub nomic: Option<Box<crate::models::nomic_bert::Config>>,
 }
 
 /// BERT's and RoBERTa's field names.
@@ -135,6 +141,7 @@ impl Config {
                     }),
                     deberta: None,
                     modernbert: None,
+                    nomic: None,
                 }
             }
             "distilbert" => {
@@ -157,6 +164,7 @@ impl Config {
                     pad_token_id: f.pad_token_id.unwrap_or(0),
                     deberta: None,
                     modernbert: None,
+                    nomic: None,
                 }
             }
             "deberta-v2" => {
@@ -181,6 +189,7 @@ impl Config {
                     pad_token_id: deberta.pad_token_id.unwrap_or(0),
                     deberta: Some(Box::new(deberta)),
                     modernbert: None,
+                    nomic: None,
                 }
             }
             "modernbert" => {
@@ -198,6 +207,25 @@ impl Config {
                     pad_token_id: m.pad_token_id as usize,
                     deberta: None,
                     modernbert: Some(Box::new(m)),
+                    nomic: None,
+                }
+            }
+            "nomic_bert" => {
+                let n = crate::models::nomic_bert::Config::from_json(json)?;
+                Config {
+                    family: Family::NomicBert,
+                    vocab_size: n.vocab_size,
+                    hidden_size: n.hidden_size,
+                    num_hidden_layers: n.num_hidden_layers,
+                    num_attention_heads: n.num_attention_heads,
+                    intermediate_size: n.intermediate_size,
+                    max_position_embeddings: n.max_position_embeddings,
+                    type_vocab_size: n.type_vocab_size,
+                    layer_norm_eps: n.layer_norm_eps,
+                    pad_token_id: n.pad_token_id,
+                    deberta: None,
+                    modernbert: None,
+                    nomic: Some(Box::new(n)),
                 }
             }
             other => {
@@ -221,7 +249,11 @@ impl Config {
     pub fn position_offset(&self) -> usize {
         match self.family {
             Family::Roberta => self.pad_token_id + 1,
-            Family::Bert | Family::DistilBert | Family::Deberta | Family::ModernBert => 0,
+            Family::Bert
+            | Family::DistilBert
+            | Family::Deberta
+            | Family::ModernBert
+            | Family::NomicBert => 0,
         }
     }
 
@@ -239,6 +271,7 @@ impl Config {
             Family::DistilBert => "distilbert",
             Family::Deberta => "deberta",
             Family::ModernBert => "model",
+            Family::NomicBert => "nomic_bert",
         }
     }
 }
@@ -410,9 +443,9 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_run() {
-        let message = Config::from_json(&json!({"model_type": "nomic_bert"})).unwrap_err();
+        let message = Config::from_json(&json!({"model_type": "jina_bert"})).unwrap_err();
         assert!(
-            message.contains("nomic_bert") && message.contains("modernbert"),
+            message.contains("jina_bert") && message.contains("modernbert"),
             "{message}"
         );
         for (field, value) in [

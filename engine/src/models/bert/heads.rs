@@ -89,6 +89,9 @@ impl SequenceHead {
                 Activation::Gelu,
                 Linear::load(vb.pp("classifier"), h, labels)?,
             ),
+            Family::NomicBert => {
+                candle_core::bail!("Nomic-BERT is served as an embedder only")
+            }
             Family::ModernBert => {
                 let (dense, head_norm) = modernbert_head(&vb, config)?;
                 norm = Some(head_norm);
@@ -134,6 +137,9 @@ impl TokenHead {
     pub fn load(vb: VarBuilder, config: &Config, labels: usize) -> Result<TokenHead> {
         let head = match config.family {
             Family::ModernBert => Some(modernbert_head(&vb, config)?),
+            Family::NomicBert => {
+                candle_core::bail!("Nomic-BERT is served as an embedder only")
+            }
             _ => None,
         };
         Ok(TokenHead {

@@ -19,6 +19,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::{debertav2, modernbert};
 
+use crate::models::nomic_bert::NomicBert;
+
 pub use candle::CandleEncoder;
 pub use config::{Config, Family};
 #[cfg(target_arch = "x86_64")]
@@ -33,6 +35,8 @@ pub enum Encoder {
     Deberta(Box<debertav2::DebertaV2Model>),
     /// ModernBERT, on candle-transformers' ops.
     ModernBert(Box<modernbert::ModernBert>),
+    /// Nomic-BERT (`models::nomic_bert`).
+    Nomic(Box<NomicBert>),
 }
 
 impl Encoder {
@@ -48,6 +52,14 @@ impl Encoder {
             return Ok(Encoder::Deberta(Box::new(debertav2::DebertaV2Model::load(
                 vb, deberta,
             )?)));
+        }
+        if let Some(nomic) = &config.nomic {
+            let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+                vb
+            } else {
+                vb.pp(config.weight_prefix())
+            };
+            return Ok(Encoder::Nomic(Box::new(NomicBert::load(vb, nomic)?)));
         }
         if let Some(modern) = &config.modernbert {
             // candle-transformers reads `model.…`: a task checkpoint's
@@ -86,6 +98,7 @@ impl Encoder {
                 encoder.forward(ids, Some(type_ids.clone()), Some(mask.clone()))
             }
             Encoder::ModernBert(encoder) => encoder.forward(ids, mask),
+            Encoder::Nomic(encoder) => encoder.forward(ids, type_ids, mask),
         }
     }
 
@@ -97,6 +110,7 @@ impl Encoder {
             Encoder::Packed(encoder) => encoder.build_name(),
             Encoder::Deberta(_) => "candle-transformers debertav2",
             Encoder::ModernBert(_) => "candle-transformers modernbert",
+            Encoder::Nomic(_) => "nomic-bert, packed linear layers",
         }
     }
 }
