@@ -7,13 +7,26 @@ greedy chat completions through the GGUF's template. Start the server first
 
     llama-server -m examples/smollm2/model.gguf -t 2 -fa off --port 8078
     python3 bench/llama_cpp_reference.py http://127.0.0.1:8078
+
+The K-quant fixtures come from the same model requantized by llama.cpp's
+own tool (`llama-quantize --allow-requantize model.gguf OUT.gguf Q4_K_M`,
+likewise Q5_K_M and Q6_K), served the same way:
+
+    PYTHONPATH=$LLAMA_CPP/gguf-py python3 bench/llama_cpp_reference.py http://127.0.0.1:8078 \
+        engine/tests/fixtures/smollm2-q4_k_m-llama-cpp.json Q4_K_M OUT.gguf
+
+With the GGUF as a fourth argument it also records each tensor's type and
+the sha256 of all tensors' bytes (by name order), which the test rebuilds
+the file from (engine/tests/k_quants_match_llama_cpp).
 """
 import json
 import sys
 import urllib.request
 
 base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8078"
-out = "engine/tests/fixtures/smollm2-llama-cpp.json"
+out = sys.argv[2] if len(sys.argv) > 2 else "engine/tests/fixtures/smollm2-llama-cpp.json"
+# The file's type: Q4_1 as published, or what llama-quantize made of it.
+file_type = sys.argv[3] if len(sys.argv) > 3 else "Q4_1"
 
 
 def post(path, body):
@@ -38,7 +51,7 @@ chats = [
 first = post("/completion", {"prompt": prompt, "n_predict": 1, "n_probs": 10, "temperature": 0, "cache_prompt": False})
 fixture = {
     "source": "llama.cpp's llama-server (the sources vendored by llama-cpp-python 0.3.36) on "
-              "SmolLM2-135M-Instruct.Q4_1.gguf, run with -t 2 -fa off (exact attention; its CPU flash "
+              f"SmolLM2-135M-Instruct.Q4_1.gguf ({file_type}), run with -t 2 -fa off (exact attention; its CPU flash "
               "attention accumulates in f16 and changes this model's greedy text); see bench/llama_cpp_reference.py",
     "tokenize": [{"text": t, "ids": post("/tokenize", {"content": t, "add_special": False, "parse_special": True})["tokens"]}
                  for t in texts],
@@ -56,5 +69,14 @@ for messages in chats:
         "text": answer["choices"][0]["message"]["content"],
         "finish_reason": answer["choices"][0]["finish_reason"],
     })
+if len(sys.argv) > 4:
+    import hashlib
+    from gguf import GGUFReader
+    tensors = sorted(GGUFReader(sys.argv[4]).tensors, key=lambda t: t.name)
+    fixture["tensor_types"] = {t.name: t.tensor_type.name for t in tensors}
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.data.tobytes())
+    fixture["tensor_sha256"] = digest.hexdigest()
 json.dump(fixture, open(out, "w"), indent=1, ensure_ascii=False)
 print(f"wrote {out}")

@@ -72,7 +72,7 @@ impl Llama {
         let mut activated = vec![0.0; rows * config.ffn];
         for (index, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(&x, &layer.attention_norm, config.rms_eps, &mut normed);
-            let mut qkv = matmul(&Quantized::new(&normed, hidden), &layer.qkv);
+            let mut qkv = layer.qkv.apply(&Quantized::new(&normed, hidden));
             for (row, &position) in positions.iter().enumerate() {
                 self.rotate(&mut qkv[row * width..][..hidden + kv_width], position);
             }
@@ -92,7 +92,7 @@ impl Llama {
                 &matmul(&Quantized::new(&attended, hidden), &layer.output),
             );
             rms_norm_rows(&x, &layer.ffn_norm, config.rms_eps, &mut normed);
-            let gate_up = matmul(&Quantized::new(&normed, hidden), &layer.gate_up);
+            let gate_up = layer.gate_up.apply(&Quantized::new(&normed, hidden));
             swiglu_rows(&gate_up, config.ffn, &mut activated);
             add_all(
                 &mut x,

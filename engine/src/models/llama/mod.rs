@@ -12,6 +12,7 @@
 //! - `forward`: the pass itself and the per-stream cache.
 
 mod forward;
+mod fused;
 pub mod gguf;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use std::path::Path;
 use candle_core::quantized::GgmlDType;
 
 pub use forward::Cache;
+use fused::Fused;
 pub use gguf::Gguf;
 
 use crate::kernels::quant::{Format, QMatrix};
@@ -81,12 +83,13 @@ impl Config {
 
 struct Layer {
     attention_norm: Vec<f32>,
-    /// q, k and v projections stacked: one product for all three.
-    qkv: QMatrix,
+    /// q, k and v projections: one product for all three where their
+    /// types agree.
+    qkv: Fused,
     output: QMatrix,
     ffn_norm: Vec<f32>,
-    /// Gate and up projections stacked.
-    gate_up: QMatrix,
+    /// Gate and up projections.
+    gate_up: Fused,
     down: QMatrix,
 }
 
@@ -117,17 +120,14 @@ impl Llama {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
             layers.push(Layer {
                 attention_norm: vector(&name("attn_norm"))?,
-                qkv: QMatrix::stack(vec![
+                qkv: Fused::new(vec![
                     matrix(&name("attn_q"))?,
                     matrix(&name("attn_k"))?,
                     matrix(&name("attn_v"))?,
                 ])?,
                 output: matrix(&name("attn_output"))?,
                 ffn_norm: vector(&name("ffn_norm"))?,
-                gate_up: QMatrix::stack(vec![
-                    matrix(&name("ffn_gate"))?,
-                    matrix(&name("ffn_up"))?,
-                ])?,
+                gate_up: Fused::new(vec![matrix(&name("ffn_gate"))?, matrix(&name("ffn_up"))?])?,
                 down: matrix(&name("ffn_down"))?,
             });
         }
@@ -169,20 +169,31 @@ impl Llama {
     }
 }
 
-/// A weight matrix in the layout of `kernels::quant`: Q4_1 and Q8_0 as
-/// they are; any other type (F16, K-quants, ...) dequantized by Candle and
-/// requantized to Q8_0, which keeps it within 8-bit rounding.
+/// A weight matrix in the layout of `kernels::quant`, in its file's type
+/// (Q4_0 … Q8_0, Q4_K, Q5_K, Q6_K); F16 and F32 ones are quantized to
+/// Q8_0; other types are refused.
 fn load_matrix(gguf: &Gguf, name: &str) -> Result<QMatrix, String> {
     let (dtype, dims) = gguf.info(name)?;
     let [rows, cols] = dims[..] else {
         return Err(format!("tensor `{name}` is not a matrix: {dims:?}"));
     };
     let format = match dtype {
+        GgmlDType::Q4_0 => Format::Q4_0,
         GgmlDType::Q4_1 => Format::Q4_1,
+        GgmlDType::Q5_0 => Format::Q5_0,
+        GgmlDType::Q5_1 => Format::Q5_1,
         GgmlDType::Q8_0 => Format::Q8_0,
-        _ => {
+        GgmlDType::Q4K => Format::Q4K,
+        GgmlDType::Q5K => Format::Q5K,
+        GgmlDType::Q6K => Format::Q6K,
+        GgmlDType::F16 | GgmlDType::F32 | GgmlDType::BF16 => {
             let values = gguf.dequantized(name)?;
             return QMatrix::from_f32(rows, cols, &values).map_err(|e| format!("`{name}`: {e}"));
+        }
+        other => {
+            return Err(format!(
+                "tensor `{name}` is {other:?}; Wick runs Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16 and F32"
+            ));
         }
     };
     QMatrix::from_gguf(format, rows, cols, &gguf.bytes(name)?).map_err(|e| format!("`{name}`: {e}"))
