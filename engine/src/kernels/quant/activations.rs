@@ -8,6 +8,8 @@
 //!   inverse scale −127 / (the value of largest magnitude), an f32 scale,
 //!   and the sums of every 16 values.
 
+use std::sync::OnceLock;
+
 use super::format::SUPER;
 
 /// 1.5 · 2^23: adding and subtracting it rounds an f32 to an integer,
@@ -18,12 +20,13 @@ const SHIFTER: f32 = 12_582_912.0;
 /// Values per block of the 32-value quantization.
 pub const BLOCK: usize = 32;
 
-pub struct Quantized {
+/// Rows of activations, quantized on first use for each kind of weights
+/// (a fused projection may mix them; most products need one kind).
+pub struct Quantized<'a> {
+    x: &'a [f32],
     pub(super) cols: usize,
-    /// Per block of 32.
-    pub(super) blocks: Blocks,
-    /// Per super-block of 256; `None` when `cols` is not a multiple.
-    pub(super) supers: Option<Supers>,
+    blocks: OnceLock<Blocks>,
+    supers: OnceLock<Option<Supers>>,
 }
 
 pub(super) struct Blocks {
@@ -46,18 +49,40 @@ pub(super) struct Supers {
     pub sums: Vec<i32>,
 }
 
-impl Quantized {
-    /// Quantizes rows of `cols` values (`cols` a multiple of 32).
-    pub fn new(x: &[f32], cols: usize) -> Quantized {
+impl<'a> Quantized<'a> {
+    /// Rows of `cols` values (`cols` a multiple of 32).
+    pub fn new(x: &'a [f32], cols: usize) -> Quantized<'a> {
         Quantized {
+            x,
             cols,
-            blocks: quantize_blocks(x),
-            supers: cols.is_multiple_of(SUPER).then(|| quantize_supers(x)),
+            blocks: OnceLock::new(),
+            supers: OnceLock::new(),
         }
     }
 
     pub(super) fn rows(&self) -> usize {
-        self.blocks.values.len() / self.cols
+        self.x.len() / self.cols
+    }
+
+    /// Per block of 32.
+    pub(super) fn blocks(&self) -> &Blocks {
+        self.blocks.get_or_init(|| quantize_blocks(self.x))
+    }
+
+    /// Per super-block of 256.
+    ///
+    /// # Panics
+    /// When the columns are not a multiple of 256 (a K-quant matrix has
+    /// such columns, and `matmul` checks they agree).
+    pub(super) fn supers(&self) -> &Supers {
+        self.supers
+            .get_or_init(|| {
+                self.cols
+                    .is_multiple_of(SUPER)
+                    .then(|| quantize_supers(self.x))
+            })
+            .as_ref()
+            .expect("K-quant products need columns in multiples of 256")
     }
 }
 

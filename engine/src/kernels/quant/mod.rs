@@ -38,6 +38,15 @@ use super::{LANES, TILE, by_row_groups};
 /// output rows. K-quant matrices need `x`'s columns in multiples of 256.
 pub fn matmul(x: &Quantized, w: &QMatrix) -> Vec<f32> {
     assert_eq!(x.cols, w.cols, "activations and matrix disagree on columns");
+    // Quantized once, before the threads share them.
+    match w.format.activations() {
+        format::Activations::Blocks => {
+            x.blocks();
+        }
+        format::Activations::Super => {
+            x.supers();
+        }
+    }
     by_row_groups(x.rows(), w.rows, |group, tile, count, sums| {
         group_product(x, w, group, tile, count, sums)
     })

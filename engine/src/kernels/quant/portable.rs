@@ -100,7 +100,7 @@ pub(super) fn hsum_float_8(p: &[f32; 8]) -> f32 {
 
 fn per_block(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize) -> f32 {
     let runs = w.cols / BLOCK;
-    let a = &x.blocks;
+    let a = x.blocks();
     let mut acc = 0.0f32;
     for run in 0..runs {
         let a_block = row * runs + run;
@@ -117,7 +117,7 @@ fn per_block(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize) 
 
 fn eight_partials(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize) -> f32 {
     let runs = w.cols / BLOCK;
-    let a = &x.blocks;
+    let a = x.blocks();
     let mut partial = [0.0f32; 8];
     let mut minimums = 0.0f32;
     for run in 0..runs {
@@ -139,17 +139,10 @@ fn eight_partials(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: us
     hsum_float_8(&partial) + minimums
 }
 
-/// The activations' super-blocks of a K-quant product.
-fn supers(x: &Quantized) -> &super::activations::Supers {
-    x.supers
-        .as_ref()
-        .expect("K-quant products need columns in multiples of 256")
-}
-
 /// Q4_K, the integers added to the float sums every `step` sub-blocks.
 fn q4k(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize, step: usize) -> f32 {
     let (blocks, runs) = (w.cols / SUPER, w.cols / BLOCK);
-    let a = supers(x);
+    let a = x.supers();
     let (mut acc, mut acc_min) = (0.0f32, 0.0f32);
     for b in 0..blocks {
         let slot = (group * blocks + b) * LANES + lane;
@@ -176,7 +169,7 @@ fn q4k(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize, step: 
 
 fn k_partials(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize) -> f32 {
     let (blocks, runs, subs) = (w.cols / SUPER, w.cols / BLOCK, w.format.sub_blocks());
-    let a = supers(x);
+    let a = x.supers();
     let mut partial = [0.0f32; 8];
     let mut minimums = 0.0f32;
     for b in 0..blocks {
@@ -220,7 +213,7 @@ fn k_partials(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize)
 
 fn tiled(x: &Quantized, w: &QMatrix, row: usize, group: usize, lane: usize) -> f32 {
     let (blocks, runs, subs) = (w.cols / SUPER, w.cols / BLOCK, w.format.sub_blocks());
-    let a = supers(x);
+    let a = x.supers();
     let width = SUPER / subs;
     let six = w.format == Format::Q6K;
     let mut acc = 0.0f32;

@@ -173,7 +173,7 @@ unsafe fn per_block<const ROWS: usize>(
     first: usize,
 ) -> [__m512; ROWS] {
     let runs = w.cols / BLOCK;
-    let a = &x.blocks;
+    let a = x.blocks();
     let zero = w.format.zero();
     let mut acc = [_mm512_setzero_ps(); ROWS];
     for run in 0..runs {
@@ -210,7 +210,7 @@ unsafe fn eight_partials<const ROWS: usize>(
     first: usize,
 ) -> [__m512; ROWS] {
     let runs = w.cols / BLOCK;
-    let a = &x.blocks;
+    let a = x.blocks();
     let zero = w.format.zero();
     let offsets = w.format.has_offsets();
     let mut partial = [[_mm512_setzero_ps(); 8]; ROWS];
@@ -232,11 +232,11 @@ unsafe fn eight_partials<const ROWS: usize>(
             let values = &a.values[a_block * BLOCK..][..BLOCK];
             let quads = &a.quads[a_block * 8..][..8];
             for (c, chunk) in chunks.iter().enumerate() {
+                // The zero point's share (−zero × the four activations'
+                // sum) starts the sum, so no subtraction follows.
+                let start = _mm512_set1_epi32(-zero * quads[c]);
                 // SAFETY: `values` has 32 bytes.
-                let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), *chunk, unsafe {
-                    four(values, 4 * c)
-                });
-                let exact = _mm512_sub_epi32(dot, _mm512_set1_epi32(zero * quads[c]));
+                let exact = _mm512_dpbusd_epi32(start, *chunk, unsafe { four(values, 4 * c) });
                 partial[k][c] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(exact), partial[k][c]);
             }
         }
@@ -257,7 +257,7 @@ unsafe fn q4k<const ROWS: usize>(
     step: usize,
 ) -> [__m512; ROWS] {
     let (blocks, runs) = (w.cols / SUPER, w.cols / BLOCK);
-    let a = supers(x);
+    let a = x.supers();
     let mut acc = [_mm512_setzero_ps(); ROWS];
     let mut acc_min = [_mm512_setzero_ps(); ROWS];
     for b in 0..blocks {
@@ -315,7 +315,7 @@ unsafe fn k_partials<const ROWS: usize>(
     first: usize,
 ) -> [__m512; ROWS] {
     let (blocks, runs, subs) = (w.cols / SUPER, w.cols / BLOCK, w.format.sub_blocks());
-    let a = supers(x);
+    let a = x.supers();
     let six = w.format == Format::Q6K;
     let mut partial = [[_mm512_setzero_ps(); 8]; ROWS];
     let mut minimums = [_mm512_setzero_ps(); ROWS];
@@ -396,7 +396,7 @@ unsafe fn tiled<const ROWS: usize>(
     first: usize,
 ) -> [__m512; ROWS] {
     let (blocks, runs, subs) = (w.cols / SUPER, w.cols / BLOCK, w.format.sub_blocks());
-    let a = supers(x);
+    let a = x.supers();
     let six = w.format == Format::Q6K;
     let chunks_per_sub = 8 * 8 / subs;
     let zero = w.format.zero();
@@ -454,10 +454,4 @@ unsafe fn tiled<const ROWS: usize>(
         }
     }
     acc
-}
-
-fn supers(x: &Quantized) -> &super::activations::Supers {
-    x.supers
-        .as_ref()
-        .expect("K-quant products need columns in multiples of 256")
 }

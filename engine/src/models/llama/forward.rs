@@ -44,6 +44,13 @@ impl Llama {
     /// its last token. Every stream must bring at least one token, and
     /// stay within the context (`context()`): the caller checks.
     pub fn forward(&self, streams: &mut [(&mut Cache, &[u32])]) -> Vec<Vec<f32>> {
+        // The whole pass on rayon's workers: its ~5 parallel steps per
+        // layer then start from a worker, instead of each handing off from
+        // (and waking) the calling thread.
+        rayon::scope(|_| self.forward_on_workers(streams))
+    }
+
+    fn forward_on_workers(&self, streams: &mut [(&mut Cache, &[u32])]) -> Vec<Vec<f32>> {
         let config = &self.config;
         let (hidden, kv_width) = (config.hidden, config.kv_width());
         // Where each stream's rows start in the batch.
