@@ -228,6 +228,22 @@ widest! {
 }
 
 widest! {
+    /// ggml's rope in the NeoX layout (Qwen's): pair i of each head is
+    /// values i and i + head_dim / 2, rotated as `rotate_pairs` rotates.
+    pub fn rotate_halves(row: &mut [f32], angles: &[(f32, f32)], head_dim: usize) {
+        let half = head_dim / 2;
+        for head in row.chunks_exact_mut(head_dim) {
+            let (low, high) = head.split_at_mut(half);
+            for ((a, b), &(cos, sin)) in low.iter_mut().zip(high.iter_mut()).zip(angles) {
+                let (x0, x1) = (*a, *b);
+                *a = cos.mul_add(x0, -(sin * x1));
+                *b = sin.mul_add(x0, cos * x1);
+            }
+        }
+    }
+}
+
+widest! {
     /// ggml's RMS norm fused with the weight: the squares summed in f64 in
     /// order, mean and scale in f32, then x · scale · w.
     pub fn rms_norm_rows(data: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {

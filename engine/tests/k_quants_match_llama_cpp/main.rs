@@ -11,6 +11,7 @@
 //!   llama.cpp's within 1e-4 and the greedy chat replies are llama.cpp's,
 //!   word for word.
 
+#[path = "../common/ggml_quantize.rs"]
 mod ggml_quantize;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use super::Llama;
 use crate::kernels::attention::attend_one;
 use crate::kernels::fast_math::add_all;
-use crate::kernels::ggml::{Order, rms_norm_rows, rotate_pairs, round_f16, swiglu_rows};
+use crate::kernels::ggml::{
+    Order, rms_norm_rows, rotate_halves, rotate_pairs, round_f16, swiglu_rows,
+};
 use crate::kernels::quant::{Quantized, matmul};
 
 /// One stream's keys and values, per layer, (position, kv_heads × head_dim).
@@ -52,7 +54,7 @@ impl Llama {
 
     fn forward_on_workers(&self, streams: &mut [(&mut Cache, &[u32])]) -> Vec<Vec<f32>> {
         let config = &self.config;
-        let (hidden, kv_width) = (config.hidden, config.kv_width());
+        let (hidden, kv_width, q_width) = (config.hidden, config.kv_width(), config.q_width());
         // Where each stream's rows start in the batch.
         let mut starts = Vec::with_capacity(streams.len());
         let mut rows = 0;
@@ -74,29 +76,42 @@ impl Llama {
             .iter()
             .flat_map(|(cache, tokens)| cache.len..cache.len + tokens.len())
             .collect();
-        let width = hidden + 2 * kv_width;
+        let width = q_width + 2 * kv_width;
         let mut normed = vec![0.0; rows * hidden];
         let mut activated = vec![0.0; rows * config.ffn];
         for (index, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(&x, &layer.attention_norm, config.rms_eps, &mut normed);
             let mut qkv = layer.qkv.apply(&Quantized::new(&normed, hidden));
+            if let Some(bias) = &layer.qkv_bias {
+                for row in qkv.chunks_exact_mut(width) {
+                    add_all(row, bias);
+                }
+            }
+            if let Some((q_norm, k_norm)) = &layer.qk_norms {
+                for row in qkv.chunks_exact_mut(width) {
+                    let (q, k) = row[..q_width + kv_width].split_at_mut(q_width);
+                    let (q_in, k_in) = (q.to_vec(), k.to_vec());
+                    rms_norm_rows(&q_in, q_norm, config.rms_eps, q);
+                    rms_norm_rows(&k_in, k_norm, config.rms_eps, k);
+                }
+            }
             for (row, &position) in positions.iter().enumerate() {
-                self.rotate(&mut qkv[row * width..][..hidden + kv_width], position);
+                self.rotate(&mut qkv[row * width..][..q_width + kv_width], position);
             }
             // Rounded to f16, as llama.cpp's cache stores them.
             for ((cache, tokens), &start) in streams.iter_mut().zip(&starts) {
                 for row in start..start + tokens.len() {
                     let row = &qkv[row * width..][..width];
-                    let keys = &row[hidden..hidden + kv_width];
+                    let keys = &row[q_width..q_width + kv_width];
                     cache.keys[index].extend(keys.iter().map(|&k| round_f16(k)));
-                    let values = &row[hidden + kv_width..];
+                    let values = &row[q_width + kv_width..];
                     cache.values[index].extend(values.iter().map(|&v| round_f16(v)));
                 }
             }
             let attended = self.attend(index, streams, &starts, &qkv, rows);
             add_all(
                 &mut x,
-                &matmul(&Quantized::new(&attended, hidden), &layer.output),
+                &matmul(&Quantized::new(&attended, q_width), &layer.output),
             );
             rms_norm_rows(&x, &layer.ffn_norm, config.rms_eps, &mut normed);
             let gate_up = layer.gate_up.apply(&Quantized::new(&normed, hidden));
@@ -122,19 +137,19 @@ impl Llama {
             .collect()
     }
 
-    /// Rotates the q and k heads of one row (adjacent pairs, as GGUF's
-    /// llama layout stores them) to `position`.
+    /// Rotates the q and k heads of one row to `position` (adjacent
+    /// pairs, as GGUF's llama layout stores them, or NeoX's halves).
     fn rotate(&self, row: &mut [f32], position: usize) {
-        let half = self.config.head_dim / 2;
-        rotate_pairs(
-            row,
-            &self.rope[position * half..][..half],
-            self.config.head_dim,
-        );
+        let head_dim = self.config.head_dim;
+        let angles = &self.rope[position * head_dim / 2..][..head_dim / 2];
+        match self.config.architecture.rotates_halves() {
+            true => rotate_halves(row, angles, head_dim),
+            false => rotate_pairs(row, angles, head_dim),
+        }
     }
 
     /// Causal attention of every stream's new rows over its cache, one
-    /// task per stream and head; (rows, hidden).
+    /// task per stream and head; (rows, heads × head_dim).
     fn attend(
         &self,
         layer: usize,
@@ -144,8 +159,8 @@ impl Llama {
         rows: usize,
     ) -> Vec<f32> {
         let config = &self.config;
-        let (hidden, head_dim) = (config.hidden, config.head_dim);
-        let width = hidden + 2 * config.kv_width();
+        let (q_width, head_dim) = (config.q_width(), config.head_dim);
+        let width = q_width + 2 * config.kv_width();
         let group = config.heads / config.kv_heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let tasks: Vec<(usize, usize)> = (0..streams.len())
@@ -183,10 +198,10 @@ impl Llama {
                 out
             })
             .collect();
-        let mut attended = vec![0.0; rows * hidden];
+        let mut attended = vec![0.0; rows * q_width];
         for (&(s, head), out) in tasks.iter().zip(outputs) {
             for (i, values) in out.chunks_exact(head_dim).enumerate() {
-                attended[(starts[s] + i) * hidden + head * head_dim..][..head_dim]
+                attended[(starts[s] + i) * q_width + head * head_dim..][..head_dim]
                     .copy_from_slice(values);
             }
         }

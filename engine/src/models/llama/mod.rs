@@ -1,5 +1,7 @@
-//! Llama-family decoders from GGUF files (SmolLM, Llama, Mistral-style
-//! layouts), for generation with many streams at once.
+//! Llama-family decoders from GGUF files, for generation with many
+//! streams at once: `llama` (SmolLM, Llama, Mistral-style layouts),
+//! `qwen2` (biases on q, k and v; NeoX rope) and `qwen3` (an RMS norm on
+//! each head of q and k; NeoX rope), as llama.cpp builds their graphs.
 //!
 //! Candle-transformers' `quantized_llama` runs one sequence per model (its
 //! KV cache lives in the layers) on Candle's quantized matmul, whose Q4_1
@@ -25,8 +27,34 @@ pub use gguf::Gguf;
 
 use crate::kernels::quant::{Format, QMatrix};
 
+/// The GGUF architectures this decoder runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    Llama,
+    Qwen2,
+    Qwen3,
+}
+
+impl Architecture {
+    fn from_name(name: &str) -> Option<Architecture> {
+        match name {
+            "llama" => Some(Architecture::Llama),
+            "qwen2" => Some(Architecture::Qwen2),
+            "qwen3" => Some(Architecture::Qwen3),
+            _ => None,
+        }
+    }
+
+    /// Whether rope pairs value i with i + head_dim / 2 (NeoX) rather
+    /// than with i + 1 (GGUF's llama layout, permuted at conversion).
+    fn rotates_halves(self) -> bool {
+        self != Architecture::Llama
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    pub architecture: Architecture,
     pub layers: usize,
     pub hidden: usize,
     pub ffn: usize,
@@ -42,16 +70,25 @@ pub struct Config {
 
 impl Config {
     pub fn from_gguf(gguf: &Gguf) -> Result<Config, String> {
-        let architecture = gguf.string("general.architecture")?;
-        if architecture != "llama" {
+        let name = gguf.string("general.architecture")?;
+        let architecture = Architecture::from_name(name).ok_or_else(|| {
+            format!(
+                "the GGUF is a `{name}` model; Wick's text generation runs `llama`, `qwen2` and `qwen3` ones"
+            )
+        })?;
+        let key = |key: &str| format!("{name}.{key}");
+        // Llama 3.1's long-context rope (per-frequency factors) and YaRN
+        // change every angle: refused rather than run wrong.
+        let scaling = gguf.string(&key("rope.scaling.type")).unwrap_or("none");
+        if gguf.has("rope_freqs.weight") || !matches!(scaling, "none" | "") {
             return Err(format!(
-                "the GGUF is a `{architecture}` model; Wick's text generation runs `llama` ones"
+                "the GGUF scales its rope (`{scaling}`, or per-frequency factors); Wick does not run rope scaling yet"
             ));
         }
-        let key = |name: &str| format!("llama.{name}");
         let hidden = gguf.u32(&key("embedding_length"))? as usize;
         let heads = gguf.u32(&key("attention.head_count"))? as usize;
         let config = Config {
+            architecture,
             layers: gguf.u32(&key("block_count"))? as usize,
             hidden,
             ffn: gguf.u32(&key("feed_forward_length"))? as usize,
@@ -60,7 +97,11 @@ impl Config {
                 .u32(&key("attention.head_count_kv"))
                 .map(|n| n as usize)
                 .unwrap_or(heads),
-            head_dim: hidden / heads.max(1),
+            // Qwen3 states it (its heads are wider than hidden / heads).
+            head_dim: gguf
+                .u32(&key("attention.key_length"))
+                .map(|n| n as usize)
+                .unwrap_or(hidden / heads.max(1)),
             vocab: gguf.strings("tokenizer.ggml.tokens")?.len(),
             rope_base: gguf.f32(&key("rope.freq_base")).unwrap_or(10_000.0),
             rms_eps: gguf.f32(&key("attention.layer_norm_rms_epsilon"))?,
@@ -69,7 +110,8 @@ impl Config {
         if heads == 0
             || config.kv_heads == 0
             || !heads.is_multiple_of(config.kv_heads)
-            || !hidden.is_multiple_of(heads)
+            || config.head_dim == 0
+            || !config.head_dim.is_multiple_of(2)
         {
             return Err(format!("unusable attention shape: {config:?}"));
         }
@@ -79,6 +121,11 @@ impl Config {
     fn kv_width(&self) -> usize {
         self.kv_heads * self.head_dim
     }
+
+    /// Values of q per token: every head's.
+    fn q_width(&self) -> usize {
+        self.heads * self.head_dim
+    }
 }
 
 struct Layer {
@@ -86,6 +133,10 @@ struct Layer {
     /// q, k and v projections: one product for all three where their
     /// types agree.
     qkv: Fused,
+    /// Qwen2: the biases of q, k and v, side by side like their outputs.
+    qkv_bias: Option<Vec<f32>>,
+    /// Qwen3: the RMS norms' weights of each head of q and of k.
+    qk_norms: Option<(Vec<f32>, Vec<f32>)>,
     output: QMatrix,
     ffn_norm: Vec<f32>,
     /// Gate and up projections.
@@ -125,6 +176,20 @@ impl Llama {
                     matrix(&name("attn_k"))?,
                     matrix(&name("attn_v"))?,
                 ])?,
+                qkv_bias: match gguf.has(&format!("blk.{i}.attn_q.bias")) {
+                    true => Some(
+                        ["attn_q", "attn_k", "attn_v"]
+                            .iter()
+                            .map(|part| load_vector(gguf, &format!("blk.{i}.{part}.bias")))
+                            .collect::<Result<Vec<_>, _>>()?
+                            .concat(),
+                    ),
+                    false => None,
+                },
+                qk_norms: match gguf.has(&name("attn_q_norm")) {
+                    true => Some((vector(&name("attn_q_norm"))?, vector(&name("attn_k_norm"))?)),
+                    false => None,
+                },
                 output: matrix(&name("attn_output"))?,
                 ffn_norm: vector(&name("ffn_norm"))?,
                 gate_up: Fused::new(vec![matrix(&name("ffn_gate"))?, matrix(&name("ffn_up"))?])?,

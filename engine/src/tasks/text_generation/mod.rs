@@ -141,11 +141,27 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {
         &token_text("tokenizer.ggml.eos_token_id"),
     )
     .map_err(fail)?;
-    let mut stops: Vec<u32> = gguf
-        .u32("tokenizer.ggml.eos_token_id")
-        .into_iter()
-        .collect();
-    for end in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>"] {
+    // Every end the GGUF names, and the end-of-turn tokens llama.cpp
+    // also stops on by their text (ChatML, Llama 3, Phi, Gemma).
+    let mut stops: Vec<u32> = Vec::new();
+    for key in [
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.eot_token_id",
+        "tokenizer.ggml.eom_token_id",
+    ] {
+        if let Some(id) = gguf.u32(key).ok().filter(|id| !stops.contains(id)) {
+            stops.push(id);
+        }
+    }
+    for end in [
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<|eot_id|>",
+        "<|eom_id|>",
+        "<|end|>",
+        "<end_of_turn>",
+        "<|end_of_text|>",
+    ] {
         if let Some(id) = tokenizer.token_to_id(end).filter(|id| !stops.contains(id)) {
             stops.push(id);
         }

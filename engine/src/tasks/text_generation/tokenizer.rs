@@ -16,6 +16,14 @@ use crate::models::llama::Gguf;
 const CONTROL: i32 = 3;
 const USER_DEFINED: i32 = 4;
 
+/// Qwen2's (and Qwen3's) split as llama.cpp writes it (the
+/// tokenizer.json's, case-insensitive contractions spelled out): digits
+/// one by one.
+const QWEN2_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Llama 3's split as llama.cpp writes it: digits in runs of up to three.
+const LLAMA3_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// The `tokenizer.json` text for a byte-level BPE GGUF.
 pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
     let model = gguf.string("tokenizer.ggml.model")?;
@@ -65,10 +73,29 @@ pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
             "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level],
         }),
         "gpt-2" | "gpt2" | "default" => byte_level.clone(),
+        // A regex split, then bytes to symbols without GPT-2's own split
+        // (llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN2 and _LLAMA3).
+        "qwen2" | "llama-bpe" | "llama3" => json!({
+            "type": "Sequence",
+            "pretokenizers": [
+                {
+                    "type": "Split",
+                    "pattern": {"Regex": if pre == "qwen2" { QWEN2_SPLIT } else { LLAMA3_SPLIT }},
+                    "behavior": "Isolated",
+                    "invert": false,
+                },
+                {
+                    "type": "ByteLevel",
+                    "add_prefix_space": false,
+                    "trim_offsets": false,
+                    "use_regex": false,
+                },
+            ],
+        }),
         other => {
             return Err(format!(
                 "the GGUF's pre-tokenizer `{other}` is not one Wick knows (smollm, starcoder, \
-                 refact, gpt-2); put a tokenizer.json beside the GGUF"
+                 refact, gpt-2, qwen2, llama-bpe); put a tokenizer.json beside the GGUF"
             ));
         }
     };

@@ -1,0 +1,51 @@
+"""Writes engine/tests/fixtures/random-ARCH-llama-cpp.json from llama.cpp's
+llama-server on the random-weight GGUF that
+engine/tests/architectures_match_llama_cpp writes (run that test once; it
+prints nothing but leaves the file in cargo's test scratch folder,
+$CARGO_TARGET_DIR/tmp/random-ARCH.gguf): the file's sha256, the first
+step's top-10 log-probabilities for SmolLM2's reference prompt, 32
+greedy tokens, and how it tokenizes a few test strings. Build llama-server as ../shared/PERF-NOTES.md says, then:
+
+    llama-server -m $CARGO_TARGET_DIR/tmp/random-qwen2.gguf -t 2 -fa off --port 8078
+    python3 bench/llama_cpp_random_reference.py http://127.0.0.1:8078 \\
+        $CARGO_TARGET_DIR/tmp/random-qwen2.gguf engine/tests/fixtures/random-qwen2-llama-cpp.json
+"""
+import hashlib
+import json
+import sys
+import urllib.request
+
+base, gguf, out = sys.argv[1], sys.argv[2], sys.argv[3]
+prompt = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
+
+
+def post(path, body):
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request))
+
+
+texts = [
+    "12345 and 3.14159, 1,000,000", "Café naïve façade — 日本語 🦀 ü", "a  b\t\tc\n\n\nd   e    ",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "fn main() { println!(\"{}\", 42); }", "   leading spaces", "I'm sure you'll say we've done it.",
+    "DON'T SHOUT, IT'S LOUD", "x", "HTTP/1.1 200 OK\r\n\r\n",
+]
+first = post("/completion", {"prompt": prompt, "n_predict": 1, "n_probs": 10, "temperature": 0,
+                             "cache_prompt": False})
+greedy = post("/completion", {"prompt": prompt, "n_predict": 32, "temperature": 0, "ignore_eos": True,
+                              "cache_prompt": False, "return_tokens": True})
+fixture = {
+    "source": "llama.cpp's llama-server (the sources vendored by llama-cpp-python 0.3.36), -t 2 -fa off, "
+              "on the random-weight GGUF engine/tests/architectures_match_llama_cpp writes; "
+              "see bench/llama_cpp_random_reference.py",
+    "gguf_sha256": hashlib.sha256(open(gguf, "rb").read()).hexdigest(),
+    "tokenize": [{"text": t, "ids": post("/tokenize", {"content": t, "add_special": False, "parse_special": True})["tokens"]}
+                 for t in texts],
+    "prompt": prompt,
+    "first_step_top_logprobs": [{"id": t["id"], "logprob": t["logprob"]}
+                                for t in first["completion_probabilities"][0]["top_logprobs"]],
+    "greedy": greedy["tokens"],
+}
+json.dump(fixture, open(out, "w"), indent=1)
+print(f"wrote {out}: greedy {greedy['tokens']}")
