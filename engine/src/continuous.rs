@@ -8,8 +8,9 @@
 //! token each come first, then waiting prompts take what is left, in
 //! chunks, so a long prompt never stalls the running streams for more
 //! than a step (with more decoding streams than the budget, a step takes
-//! one token each and one prompt token more). At most `max_batch_size` streams run at once; more wait in
-//! the queue (bounded by `max_queue`, then 429).
+//! one token each and one prompt token more). At most `max_batch_size`
+//! streams run at once (fewer if the task's memory holds fewer: its
+//! `max_streams`); more wait in the queue (bounded by `max_queue`, then 429).
 //!
 //! A `StepTask` is served through the same `Submit`/`PredictionStream`
 //! path as any `Task`: partial outputs go out as each step makes them.
@@ -44,6 +45,12 @@ pub trait StepTask: Send + Sync + 'static {
     /// Per-request work before queueing, off the worker (tokenizing,
     /// checking the request fits the context). `size` is its prompt length.
     fn prepare(&self, endpoint: Self::Endpoint, inputs: Values) -> Result<Prepared<Self::Request>>;
+
+    /// The most streams the task can hold at once (e.g. what its memory
+    /// budget for KV caches allows); `max_batch_size` caps it further.
+    fn max_streams(&self) -> Option<usize> {
+        None
+    }
 
     /// Makes the running state of a request taken into the batch.
     fn start(&self, endpoint: Self::Endpoint, request: Self::Request) -> Self::Stream;
@@ -239,13 +246,20 @@ impl<T: StepTask> Continuous<T> {
         serving: &Serving,
         metrics: Arc<Metrics>,
     ) -> Result<Continuous<T>> {
+        let max_streams = task
+            .0
+            .max_streams()
+            .map_or(serving.max_batch_size, |cap| {
+                cap.min(serving.max_batch_size)
+            })
+            .max(1);
         let shared = Shared {
             model: model.to_string(),
             version: version.to_string(),
             endpoints: task.0.endpoints().into_iter().map(|(e, _)| e).collect(),
             task,
             metrics,
-            max_streams: serving.max_batch_size.max(1),
+            max_streams,
             max_step_tokens: serving.max_batch_tokens.max(1),
             max_queue: serving.max_queue.max(1),
             line: Line::new(Queue {

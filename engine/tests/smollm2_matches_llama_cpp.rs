@@ -15,8 +15,12 @@
 //! - chat through the GGUF's template has llama.cpp's prompt token count
 //!   and greedy reply, word for word.
 
+#[path = "common/llama_cpp.rs"]
+mod llama_cpp;
+
 use std::path::PathBuf;
 
+use llama_cpp::{Chat, LogProb, Tokenized, worst_logprob_difference};
 use serde::Deserialize;
 use wick_engine::Bundle;
 use wick_engine::models::llama::{Cache, Gguf, Llama};
@@ -30,27 +34,6 @@ struct Reference {
     reference_prompt: Vec<u32>,
     first_step_top_logprobs: Vec<LogProb>,
     chat: Vec<Chat>,
-}
-
-#[derive(Deserialize)]
-struct Tokenized {
-    text: String,
-    ids: Vec<u32>,
-}
-
-#[derive(Deserialize)]
-struct LogProb {
-    id: usize,
-    logprob: f32,
-}
-
-#[derive(Deserialize)]
-struct Chat {
-    messages: serde_json::Value,
-    max_tokens: usize,
-    prompt_tokens: u64,
-    text: String,
-    finish_reason: String,
 }
 
 fn reference() -> Reference {
@@ -151,13 +134,7 @@ fn the_first_steps_log_probabilities_match_llama_cpp() {
     let logits = llama
         .forward(&mut [(&mut cache, &reference.reference_prompt[..])])
         .remove(0);
-    let max = logits.iter().cloned().fold(f32::MIN, f32::max);
-    let log_total = logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
-    let mut worst = 0.0f32;
-    for top in &reference.first_step_top_logprobs {
-        let logprob = logits[top.id] - max - log_total;
-        worst = worst.max((logprob - top.logprob).abs());
-    }
+    let worst = worst_logprob_difference(&logits, &reference.first_step_top_logprobs);
     eprintln!("first step, top 10 tokens: worst |Δ log p| against llama.cpp = {worst:.2e}");
     assert!(worst < 1e-4, "{worst}");
 }
@@ -184,4 +161,28 @@ fn chat_matches_llama_cpps_chat_completion() {
         assert_eq!(outputs["text"], Value::Text(chat.text), "{}", chat.messages);
         assert_eq!(outputs["finish_reason"], Value::Text(chat.finish_reason));
     }
+}
+
+/// `[settings] kv_cache_mb` below one stream's cache at full context
+/// (SmolLM2: 45 KiB a position, 90 MiB for 2048) is refused at load,
+/// with the figures to fix it.
+#[test]
+fn a_kv_budget_that_holds_no_stream_is_refused_at_load() {
+    let example = smollm2().dir;
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["model.gguf", "tokenizer.json"] {
+        std::fs::copy(example.join(file), dir.path().join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(example.join("wick.toml")).unwrap();
+    let manifest = manifest.replace("[settings]\n", "[settings]\nkv_cache_mb = 50\n");
+    std::fs::write(dir.path().join("wick.toml"), manifest).unwrap();
+    let bundle = Bundle::open(dir.path()).unwrap();
+    let Err(error) = (KIND.load)(&bundle, &candle_core::Device::Cpu) else {
+        panic!("a 50 MiB budget loaded");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("kv_cache_mb = 50") && message.contains("90 MiB"),
+        "{message}"
+    );
 }

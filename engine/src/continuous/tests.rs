@@ -24,6 +24,8 @@ struct Fake {
     steps: Mutex<Vec<Vec<(&'static str, usize)>>>,
     produced: AtomicUsize,
     delay: Duration,
+    /// The most streams the fake says it can hold.
+    cap: Option<usize>,
 }
 
 struct Running {
@@ -39,6 +41,10 @@ impl StepTask for Fake {
     type Endpoint = Only;
     type Request = Job;
     type Stream = Running;
+
+    fn max_streams(&self) -> Option<usize> {
+        self.cap
+    }
 
     fn endpoints(&self) -> Vec<(Only, Endpoint)> {
         vec![(
@@ -126,10 +132,20 @@ fn start(
     max_step_tokens: usize,
     delay_ms: u64,
 ) -> (Arc<Stepping<Fake>>, Continuous<Fake>) {
+    start_capped(max_streams, max_step_tokens, delay_ms, None)
+}
+
+fn start_capped(
+    max_streams: usize,
+    max_step_tokens: usize,
+    delay_ms: u64,
+    cap: Option<usize>,
+) -> (Arc<Stepping<Fake>>, Continuous<Fake>) {
     let task = Arc::new(Stepping(Fake {
         steps: Mutex::new(Vec::new()),
         produced: AtomicUsize::new(0),
         delay: Duration::from_millis(delay_ms),
+        cap,
     }));
     let serving = Serving {
         max_batch_size: max_streams,
@@ -219,23 +235,30 @@ fn long_prompts_are_fed_in_chunks_within_the_step_budget() {
     );
 }
 
-#[test]
-fn at_most_max_streams_run_and_the_rest_wait() {
-    let (task, scheduler) = start(2, 64, 1);
+/// Four requests through a scheduler of `max_streams`, the task holding
+/// `cap`: every one finishes, and no step runs more than `expected`.
+fn check_stream_limit(max_streams: usize, cap: Option<usize>, expected: usize) {
+    let (task, scheduler) = start_capped(max_streams, 64, 1, cap);
     let mut replies: Vec<_> = (0..4)
         .map(|_| scheduler.submit(0, job("other", 2, 5), later()).unwrap())
         .collect();
     for reply in &mut replies {
         assert_eq!(finish(reply).1["n"], Value::Number(5.0));
     }
-    assert!(
-        task.0
-            .steps
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|step| step.len() <= 2)
-    );
+    let steps = task.0.steps.lock().unwrap();
+    assert!(steps.iter().all(|step| step.len() <= expected));
+    assert!(steps.iter().any(|step| step.len() == expected));
+}
+
+#[test]
+fn at_most_max_streams_run_and_the_rest_wait() {
+    check_stream_limit(2, None, 2);
+}
+
+#[test]
+fn a_task_that_holds_fewer_streams_caps_them_and_the_rest_wait() {
+    // A text-generation model whose KV budget holds one stream.
+    check_stream_limit(4, Some(1), 1);
 }
 
 #[test]

@@ -16,12 +16,15 @@
 
 #[path = "../common/ggml_quantize.rs"]
 mod ggml_quantize;
+#[path = "../common/llama_cpp.rs"]
+mod llama_cpp;
 
 use std::path::PathBuf;
 
 use candle_core::Device;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use llama_cpp::{LogProb, Tokenized, worst_logprob_difference};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wick_engine::models::llama::{Cache, Gguf, Llama};
@@ -33,18 +36,6 @@ struct Reference {
     prompt: Vec<u32>,
     first_step_top_logprobs: Vec<LogProb>,
     greedy: Vec<u32>,
-}
-
-#[derive(Deserialize)]
-struct Tokenized {
-    text: String,
-    ids: Vec<u32>,
-}
-
-#[derive(Deserialize)]
-struct LogProb {
-    id: usize,
-    logprob: f32,
 }
 
 /// A decoder's shape, small enough to write in a moment.
@@ -232,12 +223,6 @@ fn write_gguf(shape: &Shape) -> PathBuf {
     path
 }
 
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().cloned().fold(f32::MIN, f32::max);
-    let log_total = logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
-    logits.iter().map(|l| l - max - log_total).collect()
-}
-
 fn argmax(values: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
@@ -280,12 +265,7 @@ fn check(shape: &Shape) {
     let logits = llama
         .forward(&mut [(&mut cache, &reference.prompt[..])])
         .remove(0);
-    let logprobs = log_softmax(&logits);
-    let worst = reference
-        .first_step_top_logprobs
-        .iter()
-        .map(|top| (logprobs[top.id] - top.logprob).abs())
-        .fold(0.0, f32::max);
+    let worst = worst_logprob_difference(&logits, &reference.first_step_top_logprobs);
     eprintln!("{arch}: first step, top 10 tokens: worst |Δ log p| against llama.cpp = {worst:.2e}");
     assert!(worst < 1e-4, "{arch}: {worst}");
     let mut greedy = vec![argmax(&logits)];

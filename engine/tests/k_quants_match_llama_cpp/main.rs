@@ -13,12 +13,15 @@
 
 #[path = "../common/ggml_quantize.rs"]
 mod ggml_quantize;
+#[path = "../common/llama_cpp.rs"]
+mod llama_cpp;
 
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use llama_cpp::{Chat, LogProb, worst_logprob_difference};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wick_engine::Bundle;
@@ -34,21 +37,6 @@ struct Reference {
     chat: Vec<Chat>,
     tensor_types: std::collections::BTreeMap<String, String>,
     tensor_sha256: String,
-}
-
-#[derive(Deserialize)]
-struct LogProb {
-    id: usize,
-    logprob: f32,
-}
-
-#[derive(Deserialize)]
-struct Chat {
-    messages: serde_json::Value,
-    max_tokens: usize,
-    prompt_tokens: u64,
-    text: String,
-    finish_reason: String,
 }
 
 fn manifest_dir() -> PathBuf {
@@ -167,13 +155,7 @@ fn first_step_difference(gguf: &Path, reference: &Reference) -> f32 {
     let logits = llama
         .forward(&mut [(&mut cache, &reference.reference_prompt[..])])
         .remove(0);
-    let max = logits.iter().cloned().fold(f32::MIN, f32::max);
-    let log_total = logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
-    reference
-        .first_step_top_logprobs
-        .iter()
-        .map(|top| (logits[top.id] - max - log_total - top.logprob).abs())
-        .fold(0.0, f32::max)
+    worst_logprob_difference(&logits, &reference.first_step_top_logprobs)
 }
 
 fn check(variant: &str) {

@@ -26,6 +26,11 @@ impl Fused {
         Ok(Fused { parts })
     }
 
+    /// Bytes the packed parts take.
+    pub(super) fn bytes(&self) -> usize {
+        self.parts.iter().map(QMatrix::bytes).sum()
+    }
+
     /// Output values per row.
     pub(super) fn rows(&self) -> usize {
         self.parts.iter().map(QMatrix::rows).sum()

@@ -224,6 +224,28 @@ impl Llama {
         })
     }
 
+    /// Bytes one position of one stream's cache takes: every layer's key
+    /// and value (f32 holding f16-rounded values).
+    pub fn cache_bytes_per_position(&self) -> usize {
+        self.config.layers * 2 * self.config.kv_width() * std::mem::size_of::<f32>()
+    }
+
+    /// Bytes the weights take, packed.
+    pub fn weight_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.qkv.bytes()
+                    + l.output.bytes()
+                    + l.gate_up.bytes()
+                    + l.down.bytes()
+                    + 4 * (l.attention_norm.len() + l.ffn_norm.len())
+            })
+            .sum();
+        layers + self.embedding.bytes() + self.output.as_ref().map_or(0, QMatrix::bytes)
+    }
+
     /// Positions a stream may reach (the `context` it was loaded with).
     pub fn context(&self) -> usize {
         self.rope.len() / (self.config.head_dim / 2)

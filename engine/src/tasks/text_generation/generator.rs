@@ -48,6 +48,8 @@ pub struct TextGeneration {
     /// Tokens that end a reply (the GGUF's eos, and end-of-turn tokens).
     stops: Vec<u32>,
     settings: Settings,
+    /// Streams whose caches, at full context, fit `kv_cache_mb`.
+    max_streams: usize,
 }
 
 /// How to pick tokens, from the request's parameters.
@@ -116,20 +118,41 @@ pub struct Stream {
 }
 
 impl TextGeneration {
+    /// Fails when `kv_cache_mb` cannot hold one stream at full context.
     pub fn new(
         llama: Llama,
         tokenizer: Tokenizer,
         template: ChatTemplate,
         stops: Vec<u32>,
         settings: Settings,
-    ) -> Self {
-        TextGeneration {
+    ) -> std::result::Result<Self, String> {
+        let per_stream = llama.cache_bytes_per_position() * llama.context();
+        let max_streams = (settings.kv_cache_mb << 20) / per_stream.max(1);
+        if max_streams == 0 {
+            return Err(format!(
+                "[settings] kv_cache_mb = {} holds no stream of {} positions ({} MiB each): raise it or lower context",
+                settings.kv_cache_mb,
+                llama.context(),
+                per_stream.div_ceil(1 << 20)
+            ));
+        }
+        tracing::info!(
+            architecture = ?llama.config.architecture,
+            weights_mib = llama.weight_bytes() >> 20,
+            kv_cache_kib_per_position = llama.cache_bytes_per_position() >> 10,
+            kv_cache_mib_per_stream = per_stream >> 20,
+            kv_cache_mb = settings.kv_cache_mb,
+            max_streams,
+            "text generation loaded"
+        );
+        Ok(TextGeneration {
             llama,
             tokenizer,
             template,
             stops,
             settings,
-        }
+            max_streams,
+        })
     }
 
     /// The prompt a conversation renders to (the chat template).
@@ -359,6 +382,10 @@ impl StepTask for TextGeneration {
     type Endpoint = GenerationEndpoint;
     type Request = Request;
     type Stream = Stream;
+
+    fn max_streams(&self) -> Option<usize> {
+        Some(self.max_streams)
+    }
 
     fn endpoints(&self) -> Vec<(GenerationEndpoint, Endpoint)> {
         let chat_inputs = std::iter::once(

@@ -167,6 +167,6 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {
         }
     }
     let llama = Llama::from_gguf(&gguf, settings.context).map_err(fail)?;
-    let task = TextGeneration::new(llama, tokenizer, template, stops, settings);
+    let task = TextGeneration::new(llama, tokenizer, template, stops, settings).map_err(fail)?;
     Ok(Arc::new(Stepping(task)))
 }

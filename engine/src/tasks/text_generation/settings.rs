@@ -23,6 +23,11 @@ pub struct Settings {
     /// Overrides the GGUF's `tokenizer.chat_template`.
     #[serde(default)]
     pub chat_template: Option<String>,
+    /// The most memory, in MiB, every running stream's keys and values
+    /// may take together, each counted at the full `context`: streams past
+    /// what it holds wait in the queue (none is ever cut short).
+    #[serde(default = "default_kv_cache_mb")]
+    pub kv_cache_mb: usize,
 }
 
 impl Default for Settings {
@@ -33,6 +38,7 @@ impl Default for Settings {
             max_new_tokens: default_max_new_tokens(),
             temperature: default_temperature(),
             chat_template: None,
+            kv_cache_mb: default_kv_cache_mb(),
         }
     }
 }
@@ -71,4 +77,8 @@ fn default_max_new_tokens() -> usize {
 
 fn default_temperature() -> f64 {
     0.7
+}
+
+fn default_kv_cache_mb() -> usize {
+    2048
 }
