@@ -164,7 +164,7 @@ fn chat_matches_llama_cpps_chat_completion() {
 }
 
 /// `[settings] kv_cache_mb` below one stream's cache at full context
-/// (SmolLM2: 45 KiB a position, 90 MiB for 2048) is refused at load,
+/// (SmolLM2: 22.5 KiB a position, 45 MiB for 2048) is refused at load,
 /// with the figures to fix it.
 #[test]
 fn a_kv_budget_that_holds_no_stream_is_refused_at_load() {
@@ -174,15 +174,15 @@ fn a_kv_budget_that_holds_no_stream_is_refused_at_load() {
         std::fs::copy(example.join(file), dir.path().join(file)).unwrap();
     }
     let manifest = std::fs::read_to_string(example.join("wick.toml")).unwrap();
-    let manifest = manifest.replace("[settings]\n", "[settings]\nkv_cache_mb = 50\n");
+    let manifest = manifest.replace("[settings]\n", "[settings]\nkv_cache_mb = 40\n");
     std::fs::write(dir.path().join("wick.toml"), manifest).unwrap();
     let bundle = Bundle::open(dir.path()).unwrap();
     let Err(error) = (KIND.load)(&bundle, &candle_core::Device::Cpu) else {
-        panic!("a 50 MiB budget loaded");
+        panic!("a 40 MiB budget loaded");
     };
     let message = error.to_string();
     assert!(
-        message.contains("kv_cache_mb = 50") && message.contains("90 MiB"),
+        message.contains("kv_cache_mb = 40") && message.contains("45 MiB"),
         "{message}"
     );
 }

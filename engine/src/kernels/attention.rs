@@ -4,19 +4,24 @@
 //! the query rounded to f16 like the cached keys and values, a score per
 //! cached position in ggml's summation order, its softmax, the weights
 //! rounded to f16, and the weighted sum of the values in the same order.
+//! The cache holds f16 values, as llama.cpp's does: half the memory of
+//! f32, and every value widens exactly.
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use super::ggml::{F16Sums, Order, dot, round_f16, softmax_f16};
 
 widest! {
     #[allow(clippy::too_many_arguments)]
     /// One query over the first `count` cached positions of one kv head
-    /// (at `offset` in rows of `stride`; keys and values hold f16 values):
+    /// (at `offset` in rows of `stride`):
     /// softmax(q·k × scale) · v, summed in `order` (whether llama.cpp
     /// would run this query alone or in a batch of tokens).
     pub fn attend_one(
         query: &[f32],
-        keys: &[f32],
-        values: &[f32],
+        keys: &[f16],
+        values: &[f16],
         stride: usize,
         offset: usize,
         count: usize,
@@ -40,14 +45,18 @@ widest! {
                 *score = unsafe { avx512::dot(order, &query, key(position)) };
             }
         } else {
+            let mut row = vec![0.0; dim];
             for (position, score) in scores.iter_mut().enumerate() {
-                *score = dot(order, &query, key(position));
+                key(position).convert_to_f32_slice(&mut row);
+                *score = dot(order, &query, &row);
             }
         }
         softmax_f16(scores, scale);
         let mut sums = F16Sums::new(order, dim);
+        let mut row = vec![0.0; dim];
         for (position, &weight) in scores.iter().enumerate() {
-            sums.add(position, weight, &values[position * stride + offset..][..dim]);
+            values[position * stride + offset..][..dim].convert_to_f32_slice(&mut row);
+            sums.add(position, weight, &row);
         }
         sums.finish(out);
     }
@@ -60,18 +69,22 @@ widest! {
 mod avx512 {
     use std::arch::x86_64::*;
 
+    use half::f16;
+
     use super::Order;
 
     /// # Safety
     /// The CPU has AVX-512F; `x` and `y` have the same length, a multiple
     /// of 64.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot(order: Order, x: &[f32], y: &[f32]) -> f32 {
+    pub unsafe fn dot(order: Order, x: &[f32], y: &[f16]) -> f32 {
         let steps = x.len() / 16;
-        // SAFETY: 16 values at `16 * i` lie in both runs for i < len / 16.
+        // SAFETY: 16 values at `16 * i` lie in both runs for i < len / 16
+        // (16 f16 values are 32 bytes).
         let product = |i: usize, sum| unsafe {
             let (x, y) = (x.as_ptr().add(16 * i), y.as_ptr().add(16 * i));
-            _mm512_fmadd_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(y), sum)
+            let y = _mm512_cvtph_ps(_mm256_loadu_si256(y.cast()));
+            _mm512_fmadd_ps(_mm512_loadu_ps(x), y, sum)
         };
         let lanes = match order {
             Order::Batch => (0..steps).fold(_mm512_setzero_ps(), |sum, i| product(i, sum)),
@@ -124,9 +137,10 @@ mod avx512 {
                 let round = |v: Vec<f32>| v.into_iter().map(ggml::round_f16).collect::<Vec<_>>();
                 let x = round(test_values(len, 3, (-3.0, 3.0)));
                 let y = round(test_values(len, 8, (-2.0, 2.0)));
+                let y16: Vec<f16> = y.iter().map(|&v| f16::from_f32(v)).collect();
                 for order in [Order::OneToken, Order::Batch] {
                     // SAFETY: the CPU has AVX-512F; both have `len` values.
-                    let fast = unsafe { dot(order, &x, &y) };
+                    let fast = unsafe { dot(order, &x, &y16) };
                     assert_eq!(
                         fast.to_bits(),
                         ggml::dot(order, &x, &y).to_bits(),

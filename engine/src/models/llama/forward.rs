@@ -4,21 +4,21 @@
 //! together, and only attention is per stream. The pass returns, per
 //! stream, the logits after its last token.
 
+use half::f16;
 use rayon::prelude::*;
 
 use super::Llama;
 use crate::kernels::attention::attend_one;
 use crate::kernels::fast_math::add_all;
-use crate::kernels::ggml::{
-    Order, rms_norm_rows, rotate_halves, rotate_pairs, round_f16, swiglu_rows,
-};
+use crate::kernels::ggml::{Order, rms_norm_rows, rotate_halves, rotate_pairs, swiglu_rows};
 use crate::kernels::quant::{Quantized, matmul};
 
-/// One stream's keys and values, per layer, (position, kv_heads × head_dim).
-/// It grows with the stream; the model's context bounds it.
+/// One stream's keys and values, per layer, (position, kv_heads × head_dim),
+/// in f16 as llama.cpp's cache keeps them. It grows with the stream; the
+/// model's context bounds it.
 pub struct Cache {
-    keys: Vec<Vec<f32>>,
-    values: Vec<Vec<f32>>,
+    keys: Vec<Vec<f16>>,
+    values: Vec<Vec<f16>>,
     len: usize,
 }
 
@@ -103,9 +103,9 @@ impl Llama {
                 for row in start..start + tokens.len() {
                     let row = &qkv[row * width..][..width];
                     let keys = &row[q_width..q_width + kv_width];
-                    cache.keys[index].extend(keys.iter().map(|&k| round_f16(k)));
+                    cache.keys[index].extend(keys.iter().map(|&k| f16::from_f32(k)));
                     let values = &row[q_width + kv_width..];
-                    cache.values[index].extend(values.iter().map(|&v| round_f16(v)));
+                    cache.values[index].extend(values.iter().map(|&v| f16::from_f32(v)));
                 }
             }
             let attended = self.attend(index, streams, &starts, &qkv, rows);

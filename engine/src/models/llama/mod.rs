@@ -225,9 +225,9 @@ impl Llama {
     }
 
     /// Bytes one position of one stream's cache takes: every layer's key
-    /// and value (f32 holding f16-rounded values).
+    /// and value, in f16.
     pub fn cache_bytes_per_position(&self) -> usize {
-        self.config.layers * 2 * self.config.kv_width() * std::mem::size_of::<f32>()
+        self.config.layers * 2 * self.config.kv_width() * std::mem::size_of::<half::f16>()
     }
 
     /// Bytes the weights take, packed.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 pub struct Settings {
     /// Positions one stream may reach, prompt and reply together (capped
     /// at the model's trained context). Each position costs every layer's
-    /// key and value: 46 KB for SmolLM2-135M.
+    /// key and value in f16: 23 KB for SmolLM2-135M.
     #[serde(default = "default_context")]
     pub context: usize,
     /// The most tokens a request may ask for (`max_new_tokens` above it is
