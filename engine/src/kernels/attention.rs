@@ -55,7 +55,14 @@ widest! {
         let mut sums = F16Sums::new(order, dim);
         let mut row = vec![0.0; dim];
         for (position, &weight) in scores.iter().enumerate() {
-            values[position * stride + offset..][..dim].convert_to_f32_slice(&mut row);
+            let value = &values[position * stride + offset..][..dim];
+            if vectorized {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU has AVX-512F; both rows have `dim` values, a multiple of 64.
+                unsafe { avx512::widen(value, &mut row) };
+            } else {
+                value.convert_to_f32_slice(&mut row);
+            }
             sums.add(position, weight, &row);
         }
         sums.finish(out);
@@ -103,6 +110,24 @@ mod avx512 {
             }
         };
         reduce(lanes)
+    }
+
+    /// `x` widened into `out`, 16 values at a time (half's own conversion
+    /// is a call per row that checks the CPU each time: a fifth of a
+    /// prompt's time went there).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `x` and `out` have the same length, a
+    /// multiple of 16.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn widen(x: &[f16], out: &mut [f32]) {
+        for i in 0..x.len() / 16 {
+            // SAFETY: 16 values at `16 * i` lie in both runs.
+            unsafe {
+                let v = _mm512_cvtph_ps(_mm256_loadu_si256(x.as_ptr().add(16 * i).cast()));
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * i), v);
+            }
+        }
     }
 
     /// GCC's `_mm512_reduce_add_ps` (as `ggml::reduce`).
