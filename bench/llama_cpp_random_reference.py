@@ -13,16 +13,15 @@ greedy tokens, and how it tokenizes a few test strings. Build llama-server as ..
 import hashlib
 import json
 import sys
-import urllib.request
+
+import llama_server
 
 base, gguf, out = sys.argv[1], sys.argv[2], sys.argv[3]
-prompt = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
+prompt = llama_server.REFERENCE_PROMPT
 
 
 def post(path, body):
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(request))
+    return llama_server.post(base, path, body)
 
 
 texts = [

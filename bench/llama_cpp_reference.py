@@ -21,7 +21,8 @@ the file from (engine/tests/k_quants_match_llama_cpp).
 """
 import json
 import sys
-import urllib.request
+
+import llama_server
 
 base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8078"
 out = sys.argv[2] if len(sys.argv) > 2 else "engine/tests/fixtures/smollm2-llama-cpp.json"
@@ -30,9 +31,7 @@ file_type = sys.argv[3] if len(sys.argv) > 3 else "Q4_1"
 
 
 def post(path, body):
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(request))
+    return llama_server.post(base, path, body)
 
 
 texts = [
@@ -41,7 +40,7 @@ texts = [
     "fn main() { println!(\"{}\", 42); }", "   leading spaces", "I'm sure you'll say we've done it.",
     "<repo_name>wick<file_sep>a.rs", "x", "HTTP/1.1 200 OK\r\n\r\n",
 ]
-prompt = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
+prompt = llama_server.REFERENCE_PROMPT
 chats = [
     [{"role": "user", "content": "What is the capital of France?"}],
     [{"role": "system", "content": "You are a terse assistant."}, {"role": "user", "content": "Name three colors."}],

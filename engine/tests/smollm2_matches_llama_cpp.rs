@@ -20,13 +20,15 @@ mod llama_cpp;
 
 use std::path::PathBuf;
 
-use llama_cpp::{Chat, LogProb, Tokenized, worst_logprob_difference};
+use llama_cpp::{
+    Chat, LogProb, Tokenized, assert_chats_match, first_step_difference, greedy, usage,
+};
 use serde::Deserialize;
 use wick_engine::Bundle;
-use wick_engine::models::llama::{Cache, Gguf, Llama};
+use wick_engine::models::llama::{Gguf, Llama};
 use wick_engine::task::AnyTask;
 use wick_engine::tasks::text_generation::KIND;
-use wick_types::{Value, Values};
+use wick_types::Value;
 
 #[derive(Deserialize)]
 struct Reference {
@@ -49,30 +51,6 @@ fn smollm2() -> Bundle {
 
 fn task() -> std::sync::Arc<dyn AnyTask> {
     (KIND.load)(&smollm2(), &candle_core::Device::Cpu).unwrap()
-}
-
-fn greedy(key: &str, value: serde_json::Value, max_new_tokens: usize) -> Values {
-    let mut inputs = Values::new();
-    inputs.insert(
-        key.into(),
-        match value {
-            serde_json::Value::String(text) => Value::Text(text),
-            other => Value::Json(other),
-        },
-    );
-    inputs.insert(
-        "max_new_tokens".into(),
-        Value::Number(max_new_tokens as f64),
-    );
-    inputs.insert("temperature".into(), Value::Number(0.0));
-    inputs
-}
-
-fn usage(outputs: &Values, key: &str) -> u64 {
-    match &outputs["usage"] {
-        Value::Json(usage) => usage[key].as_u64().unwrap(),
-        other => panic!("usage is {other:?}"),
-    }
 }
 
 #[test]
@@ -130,11 +108,11 @@ fn greedy_decoding_of_the_reference_prompt_gives_the_reference_tokens() {
 fn the_first_steps_log_probabilities_match_llama_cpp() {
     let reference = reference();
     let llama = Llama::load(&smollm2().dir.join("model.gguf"), 2048).unwrap();
-    let mut cache = Cache::new(&llama);
-    let logits = llama
-        .forward(&mut [(&mut cache, &reference.reference_prompt[..])])
-        .remove(0);
-    let worst = worst_logprob_difference(&logits, &reference.first_step_top_logprobs);
+    let worst = first_step_difference(
+        &llama,
+        &reference.reference_prompt,
+        &reference.first_step_top_logprobs,
+    );
     eprintln!("first step, top 10 tokens: worst |Δ log p| against llama.cpp = {worst:.2e}");
     assert!(worst < 1e-4, "{worst}");
 }
@@ -143,24 +121,7 @@ fn the_first_steps_log_probabilities_match_llama_cpp() {
 /// reply, word for word, with the same finish reason.
 #[test]
 fn chat_matches_llama_cpps_chat_completion() {
-    let task = task();
-    for chat in reference().chat {
-        let outputs = task
-            .predict(
-                "chat",
-                &[greedy("messages", chat.messages.clone(), chat.max_tokens)],
-            )
-            .unwrap()
-            .remove(0);
-        assert_eq!(
-            usage(&outputs, "prompt_tokens"),
-            chat.prompt_tokens,
-            "{}",
-            chat.messages
-        );
-        assert_eq!(outputs["text"], Value::Text(chat.text), "{}", chat.messages);
-        assert_eq!(outputs["finish_reason"], Value::Text(chat.finish_reason));
-    }
+    assert_chats_match(task().as_ref(), reference().chat, "smollm2");
 }
 
 /// `[settings] kv_cache_mb` below one stream's cache at full context

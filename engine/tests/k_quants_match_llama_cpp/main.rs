@@ -16,19 +16,17 @@ mod ggml_quantize;
 #[path = "../common/llama_cpp.rs"]
 mod llama_cpp;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::Device;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
-use llama_cpp::{Chat, LogProb, worst_logprob_difference};
+use llama_cpp::{Chat, LogProb, assert_chats_match, first_step_difference};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wick_engine::Bundle;
-use wick_engine::models::llama::{Cache, Llama};
-use wick_engine::task::AnyTask;
+use wick_engine::models::llama::Llama;
 use wick_engine::tasks::text_generation::KIND;
-use wick_types::{Value, Values};
 
 #[derive(Deserialize)]
 struct Reference {
@@ -138,56 +136,21 @@ fn requantized_bundle(variant: &str, reference: &Reference) -> tempfile::TempDir
     dir
 }
 
-fn greedy_chat(messages: serde_json::Value, max_new_tokens: usize) -> Values {
-    let mut inputs = Values::new();
-    inputs.insert("messages".into(), Value::Json(messages));
-    inputs.insert(
-        "max_new_tokens".into(),
-        Value::Number(max_new_tokens as f64),
-    );
-    inputs.insert("temperature".into(), Value::Number(0.0));
-    inputs
-}
-
-fn first_step_difference(gguf: &Path, reference: &Reference) -> f32 {
-    let llama = Llama::load(gguf, 2048).unwrap();
-    let mut cache = Cache::new(&llama);
-    let logits = llama
-        .forward(&mut [(&mut cache, &reference.reference_prompt[..])])
-        .remove(0);
-    worst_logprob_difference(&logits, &reference.first_step_top_logprobs)
-}
-
 fn check(variant: &str) {
     let reference = reference(variant);
     let dir = requantized_bundle(variant, &reference);
-    let worst = first_step_difference(&dir.path().join("model.gguf"), &reference);
+    let llama = Llama::load(&dir.path().join("model.gguf"), 2048).unwrap();
+    let worst = first_step_difference(
+        &llama,
+        &reference.reference_prompt,
+        &reference.first_step_top_logprobs,
+    );
     eprintln!(
         "{variant}: first step, top 10 tokens: worst |Δ log p| against llama.cpp = {worst:.2e}"
     );
     assert!(worst < 1e-4, "{variant}: {worst}");
-    let task: std::sync::Arc<dyn AnyTask> =
-        (KIND.load)(&Bundle::open(dir.path()).unwrap(), &Device::Cpu).unwrap();
-    for chat in reference.chat {
-        let outputs = task
-            .predict(
-                "chat",
-                &[greedy_chat(chat.messages.clone(), chat.max_tokens)],
-            )
-            .unwrap()
-            .remove(0);
-        let Value::Json(usage) = &outputs["usage"] else {
-            panic!("no usage in {outputs:?}");
-        };
-        assert_eq!(usage["prompt_tokens"].as_u64(), Some(chat.prompt_tokens));
-        assert_eq!(
-            outputs["text"],
-            Value::Text(chat.text),
-            "{variant}: {}",
-            chat.messages
-        );
-        assert_eq!(outputs["finish_reason"], Value::Text(chat.finish_reason));
-    }
+    let task = (KIND.load)(&Bundle::open(dir.path()).unwrap(), &Device::Cpu).unwrap();
+    assert_chats_match(task.as_ref(), reference.chat, variant);
 }
 
 #[test]

@@ -103,13 +103,11 @@ fn quantize_blocks(x: &[f32]) -> Blocks {
         for (out, value) in values.iter_mut().zip(chunk) {
             *out = ((value * inverse + SHIFTER) - SHIFTER) as i32 as i8;
         }
-        let sum = values.iter().map(|&v| v as i32).sum::<i32>();
-        for (quad, values) in out.quads[block * 8..][..8]
-            .iter_mut()
-            .zip(values.chunks_exact(4))
-        {
+        let quads = &mut out.quads[block * 8..][..8];
+        for (quad, values) in quads.iter_mut().zip(values.chunks_exact(4)) {
             *quad = values.iter().map(|&v| v as i32).sum();
         }
+        let sum = quads.iter().sum::<i32>();
         out.scales[block] = half::f16::from_f32(scale).to_f32();
         out.sums[block] = sum;
         out.totals[block] = half::f16::from_f32(scale * sum as f32).to_f32();

@@ -88,17 +88,24 @@ impl Llama {
                 }
             }
             if let Some((q_norm, k_norm)) = &layer.qk_norms {
+                // The norms read a copy: their input and output are the same row.
+                let mut unnormed = vec![0.0; q_width + kv_width];
                 for row in qkv.chunks_exact_mut(width) {
-                    let (q, k) = row[..q_width + kv_width].split_at_mut(q_width);
-                    let (q_in, k_in) = (q.to_vec(), k.to_vec());
-                    rms_norm_rows(&q_in, q_norm, config.rms_eps, q);
-                    rms_norm_rows(&k_in, k_norm, config.rms_eps, k);
+                    unnormed.copy_from_slice(&row[..q_width + kv_width]);
+                    let (q, k) = unnormed.split_at(q_width);
+                    rms_norm_rows(q, q_norm, config.rms_eps, &mut row[..q_width]);
+                    rms_norm_rows(
+                        k,
+                        k_norm,
+                        config.rms_eps,
+                        &mut row[q_width..q_width + kv_width],
+                    );
                 }
             }
             for (row, &position) in positions.iter().enumerate() {
                 self.rotate(&mut qkv[row * width..][..q_width + kv_width], position);
             }
-            // Rounded to f16, as llama.cpp's cache stores them.
+            // In f16, as llama.cpp's cache stores them.
             for ((cache, tokens), &start) in streams.iter_mut().zip(&starts) {
                 for row in start..start + tokens.len() {
                     let row = &qkv[row * width..][..width];
