@@ -7,25 +7,37 @@
 //! The cache holds f16 values, as llama.cpp's does: half the memory of
 //! f32, and every value widens exactly.
 
+use std::ops::Range;
+
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
 use super::ggml::{F16Sums, Order, dot, round_f16, softmax_f16};
 
+/// How scores become weights: × `scale`, then (Gemma 2) capped as
+/// `cap · tanh(score / cap)`, then the softmax.
+#[derive(Clone, Copy, Debug)]
+pub struct Scoring {
+    pub scale: f32,
+    pub softcap: Option<f32>,
+}
+
 widest! {
     #[allow(clippy::too_many_arguments)]
-    /// One query over the first `count` cached positions of one kv head
-    /// (at `offset` in rows of `stride`):
-    /// softmax(q·k × scale) · v, summed in `order` (whether llama.cpp
-    /// would run this query alone or in a batch of tokens).
+    /// One query over the cached positions `visible` of one kv head (at
+    /// `offset` in rows of `stride`): softmax(q·k × scale) · v, summed in
+    /// `order` (whether llama.cpp would run this query alone or in a
+    /// batch of tokens). Positions before the range are masked as
+    /// llama.cpp masks them (a sliding window): their weights are zero,
+    /// and the sums keep every position in its lane.
     pub fn attend_one(
         query: &[f32],
         keys: &[f16],
         values: &[f16],
         stride: usize,
         offset: usize,
-        count: usize,
-        scale: f32,
+        visible: Range<usize>,
+        scoring: Scoring,
         order: Order,
         scores: &mut [f32],
         out: &mut [f32]
@@ -33,28 +45,36 @@ widest! {
         let dim = query.len();
         let query: Vec<f32> = query.iter().map(|&q| round_f16(q)).collect();
         let key = |position: usize| &keys[position * stride + offset..][..dim];
-        let scores = &mut scores[..count];
+        let scores = &mut scores[..visible.end];
+        scores[..visible.start].fill(f32::NEG_INFINITY);
         #[cfg(target_arch = "x86_64")]
         let vectorized = dim.is_multiple_of(64) && std::is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
         let vectorized = false;
         if vectorized {
             #[cfg(target_arch = "x86_64")]
-            for (position, score) in scores.iter_mut().enumerate() {
+            for position in visible.clone() {
                 // SAFETY: the CPU has AVX-512F; both runs have `dim` values, a multiple of 64.
-                *score = unsafe { avx512::dot(order, &query, key(position)) };
+                scores[position] = unsafe { avx512::dot(order, &query, key(position)) };
             }
         } else {
             let mut row = vec![0.0; dim];
-            for (position, score) in scores.iter_mut().enumerate() {
+            for position in visible.clone() {
                 key(position).convert_to_f32_slice(&mut row);
-                *score = dot(order, &query, &row);
+                scores[position] = dot(order, &query, &row);
             }
         }
-        softmax_f16(scores, scale);
+        if let Some(cap) = scoring.softcap {
+            // ggml's scale, tanh, scale.
+            let inverse = 1.0 / cap;
+            for score in &mut scores[visible.clone()] {
+                *score = (*score * inverse).tanh() * cap;
+            }
+        }
+        softmax_f16(scores, scoring.scale);
         let mut sums = F16Sums::new(order, dim);
         let mut row = vec![0.0; dim];
-        for (position, &weight) in scores.iter().enumerate() {
+        for position in visible {
             let value = &values[position * stride + offset..][..dim];
             if vectorized {
                 #[cfg(target_arch = "x86_64")]
@@ -63,7 +83,7 @@ widest! {
             } else {
                 value.convert_to_f32_slice(&mut row);
             }
-            sums.add(position, weight, &row);
+            sums.add(position, scores[position], &row);
         }
         sums.finish(out);
     }

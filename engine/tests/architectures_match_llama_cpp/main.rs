@@ -1,18 +1,32 @@
 //! Small random-weight decoders of each architecture Wick runs besides
-//! `llama`, against llama.cpp on the same files (bench/llama_cpp_random_reference.py
-//! wrote tests/fixtures/random-{qwen2,qwen3}-llama-cpp.json from llama-server):
-//! the test writes each GGUF from a fixed seed (with SmolLM2's tokenizer, the
-//! K-quant mix of a Q4_K_M file: Q4_K, Q6_K for `attn_v`, `ffn_down` and the
-//! tied embedding; llama.cpp's own quantizers) into cargo's test scratch
-//! folder and checks it is the file llama.cpp ran (sha256); then the
-//! tokenizer Wick builds from it must split text as llama.cpp does (Qwen's
-//! pre-tokenizer over SmolLM2's vocabulary), the first step's
-//! log-probabilities must be llama.cpp's within 1e-4 and 32 greedy tokens
-//! llama.cpp's, one by one.
+//! plain `llama`, against llama.cpp on the same files
+//! (bench/llama_cpp_random_reference.py wrote
+//! tests/fixtures/random-NAME-llama-cpp.json from llama-server): the test
+//! writes each GGUF from a fixed seed (the K-quant mix of a Q4_K_M file:
+//! Q4_K, Q6_K for `attn_v`, `ffn_down` and the tied embedding; llama.cpp's
+//! own quantizers) into cargo's test scratch folder and checks it is the
+//! file llama.cpp ran (sha256); then the tokenizer Wick builds from it
+//! must split text as llama.cpp does, the first step's log-probabilities
+//! must be llama.cpp's within 1e-4 and 32 greedy tokens llama.cpp's, one
+//! by one. The reference prompt (16 tokens) and the 32 steps pass the
+//! 8-position windows of the Gemma models several times over.
 //!
-//! - qwen2: biases on q, k and v; NeoX rope;
+//! - qwen2: biases on q, k and v; NeoX rope; Qwen's pre-tokenizer over
+//!   SmolLM2's vocabulary;
 //! - qwen3: an RMS norm over each head of q and of k; heads wider than
-//!   hidden / heads (q is 512 wide for a hidden size of 256).
+//!   hidden / heads (q is 512 wide for a hidden size of 256);
+//! - llama3: Llama 3.1's per-frequency rope factors (`rope_freqs`), Llama
+//!   3's pre-tokenizer;
+//! - phi3: q, k and v in one matrix, gate and up in another, q scaled
+//!   before attention; Phi-3's short rope factors and attention factor;
+//!   Phi-3's SentencePiece vocabulary (tests/vocabs, fetched);
+//! - gemma2: embeddings × √hidden, norms after attention and FFN, GELU,
+//!   soft-capped scores and logits, layer 0 attending to a window of 8;
+//!   Llama 2's SentencePiece vocabulary without the space prefix, as
+//!   Gemma's;
+//! - gemma3: head norms, window layers with their own rope base, global
+//!   ones with linear rope scaling (× 1/8), the pattern as a flag per
+//!   layer.
 
 #[path = "../common/ggml_quantize.rs"]
 mod ggml_quantize;
@@ -36,10 +50,51 @@ struct Reference {
     prompt: Vec<u32>,
     first_step_top_logprobs: Vec<LogProb>,
     greedy: Vec<u32>,
+    /// Each greedy step's top 10.
+    greedy_top_logprobs: Vec<Vec<LogProb>>,
+}
+
+/// Where the test model's tokenizer comes from.
+enum Vocabulary {
+    /// SmolLM2's byte-level BPE under another pre-tokenizer's name:
+    /// llama.cpp splits text by the name alone, so its tokenization
+    /// checks Wick's split.
+    SmolLm2 { pre: &'static str },
+    /// A vocabulary-only GGUF of tests/vocabs, with metadata overridden.
+    File {
+        name: &'static str,
+        overrides: &'static [(&'static str, Meta)],
+    },
+}
+
+/// A metadata value (the key without the architecture's prefix).
+#[derive(Clone, Copy)]
+enum Meta {
+    U32(u32),
+    F32(f32),
+    Str(&'static str),
+    Bool(bool),
+    Flags(&'static [bool]),
+}
+
+impl Meta {
+    fn value(self) -> gguf_file::Value {
+        match self {
+            Meta::U32(n) => gguf_file::Value::U32(n),
+            Meta::F32(v) => gguf_file::Value::F32(v),
+            Meta::Str(s) => gguf_file::Value::String(s.into()),
+            Meta::Bool(b) => gguf_file::Value::Bool(b),
+            Meta::Flags(flags) => {
+                gguf_file::Value::Array(flags.iter().map(|&b| gguf_file::Value::Bool(b)).collect())
+            }
+        }
+    }
 }
 
 /// A decoder's shape, small enough to write in a moment.
 struct Shape {
+    /// The fixture's name.
+    name: &'static str,
     architecture: &'static str,
     layers: usize,
     hidden: usize,
@@ -47,9 +102,13 @@ struct Shape {
     kv_heads: usize,
     head_dim: usize,
     ffn: usize,
+    vocabulary: Vocabulary,
+    /// Further `{architecture}.*` metadata.
+    metadata: &'static [(&'static str, Meta)],
 }
 
 const QWEN2: Shape = Shape {
+    name: "qwen2",
     architecture: "qwen2",
     layers: 2,
     hidden: 256,
@@ -57,16 +116,76 @@ const QWEN2: Shape = Shape {
     kv_heads: 2,
     head_dim: 64,
     ffn: 768,
+    vocabulary: Vocabulary::SmolLm2 { pre: "qwen2" },
+    metadata: &[],
 };
 
 const QWEN3: Shape = Shape {
+    name: "qwen3",
     architecture: "qwen3",
-    layers: 2,
-    hidden: 256,
-    heads: 4,
-    kv_heads: 2,
     head_dim: 128,
-    ffn: 768,
+    ..QWEN2
+};
+
+const LLAMA3: Shape = Shape {
+    name: "llama3",
+    architecture: "llama",
+    vocabulary: Vocabulary::SmolLm2 { pre: "llama-bpe" },
+    metadata: &[("rope.freq_base", Meta::F32(500_000.0))],
+    ..QWEN2
+};
+
+const PHI3: Shape = Shape {
+    name: "phi3",
+    architecture: "phi3",
+    kv_heads: 4,
+    vocabulary: Vocabulary::File {
+        name: "phi-3.gguf",
+        overrides: &[],
+    },
+    metadata: &[
+        ("rope.scaling.original_context_length", Meta::U32(2048)),
+        ("rope.scaling.attn_factor", Meta::F32(1.1902381)),
+        ("rope.scaling.type", Meta::Str("longrope")),
+    ],
+    ..QWEN2
+};
+
+/// Gemma's tokenizer is SentencePiece without the space prefix.
+const GEMMA_VOCABULARY: Vocabulary = Vocabulary::File {
+    name: "llama-spm.gguf",
+    overrides: &[("tokenizer.ggml.add_space_prefix", Meta::Bool(false))],
+};
+
+const GEMMA2: Shape = Shape {
+    name: "gemma2",
+    architecture: "gemma2",
+    head_dim: 128,
+    vocabulary: GEMMA_VOCABULARY,
+    metadata: &[
+        ("attention.sliding_window", Meta::U32(8)),
+        ("attn_logit_softcapping", Meta::F32(10.0)),
+        ("final_logit_softcapping", Meta::F32(10.0)),
+    ],
+    ..QWEN2
+};
+
+const GEMMA3: Shape = Shape {
+    name: "gemma3",
+    architecture: "gemma3",
+    head_dim: 128,
+    vocabulary: GEMMA_VOCABULARY,
+    metadata: &[
+        ("attention.sliding_window", Meta::U32(8)),
+        (
+            "attention.sliding_window_pattern",
+            Meta::Flags(&[true, false]),
+        ),
+        ("rope.freq_base_swa", Meta::F32(10_000.0)),
+        ("rope.scaling.type", Meta::Str("linear")),
+        ("rope.scaling.factor", Meta::F32(8.0)),
+    ],
+    ..QWEN2
 };
 
 fn manifest_dir() -> PathBuf {
@@ -108,69 +227,69 @@ fn tensor(name: &str, dims: &[usize], dtype: GgmlDType, scale: f32, offset: f32)
     qtensor_from_ggml(dtype, &bytes, dims.to_vec(), &Device::Cpu).unwrap()
 }
 
+/// The tokenizer's metadata (every `tokenizer.*` key) for `vocabulary`.
+fn tokenizer_metadata(vocabulary: &Vocabulary) -> Vec<(String, gguf_file::Value)> {
+    let (path, overrides) = match vocabulary {
+        Vocabulary::SmolLm2 { pre } => (
+            manifest_dir().join("../examples/smollm2/model.gguf"),
+            vec![("tokenizer.ggml.pre", Meta::Str(pre))],
+        ),
+        Vocabulary::File { name, overrides } => (
+            manifest_dir().join("tests/vocabs").join(name),
+            overrides.to_vec(),
+        ),
+    };
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-examples",
+        path.display()
+    );
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut metadata: Vec<(String, gguf_file::Value)> = content
+        .metadata
+        .into_iter()
+        .filter(|(key, _)| {
+            key.starts_with("tokenizer.") && !overrides.iter().any(|(k, _)| k == key)
+        })
+        .collect();
+    metadata.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.value())));
+    metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    metadata
+}
+
 /// Writes the random decoder of `shape` and returns its path.
 fn write_gguf(shape: &Shape) -> PathBuf {
-    let smollm2 = manifest_dir().join("../examples/smollm2/model.gguf");
-    assert!(
-        smollm2.is_file(),
-        "{} is missing: run scripts/fetch-examples",
-        smollm2.display()
-    );
-    let mut file = std::fs::File::open(&smollm2).unwrap();
-    let content = gguf_file::Content::read(&mut file).unwrap();
-    let vocab = content.metadata["tokenizer.ggml.tokens"]
-        .to_vec()
-        .unwrap()
-        .len();
-    let arch = shape.architecture;
-    let u32_value = |n: usize| gguf_file::Value::U32(n as u32);
-    let mut metadata: Vec<(String, gguf_file::Value)> = vec![
-        (
-            "general.architecture".into(),
-            gguf_file::Value::String(arch.into()),
-        ),
-        (format!("{arch}.block_count"), u32_value(shape.layers)),
-        (format!("{arch}.context_length"), u32_value(2048)),
-        (format!("{arch}.embedding_length"), u32_value(shape.hidden)),
-        (format!("{arch}.feed_forward_length"), u32_value(shape.ffn)),
-        (
-            format!("{arch}.attention.head_count"),
-            u32_value(shape.heads),
-        ),
-        (
-            format!("{arch}.attention.head_count_kv"),
-            u32_value(shape.kv_heads),
-        ),
-        (
-            format!("{arch}.attention.key_length"),
-            u32_value(shape.head_dim),
-        ),
-        (
-            format!("{arch}.attention.value_length"),
-            u32_value(shape.head_dim),
-        ),
-        (
-            format!("{arch}.rope.freq_base"),
-            gguf_file::Value::F32(1_000_000.0),
-        ),
-        (
-            format!("{arch}.attention.layer_norm_rms_epsilon"),
-            gguf_file::Value::F32(1e-6),
-        ),
-    ];
-    // SmolLM2's vocabulary with Qwen's pre-tokenizer: llama.cpp splits
-    // text by the name alone, so its tokenization checks Wick's split.
-    let mut tokenizer: Vec<_> = content
-        .metadata
+    let tokenizer = tokenizer_metadata(&shape.vocabulary);
+    let vocab = tokenizer
         .iter()
-        .filter(|(key, _)| key.starts_with("tokenizer.") && *key != "tokenizer.ggml.pre")
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    tokenizer.push((
-        "tokenizer.ggml.pre".into(),
-        gguf_file::Value::String("qwen2".into()),
-    ));
-    tokenizer.sort_by(|a, b| a.0.cmp(&b.0));
+        .find(|(key, _)| key == "tokenizer.ggml.tokens")
+        .map(|(_, tokens)| tokens.to_vec().unwrap().len())
+        .unwrap();
+    let arch = shape.architecture;
+    let base = [
+        ("block_count", Meta::U32(shape.layers as u32)),
+        ("context_length", Meta::U32(2048)),
+        ("embedding_length", Meta::U32(shape.hidden as u32)),
+        ("feed_forward_length", Meta::U32(shape.ffn as u32)),
+        ("attention.head_count", Meta::U32(shape.heads as u32)),
+        ("attention.head_count_kv", Meta::U32(shape.kv_heads as u32)),
+        ("attention.key_length", Meta::U32(shape.head_dim as u32)),
+        ("attention.value_length", Meta::U32(shape.head_dim as u32)),
+        ("rope.freq_base", Meta::F32(1_000_000.0)),
+        ("attention.layer_norm_rms_epsilon", Meta::F32(1e-6)),
+    ];
+    let mut metadata: Vec<(String, gguf_file::Value)> = vec![(
+        "general.architecture".into(),
+        gguf_file::Value::String(arch.into()),
+    )];
+    for (key, value) in base
+        .iter()
+        .filter(|(key, _)| !shape.metadata.iter().any(|(k, _)| k == key))
+        .chain(shape.metadata)
+    {
+        metadata.push((format!("{arch}.{key}"), value.value()));
+    }
     metadata.extend(tokenizer);
 
     let (hidden, q_width) = (shape.hidden, shape.heads * shape.head_dim);
@@ -186,6 +305,19 @@ fn write_gguf(shape: &Shape) -> PathBuf {
             tensor("output_norm.weight", &[hidden], f32, 0.1, 1.0),
         ),
     ];
+    let pairs = shape.head_dim / 2;
+    let mut global = |name: &str, dims: &[usize], scale: f32, offset: f32| {
+        tensors.push((name.to_string(), tensor(name, dims, f32, scale, offset)));
+    };
+    match shape.name {
+        // Divisors of each pair's angle from 1 to 8, as Llama 3.1's are.
+        "llama3" => global("rope_freqs.weight", &[pairs], 3.5, 4.5),
+        "phi3" => {
+            global("rope_factors_short.weight", &[pairs], 0.5, 1.5);
+            global("rope_factors_long.weight", &[pairs], 20.0, 30.0);
+        }
+        _ => {}
+    }
     for i in 0..shape.layers {
         let mut add = |part: &str, dims: &[usize], dtype: GgmlDType, scale: f32, offset: f32| {
             let name = format!("blk.{i}.{part}");
@@ -193,28 +325,44 @@ fn write_gguf(shape: &Shape) -> PathBuf {
             tensors.push((name, t));
         };
         add("attn_norm.weight", &[hidden], f32, 0.1, 1.0);
-        add("attn_q.weight", &[q_width, hidden], q4k, 0.1, 0.0);
-        add("attn_k.weight", &[kv_width, hidden], q4k, 0.1, 0.0);
-        add("attn_v.weight", &[kv_width, hidden], q6k, 0.1, 0.0);
+        if arch == "phi3" {
+            add(
+                "attn_qkv.weight",
+                &[q_width + 2 * kv_width, hidden],
+                q4k,
+                0.1,
+                0.0,
+            );
+        } else {
+            add("attn_q.weight", &[q_width, hidden], q4k, 0.1, 0.0);
+            add("attn_k.weight", &[kv_width, hidden], q4k, 0.1, 0.0);
+            add("attn_v.weight", &[kv_width, hidden], q6k, 0.1, 0.0);
+        }
         add("attn_output.weight", &[hidden, q_width], q4k, 0.1, 0.0);
         add("ffn_norm.weight", &[hidden], f32, 0.1, 1.0);
-        add("ffn_gate.weight", &[shape.ffn, hidden], q4k, 0.1, 0.0);
-        add("ffn_up.weight", &[shape.ffn, hidden], q4k, 0.1, 0.0);
+        if arch == "phi3" {
+            add("ffn_up.weight", &[2 * shape.ffn, hidden], q4k, 0.1, 0.0);
+        } else {
+            add("ffn_gate.weight", &[shape.ffn, hidden], q4k, 0.1, 0.0);
+            add("ffn_up.weight", &[shape.ffn, hidden], q4k, 0.1, 0.0);
+        }
         add("ffn_down.weight", &[hidden, shape.ffn], q6k, 0.1, 0.0);
-        match arch {
-            "qwen2" => {
-                add("attn_q.bias", &[q_width], f32, 0.5, 0.0);
-                add("attn_k.bias", &[kv_width], f32, 0.5, 0.0);
-                add("attn_v.bias", &[kv_width], f32, 0.5, 0.0);
-            }
-            "qwen3" => {
-                add("attn_q_norm.weight", &[shape.head_dim], f32, 0.1, 1.0);
-                add("attn_k_norm.weight", &[shape.head_dim], f32, 0.1, 1.0);
-            }
-            _ => {}
+        if arch == "qwen2" {
+            add("attn_q.bias", &[q_width], f32, 0.5, 0.0);
+            add("attn_k.bias", &[kv_width], f32, 0.5, 0.0);
+            add("attn_v.bias", &[kv_width], f32, 0.5, 0.0);
+        }
+        if matches!(arch, "qwen3" | "gemma3") {
+            add("attn_q_norm.weight", &[shape.head_dim], f32, 0.1, 1.0);
+            add("attn_k_norm.weight", &[shape.head_dim], f32, 0.1, 1.0);
+        }
+        if matches!(arch, "gemma2" | "gemma3") {
+            add("post_attention_norm.weight", &[hidden], f32, 0.1, 1.0);
+            add("post_ffw_norm.weight", &[hidden], f32, 0.1, 1.0);
         }
     }
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("random-{arch}.gguf"));
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("random-{}.gguf", shape.name));
     let metadata: Vec<(&str, &gguf_file::Value)> =
         metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -234,7 +382,7 @@ fn argmax(values: &[f32]) -> u32 {
 }
 
 fn check(shape: &Shape) {
-    let arch = shape.architecture;
+    let arch = shape.name;
     let path = write_gguf(shape);
     let fixture = manifest_dir().join(format!("tests/fixtures/random-{arch}-llama-cpp.json"));
     let text = std::fs::read_to_string(&fixture).unwrap_or_else(|e| {
@@ -268,12 +416,17 @@ fn check(shape: &Shape) {
     let worst = worst_logprob_difference(&logits, &reference.first_step_top_logprobs);
     eprintln!("{arch}: first step, top 10 tokens: worst |Δ log p| against llama.cpp = {worst:.2e}");
     assert!(worst < 1e-4, "{arch}: {worst}");
+    // Then every step, fed llama.cpp's tokens, against its top 10.
     let mut greedy = vec![argmax(&logits)];
-    while greedy.len() < reference.greedy.len() {
-        let last = [*greedy.last().unwrap()];
+    let mut worst_step = 0.0f32;
+    for (step, expected) in reference.greedy_top_logprobs.iter().enumerate().skip(1) {
+        let last = [reference.greedy[step - 1]];
         let logits = llama.forward(&mut [(&mut cache, &last[..])]).remove(0);
+        worst_step = worst_step.max(worst_logprob_difference(&logits, expected));
         greedy.push(argmax(&logits));
     }
+    eprintln!("{arch}: 31 decode steps: worst |Δ log p| = {worst_step:.2e}");
+    assert!(worst_step < 1e-4, "{arch}: {worst_step}");
     assert_eq!(greedy, reference.greedy, "{arch}: greedy tokens");
 }
 
@@ -285,4 +438,24 @@ fn qwen2_matches_llama_cpp() {
 #[test]
 fn qwen3_matches_llama_cpp() {
     check(&QWEN3);
+}
+
+#[test]
+fn llama3_rope_factors_match_llama_cpp() {
+    check(&LLAMA3);
+}
+
+#[test]
+fn phi3_matches_llama_cpp() {
+    check(&PHI3);
+}
+
+#[test]
+fn gemma2_matches_llama_cpp() {
+    check(&GEMMA2);
+}
+
+#[test]
+fn gemma3_matches_llama_cpp() {
+    check(&GEMMA3);
 }

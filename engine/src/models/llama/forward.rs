@@ -7,10 +7,12 @@
 use half::f16;
 use rayon::prelude::*;
 
-use super::Llama;
-use crate::kernels::attention::attend_one;
+use super::{Activation, Layer, Llama};
+use crate::kernels::attention::{Scoring, attend_one};
 use crate::kernels::fast_math::add_all;
-use crate::kernels::ggml::{Order, rms_norm_rows, rotate_halves, rotate_pairs, swiglu_rows};
+use crate::kernels::ggml::{
+    Order, geglu_rows, rms_norm_rows, rotate_halves, rotate_pairs, swiglu_rows,
+};
 use crate::kernels::quant::{Quantized, matmul};
 
 /// One stream's keys and values, per layer, (position, kv_heads × head_dim),
@@ -72,6 +74,9 @@ impl Llama {
                 x.extend(self.embedding.row(token as usize));
             }
         }
+        if let Some(scale) = config.embedding_scale {
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
         let positions: Vec<usize> = streams
             .iter()
             .flat_map(|(cache, tokens)| cache.len..cache.len + tokens.len())
@@ -103,7 +108,12 @@ impl Llama {
                 }
             }
             for (row, &position) in positions.iter().enumerate() {
-                self.rotate(&mut qkv[row * width..][..q_width + kv_width], position);
+                let row = &mut qkv[row * width..][..q_width + kv_width];
+                self.rotate(layer, row, position);
+                // Phi-3 and Gemma scale q before attention, in f32.
+                if let Some(scale) = config.query_scale {
+                    row[..q_width].iter_mut().for_each(|v| *v *= scale);
+                }
             }
             // In f16, as llama.cpp's cache stores them.
             for ((cache, tokens), &start) in streams.iter_mut().zip(&starts) {
@@ -116,17 +126,16 @@ impl Llama {
                 }
             }
             let attended = self.attend(index, streams, &starts, &qkv, rows);
-            add_all(
-                &mut x,
-                &matmul(&Quantized::new(&attended, q_width), &layer.output),
-            );
+            let out = matmul(&Quantized::new(&attended, q_width), &layer.output);
+            self.add_residual(&mut x, out, layer.post_attention_norm.as_deref());
             rms_norm_rows(&x, &layer.ffn_norm, config.rms_eps, &mut normed);
             let gate_up = layer.gate_up.apply(&Quantized::new(&normed, hidden));
-            swiglu_rows(&gate_up, config.ffn, &mut activated);
-            add_all(
-                &mut x,
-                &matmul(&Quantized::new(&activated, config.ffn), &layer.down),
-            );
+            match config.activation {
+                Activation::Silu => swiglu_rows(&gate_up, config.ffn, &mut activated),
+                Activation::Gelu => geglu_rows(&gate_up, config.ffn, &mut activated),
+            }
+            let out = matmul(&Quantized::new(&activated, config.ffn), &layer.down);
+            self.add_residual(&mut x, out, layer.post_ffn_norm.as_deref());
         }
         for (cache, tokens) in streams.iter_mut() {
             cache.len += tokens.len();
@@ -137,18 +146,43 @@ impl Llama {
         }
         let mut normed = vec![0.0; last.len()];
         rms_norm_rows(&last, &self.norm, config.rms_eps, &mut normed);
-        let logits = matmul(&Quantized::new(&normed, hidden), self.output());
+        let mut logits = matmul(&Quantized::new(&normed, hidden), self.output());
+        // Gemma 2: cap · tanh(logit / cap), as ggml's scale, tanh, scale.
+        if let Some(cap) = config.final_softcap {
+            let inverse = 1.0 / cap;
+            logits
+                .iter_mut()
+                .for_each(|l| *l = (*l * inverse).tanh() * cap);
+        }
         logits
             .chunks_exact(self.output().rows())
             .map(<[f32]>::to_vec)
             .collect()
     }
 
+    /// x += out, out first through the layer's post-norm where it has one
+    /// (Gemma).
+    fn add_residual(&self, x: &mut [f32], out: Vec<f32>, post_norm: Option<&[f32]>) {
+        match post_norm {
+            Some(weight) => {
+                let mut normed = vec![0.0; out.len()];
+                rms_norm_rows(&out, weight, self.config.rms_eps, &mut normed);
+                add_all(x, &normed);
+            }
+            None => add_all(x, &out),
+        }
+    }
+
     /// Rotates the q and k heads of one row to `position` (adjacent
-    /// pairs, as GGUF's llama layout stores them, or NeoX's halves).
-    fn rotate(&self, row: &mut [f32], position: usize) {
+    /// pairs, as GGUF's llama layout stores them, or NeoX's halves), with
+    /// the rope of the layer's kind.
+    fn rotate(&self, layer: &Layer, row: &mut [f32], position: usize) {
         let head_dim = self.config.head_dim;
-        let angles = &self.rope[position * head_dim / 2..][..head_dim / 2];
+        let table = match (&self.window_rope, layer.sliding) {
+            (Some(window_rope), true) => window_rope,
+            _ => &self.rope,
+        };
+        let angles = &table[position * head_dim / 2..][..head_dim / 2];
         match self.config.architecture.rotates_halves() {
             true => rotate_halves(row, angles, head_dim),
             false => rotate_pairs(row, angles, head_dim),
@@ -169,7 +203,18 @@ impl Llama {
         let (q_width, head_dim) = (config.q_width(), config.head_dim);
         let width = q_width + 2 * config.kv_width();
         let group = config.heads / config.kv_heads;
-        let scale = 1.0 / (head_dim as f32).sqrt();
+        let scoring = Scoring {
+            // q was scaled already where the architecture does so.
+            scale: match config.query_scale {
+                Some(_) => 1.0,
+                None => 1.0 / (head_dim as f32).sqrt(),
+            },
+            softcap: config.attention_softcap,
+        };
+        let window = match self.layers[layer].sliding {
+            true => config.window,
+            false => usize::MAX,
+        };
         let tasks: Vec<(usize, usize)> = (0..streams.len())
             .flat_map(|s| (0..config.heads).map(move |h| (s, h)))
             .collect();
@@ -189,14 +234,17 @@ impl Llama {
                 let mut scores = vec![0.0; seen + tokens.len()];
                 for (i, out) in out.chunks_exact_mut(head_dim).enumerate() {
                     let query = &qkv[(starts[s] + i) * width + head * head_dim..][..head_dim];
+                    // Positions within the window: llama.cpp masks a key
+                    // `window` or more positions before the query.
+                    let count = seen + i + 1;
                     attend_one(
                         query,
                         &cache.keys[layer],
                         &cache.values[layer],
                         config.kv_width(),
                         kv_head * head_dim,
-                        seen + i + 1,
-                        scale,
+                        count.saturating_sub(window)..count,
+                        scoring,
                         order,
                         &mut scores,
                         out,

@@ -78,6 +78,17 @@ impl Gguf {
             .map_err(|e| format!("`{key}`: {e}"))
     }
 
+    pub fn bool(&self, key: &str) -> Result<bool, String> {
+        self.value(key)?
+            .to_bool()
+            .map_err(|e| format!("`{key}`: {e}"))
+    }
+
+    /// Whether the metadata has `key`.
+    pub fn has_key(&self, key: &str) -> bool {
+        self.content.metadata.contains_key(key)
+    }
+
     pub fn strings(&self, key: &str) -> Result<Vec<&str>, String> {
         self.value(key)?
             .to_vec()
@@ -97,6 +108,31 @@ impl Gguf {
             .map_err(|e| format!("`{key}`: {e}"))?
             .iter()
             .map(|v| v.to_i32().map_err(|e| format!("`{key}`: {e}")))
+            .collect()
+    }
+
+    pub fn f32s(&self, key: &str) -> Result<Vec<f32>, String> {
+        self.value(key)?
+            .to_vec()
+            .map_err(|e| format!("`{key}`: {e}"))?
+            .iter()
+            .map(|v| v.to_f32().map_err(|e| format!("`{key}`: {e}")))
+            .collect()
+    }
+
+    /// An array of flags (booleans, or integers where non-zero is
+    /// true, as llama.cpp reads them), or None when `key` holds
+    /// something else.
+    pub fn flags(&self, key: &str) -> Option<Vec<bool>> {
+        let values = self.value(key).ok()?.to_vec().ok()?;
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Bool(b) => Some(*b),
+                Value::U32(n) => Some(*n != 0),
+                Value::I32(n) => Some(*n != 0),
+                _ => None,
+            })
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! Llama-family decoders from GGUF files, for generation with many
 //! streams at once: `llama` (SmolLM, Llama, Mistral-style layouts),
-//! `qwen2` (biases on q, k and v; NeoX rope) and `qwen3` (an RMS norm on
-//! each head of q and k; NeoX rope), as llama.cpp builds their graphs.
+//! `qwen2`, `qwen3`, `phi3`, `gemma2` and `gemma3` (see `config` for how
+//! each differs), as llama.cpp builds their graphs.
 //!
 //! Candle-transformers' `quantized_llama` runs one sequence per model (its
 //! KV cache lives in the layers) on Candle's quantized matmul, whose Q4_1
@@ -10,9 +10,10 @@
 //! single decode tokens in one batch — on the VNNI kernels in
 //! `kernels::quant`. Tests check its logits against `quantized_llama`.
 //!
-//! - `gguf`: reading the file;
+//! - `gguf`: reading the file; `config`: what its metadata says;
 //! - `forward`: the pass itself and the per-stream cache.
 
+mod config;
 mod forward;
 mod fused;
 pub mod gguf;
@@ -21,112 +22,12 @@ use std::path::Path;
 
 use candle_core::quantized::GgmlDType;
 
+pub use config::{Activation, Architecture, Config, Rope};
 pub use forward::Cache;
 use fused::Fused;
 pub use gguf::Gguf;
 
 use crate::kernels::quant::{Format, QMatrix};
-
-/// The GGUF architectures this decoder runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Architecture {
-    Llama,
-    Qwen2,
-    Qwen3,
-}
-
-impl Architecture {
-    fn from_name(name: &str) -> Option<Architecture> {
-        match name {
-            "llama" => Some(Architecture::Llama),
-            "qwen2" => Some(Architecture::Qwen2),
-            "qwen3" => Some(Architecture::Qwen3),
-            _ => None,
-        }
-    }
-
-    /// Whether rope pairs value i with i + head_dim / 2 (NeoX) rather
-    /// than with i + 1 (GGUF's llama layout, permuted at conversion).
-    fn rotates_halves(self) -> bool {
-        self != Architecture::Llama
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    pub architecture: Architecture,
-    pub layers: usize,
-    pub hidden: usize,
-    pub ffn: usize,
-    pub heads: usize,
-    pub kv_heads: usize,
-    pub head_dim: usize,
-    pub vocab: usize,
-    pub rope_base: f32,
-    pub rms_eps: f32,
-    /// The context length the model was trained for.
-    pub context: usize,
-}
-
-impl Config {
-    pub fn from_gguf(gguf: &Gguf) -> Result<Config, String> {
-        let name = gguf.string("general.architecture")?;
-        let architecture = Architecture::from_name(name).ok_or_else(|| {
-            format!(
-                "the GGUF is a `{name}` model; Wick's text generation runs `llama`, `qwen2` and `qwen3` ones"
-            )
-        })?;
-        let key = |key: &str| format!("{name}.{key}");
-        // Llama 3.1's long-context rope (per-frequency factors) and YaRN
-        // change every angle: refused rather than run wrong.
-        let scaling = gguf.string(&key("rope.scaling.type")).unwrap_or("none");
-        if gguf.has("rope_freqs.weight") || !matches!(scaling, "none" | "") {
-            return Err(format!(
-                "the GGUF scales its rope (`{scaling}`, or per-frequency factors); Wick does not run rope scaling yet"
-            ));
-        }
-        let hidden = gguf.u32(&key("embedding_length"))? as usize;
-        let heads = gguf.u32(&key("attention.head_count"))? as usize;
-        let config = Config {
-            architecture,
-            layers: gguf.u32(&key("block_count"))? as usize,
-            hidden,
-            ffn: gguf.u32(&key("feed_forward_length"))? as usize,
-            heads,
-            kv_heads: gguf
-                .u32(&key("attention.head_count_kv"))
-                .map(|n| n as usize)
-                .unwrap_or(heads),
-            // Qwen3 states it (its heads are wider than hidden / heads).
-            head_dim: gguf
-                .u32(&key("attention.key_length"))
-                .map(|n| n as usize)
-                .unwrap_or(hidden / heads.max(1)),
-            vocab: gguf.strings("tokenizer.ggml.tokens")?.len(),
-            rope_base: gguf.f32(&key("rope.freq_base")).unwrap_or(10_000.0),
-            rms_eps: gguf.f32(&key("attention.layer_norm_rms_epsilon"))?,
-            context: gguf.u32(&key("context_length"))? as usize,
-        };
-        if heads == 0
-            || config.kv_heads == 0
-            || !heads.is_multiple_of(config.kv_heads)
-            || config.head_dim == 0
-            || !config.head_dim.is_multiple_of(2)
-        {
-            return Err(format!("unusable attention shape: {config:?}"));
-        }
-        Ok(config)
-    }
-
-    fn kv_width(&self) -> usize {
-        self.kv_heads * self.head_dim
-    }
-
-    /// Values of q per token: every head's.
-    fn q_width(&self) -> usize {
-        self.heads * self.head_dim
-    }
-}
 
 struct Layer {
     attention_norm: Vec<f32>,
@@ -135,13 +36,19 @@ struct Layer {
     qkv: Fused,
     /// Qwen2: the biases of q, k and v, side by side like their outputs.
     qkv_bias: Option<Vec<f32>>,
-    /// Qwen3: the RMS norms' weights of each head of q and of k.
+    /// Qwen3, Gemma 3: the RMS norms' weights of each head of q and of k.
     qk_norms: Option<(Vec<f32>, Vec<f32>)>,
     output: QMatrix,
+    /// Gemma: an RMS norm of the attention's output before it is added.
+    post_attention_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
     /// Gate and up projections.
     gate_up: Fused,
     down: QMatrix,
+    /// Gemma: an RMS norm of the FFN's output before it is added.
+    post_ffn_norm: Option<Vec<f32>>,
+    /// Whether it attends only to the last `config.window` positions.
+    sliding: bool,
 }
 
 pub struct Llama {
@@ -153,6 +60,9 @@ pub struct Llama {
     output: Option<QMatrix>,
     /// cos and sin of every position's rotation, (position, head_dim / 2).
     rope: Vec<(f32, f32)>,
+    /// The same for the layers that attend to a window, where their rope
+    /// differs (Gemma 3).
+    window_rope: Option<Vec<(f32, f32)>>,
 }
 
 impl Llama {
@@ -166,60 +76,74 @@ impl Llama {
         let config = Config::from_gguf(gguf)?;
         let matrix = |name: &str| load_matrix(gguf, name);
         let vector = |name: &str| load_vector(gguf, name);
+        let optional = |name: &str| match gguf.has(name) {
+            true => vector(name).map(Some),
+            false => Ok(None),
+        };
         let mut layers = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
-            layers.push(Layer {
-                attention_norm: vector(&name("attn_norm"))?,
-                qkv: Fused::new(vec![
+            // Phi-3 keeps q, k and v in one matrix, and gate and up in
+            // `ffn_up` (2 × ffn rows, gate first, as `swiglu` splits them).
+            let qkv = match gguf.has(&name("attn_qkv")) {
+                true => vec![matrix(&name("attn_qkv"))?],
+                false => vec![
                     matrix(&name("attn_q"))?,
                     matrix(&name("attn_k"))?,
                     matrix(&name("attn_v"))?,
-                ])?,
-                qkv_bias: match gguf.has(&format!("blk.{i}.attn_q.bias")) {
-                    true => Some(
-                        ["attn_q", "attn_k", "attn_v"]
-                            .iter()
-                            .map(|part| load_vector(gguf, &format!("blk.{i}.{part}.bias")))
-                            .collect::<Result<Vec<_>, _>>()?
-                            .concat(),
-                    ),
-                    false => None,
-                },
+                ],
+            };
+            let gate_up = match gguf.has(&name("ffn_gate")) {
+                true => vec![matrix(&name("ffn_gate"))?, matrix(&name("ffn_up"))?],
+                false => vec![matrix(&name("ffn_up"))?],
+            };
+            let bias = |part: &str| format!("blk.{i}.{part}.bias");
+            let qkv_bias = match (gguf.has(&bias("attn_q")), gguf.has(&bias("attn_qkv"))) {
+                (true, _) => Some(
+                    [bias("attn_q"), bias("attn_k"), bias("attn_v")]
+                        .iter()
+                        .map(|name| vector(name))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .concat(),
+                ),
+                (false, true) => Some(vector(&bias("attn_qkv"))?),
+                (false, false) => None,
+            };
+            let layer = Layer {
+                attention_norm: vector(&name("attn_norm"))?,
+                qkv: Fused::new(qkv)?,
+                qkv_bias,
                 qk_norms: match gguf.has(&name("attn_q_norm")) {
                     true => Some((vector(&name("attn_q_norm"))?, vector(&name("attn_k_norm"))?)),
                     false => None,
                 },
                 output: matrix(&name("attn_output"))?,
+                post_attention_norm: optional(&name("post_attention_norm"))?,
                 ffn_norm: vector(&name("ffn_norm"))?,
-                gate_up: Fused::new(vec![matrix(&name("ffn_gate"))?, matrix(&name("ffn_up"))?])?,
+                gate_up: Fused::new(gate_up)?,
                 down: matrix(&name("ffn_down"))?,
-            });
+                post_ffn_norm: optional(&name("post_ffw_norm"))?,
+                sliding: config.sliding[i],
+            };
+            check_shapes(&config, &layer, i)?;
+            layers.push(layer);
         }
         let output = match gguf.has("output.weight") {
             true => Some(matrix("output.weight")?),
             false => None,
         };
-        let half = config.head_dim / 2;
         let context = context.min(config.context).max(1);
-        // ggml's rope cache: the angle starts at the position and is
-        // multiplied by base^(-2 / dims) pair after pair, in f32.
-        let step = config.rope_base.powf(-2.0 / config.head_dim as f32);
-        let rope = (0..context)
-            .flat_map(|position| {
-                (0..half).scan(position as f32, move |angle, _| {
-                    let this = *angle;
-                    *angle *= step;
-                    Some((this.cos(), this.sin()))
-                })
-            })
-            .collect();
+        let factors = rope_factors(gguf, &config, context)?;
+        let rope = rope_table(&config, &config.rope, factors.as_deref(), context);
+        let window_rope = (config.sliding.contains(&true) && config.window_rope != config.rope)
+            .then(|| rope_table(&config, &config.window_rope, None, context));
         Ok(Llama {
             embedding: matrix("token_embd.weight")?,
             norm: vector("output_norm.weight")?,
             layers,
             output,
             rope,
+            window_rope,
             config,
         })
     }
@@ -249,6 +173,90 @@ impl Llama {
     fn output(&self) -> &QMatrix {
         self.output.as_ref().unwrap_or(&self.embedding)
     }
+}
+
+/// The projections' widths against the config's, so that a pass never
+/// indexes past a row.
+fn check_shapes(config: &Config, layer: &Layer, index: usize) -> Result<(), String> {
+    let qkv = config.q_width() + 2 * config.kv_width();
+    let fail = |what: &str, has: usize, wants: usize| {
+        Err(format!(
+            "layer {index}: {what} gives {has} values per token where the metadata implies {wants}"
+        ))
+    };
+    if layer.qkv.rows() != qkv {
+        return fail("q, k and v", layer.qkv.rows(), qkv);
+    }
+    if layer.gate_up.rows() != 2 * config.ffn {
+        return fail("gate and up", layer.gate_up.rows(), 2 * config.ffn);
+    }
+    if layer.qkv_bias.as_ref().is_some_and(|b| b.len() != qkv) {
+        return fail(
+            "the q, k and v biases",
+            layer.qkv_bias.as_ref().map_or(0, Vec::len),
+            qkv,
+        );
+    }
+    Ok(())
+}
+
+/// Per-frequency divisors of the rope's angles, where llama.cpp applies
+/// them: Llama 3.1's `rope_freqs`, or Phi-3's long-context factors (the
+/// long ones when the context passes the original one).
+fn rope_factors(gguf: &Gguf, config: &Config, context: usize) -> Result<Option<Vec<f32>>, String> {
+    if !matches!(
+        config.architecture,
+        Architecture::Llama | Architecture::Phi3
+    ) {
+        return Ok(None);
+    }
+    let arch = gguf.string("general.architecture")?;
+    let original = gguf
+        .u32(&format!("{arch}.rope.scaling.original_context_length"))
+        .map_or(config.context, |n| n as usize);
+    let name = match (gguf.has("rope_freqs.weight"), context > original) {
+        (true, _) => "rope_freqs.weight",
+        (false, true) => "rope_factors_long.weight",
+        (false, false) => "rope_factors_short.weight",
+    };
+    if !gguf.has(name) {
+        return Ok(None);
+    }
+    let factors = load_vector(gguf, name)?;
+    if factors.len() != config.head_dim / 2 {
+        return Err(format!(
+            "`{name}` has {} factors for {} rotated pairs",
+            factors.len(),
+            config.head_dim / 2
+        ));
+    }
+    Ok(Some(factors))
+}
+
+/// ggml's rope cache: for each position, the angle starts at the
+/// position and is multiplied by base^(-2 / dims) pair after pair, in
+/// f32; each pair's angle is divided by its factor and multiplied by the
+/// linear scale, and cos and sin by the attention factor.
+fn rope_table(
+    config: &Config,
+    rope: &Rope,
+    factors: Option<&[f32]>,
+    context: usize,
+) -> Vec<(f32, f32)> {
+    let half = config.head_dim / 2;
+    let step = rope.base.powf(-2.0 / config.head_dim as f32);
+    let magnitude = config.rope_attention_factor;
+    let mut table = Vec::with_capacity(context * half);
+    for position in 0..context {
+        let mut angle = position as f32;
+        for pair in 0..half {
+            let factor = factors.map_or(1.0, |f| f[pair]);
+            let theta = rope.scale * (angle / factor);
+            table.push((theta.cos() * magnitude, theta.sin() * magnitude));
+            angle *= step;
+        }
+    }
+    table
 }
 
 /// A weight matrix in the layout of `kernels::quant`, in its file's type

@@ -1,5 +1,7 @@
 //! A Hugging Face `tokenizer.json` built from a GGUF's own vocabulary,
-//! merges and pre-tokenizer name, for GGUFs that ship without one.
+//! merges and pre-tokenizer name, for GGUFs that ship without one: the
+//! byte-level BPE of `gpt2`-model GGUFs (Llama 3, Qwen, SmolLM) and the
+//! SentencePiece BPE of `llama`-model ones (Llama 2, Mistral, Phi-3, Gemma).
 //!
 //! Candle's GGUF tokenizer treats every `gpt2`-model GGUF as plain GPT-2;
 //! models whose pre-tokenizer splits digits (`smollm`, StarCoder's
@@ -13,6 +15,8 @@ use serde_json::{Value, json};
 use crate::models::llama::Gguf;
 
 /// GGUF token types (llama.cpp's `llama_token_type`).
+const NORMAL: i32 = 1;
+const UNKNOWN: i32 = 2;
 const CONTROL: i32 = 3;
 const USER_DEFINED: i32 = 4;
 
@@ -24,29 +28,33 @@ const QWEN2_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'
 /// Llama 3's split as llama.cpp writes it: digits in runs of up to three.
 const LLAMA3_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// The `tokenizer.json` text for a byte-level BPE GGUF.
+/// The `tokenizer.json` text for a GGUF's tokenizer.
 pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
-    let model = gguf.string("tokenizer.ggml.model")?;
-    if model != "gpt2" {
-        return Err(format!(
-            "the GGUF's tokenizer is `{model}`; Wick builds byte-level BPE (`gpt2`) tokenizers — \
-             put a tokenizer.json beside the GGUF"
-        ));
-    }
-    let pre = gguf.string("tokenizer.ggml.pre").unwrap_or("default");
-    let tokens = gguf.strings("tokenizer.ggml.tokens")?;
-    let types = gguf.i32s("tokenizer.ggml.token_type")?;
-    let merges = gguf.strings("tokenizer.ggml.merges")?;
-    let vocab: serde_json::Map<String, Value> = tokens
+    let tokenizer = match gguf.string("tokenizer.ggml.model")? {
+        "gpt2" => byte_level_bpe(gguf)?,
+        "llama" => sentencepiece(gguf)?,
+        other => {
+            return Err(format!(
+                "the GGUF's tokenizer is `{other}`; Wick builds byte-level BPE (`gpt2`) and \
+                 SentencePiece (`llama`) tokenizers — put a tokenizer.json beside the GGUF"
+            ));
+        }
+    };
+    let text = tokenizer.to_string();
+    // What we write must load.
+    tokenizers::Tokenizer::from_bytes(text.as_bytes())
+        .map_err(|e| format!("the tokenizer built from the GGUF does not load: {e}"))?;
+    Ok(text)
+}
+
+/// Every token of the given types as an added token, matched in the raw
+/// text before anything else (special when of type "control").
+fn added_tokens(tokens: &[&str], types: &[i32], kinds: &[i32]) -> Vec<Value> {
+    tokens
         .iter()
+        .zip(types)
         .enumerate()
-        .map(|(id, token)| (token.to_string(), json!(id)))
-        .collect();
-    let added: Vec<Value> = tokens
-        .iter()
-        .zip(&types)
-        .enumerate()
-        .filter(|(_, (_, kind))| matches!(**kind, CONTROL | USER_DEFINED))
+        .filter(|(_, (_, kind))| kinds.contains(kind))
         .map(|(id, (token, kind))| {
             json!({
                 "id": id,
@@ -55,10 +63,105 @@ pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
                 "lstrip": false,
                 "rstrip": false,
                 "normalized": false,
-                "special": *kind == CONTROL,
+                "special": *kind != USER_DEFINED,
             })
         })
-        .collect();
+        .collect()
+}
+
+fn vocab(tokens: &[&str]) -> serde_json::Map<String, Value> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(id, token)| (token.to_string(), json!(id)))
+        .collect()
+}
+
+/// llama.cpp's SPM tokenizer as a BPE model: llama.cpp merges, again and
+/// again, the adjacent pair whose joined text is the highest-scoring
+/// token (leftmost among equals), falling back to `<0xXX>` byte tokens;
+/// BPE with one merge per way of splitting each token in two, ranked by
+/// the token's score, does the same. Spaces are `▁`, and one is put
+/// before the text (and after each special token) unless the GGUF says
+/// `add_space_prefix = false` (Gemma).
+fn sentencepiece(gguf: &Gguf) -> Result<Value, String> {
+    let tokens = gguf.strings("tokenizer.ggml.tokens")?;
+    let types = gguf.i32s("tokenizer.ggml.token_type")?;
+    let scores = gguf.f32s("tokenizer.ggml.scores")?;
+    if types.len() != tokens.len() || scores.len() != tokens.len() {
+        return Err("the GGUF's tokens, token types and scores differ in number".into());
+    }
+    let ids: std::collections::HashMap<&str, usize> =
+        tokens.iter().enumerate().map(|(id, &t)| (t, id)).collect();
+    let mut merges: Vec<(f32, usize, &str, &str)> = Vec::new();
+    for (id, &token) in tokens.iter().enumerate() {
+        if types[id] != NORMAL {
+            continue;
+        }
+        for (split, _) in token.char_indices().skip(1) {
+            let (left, right) = token.split_at(split);
+            if ids.contains_key(left) && ids.contains_key(right) {
+                merges.push((scores[id], id, left, right));
+            }
+        }
+    }
+    // Highest score first; a stable sort keeps each token's splits together.
+    merges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let merges: Vec<[&str; 2]> = merges.iter().map(|&(_, _, l, r)| [l, r]).collect();
+    let unknown = gguf
+        .u32("tokenizer.ggml.unknown_token_id")
+        .ok()
+        .and_then(|id| tokens.get(id as usize))
+        .copied();
+    let space_prefix = gguf.bool("tokenizer.ggml.add_space_prefix").unwrap_or(true);
+    let replace_spaces =
+        json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"});
+    let (normalizer, decoders) = match space_prefix {
+        true => (
+            json!({"type": "Sequence", "normalizers": [
+                {"type": "Prepend", "prepend": "\u{2581}"}, replace_spaces]}),
+            vec![json!({"type": "Strip", "content": " ", "start": 1, "stop": 0})],
+        ),
+        false => (replace_spaces, vec![]),
+    };
+    let mut decoders_in_order = vec![
+        json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
+        json!({"type": "ByteFallback"}),
+        json!({"type": "Fuse"}),
+    ];
+    decoders_in_order.extend(decoders);
+    let decoder = json!({"type": "Sequence", "decoders": decoders_in_order});
+    Ok(json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added_tokens(&tokens, &types, &[UNKNOWN, CONTROL, USER_DEFINED]),
+        "normalizer": normalizer,
+        "pre_tokenizer": null,
+        "post_processor": null,
+        "decoder": decoder,
+        "model": {
+            "type": "BPE",
+            "dropout": null,
+            "unk_token": unknown,
+            "continuing_subword_prefix": null,
+            "end_of_word_suffix": null,
+            "fuse_unk": true,
+            "byte_fallback": true,
+            "ignore_merges": false,
+            "vocab": vocab(&tokens),
+            "merges": merges,
+        },
+    }))
+}
+
+/// GPT-2's byte-level BPE with the GGUF's merges and the pre-tokenizer
+/// its `tokenizer.ggml.pre` names.
+fn byte_level_bpe(gguf: &Gguf) -> Result<Value, String> {
+    let pre = gguf.string("tokenizer.ggml.pre").unwrap_or("default");
+    let tokens = gguf.strings("tokenizer.ggml.tokens")?;
+    let types = gguf.i32s("tokenizer.ggml.token_type")?;
+    let merges = gguf.strings("tokenizer.ggml.merges")?;
     let byte_level = json!({
         "type": "ByteLevel",
         "add_prefix_space": false,
@@ -99,11 +202,11 @@ pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
             ));
         }
     };
-    let tokenizer = json!({
+    Ok(json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
-        "added_tokens": added,
+        "added_tokens": added_tokens(&tokens, &types, &[CONTROL, USER_DEFINED]),
         "normalizer": null,
         "pre_tokenizer": pre_tokenizer,
         "post_processor": null,
@@ -117,13 +220,8 @@ pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
             "fuse_unk": false,
             "byte_fallback": false,
             "ignore_merges": false,
-            "vocab": vocab,
+            "vocab": vocab(&tokens),
             "merges": merges,
         },
-    });
-    let text = tokenizer.to_string();
-    // What we write must load.
-    tokenizers::Tokenizer::from_bytes(text.as_bytes())
-        .map_err(|e| format!("the tokenizer built from the GGUF does not load: {e}"))?;
-    Ok(text)
+    }))
 }
