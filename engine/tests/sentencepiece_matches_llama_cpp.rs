@@ -3,7 +3,7 @@
 //! llama.cpp's own tokenizer test: its texts (`texts.inp`) and the ids
 //! Hugging Face's tokenizers give for them (`spm-ids.out`), which
 //! llama.cpp's tokenizer must reproduce too. `scripts/fetch-examples`
-//! puts the files in tests/vocabs (see its wick.toml).
+//! puts the files in tests/from-llama-cpp (see its wick.toml).
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use wick_engine::models::llama::Gguf;
 use wick_engine::tasks::text_generation::tokenizer::tokenizer_json;
 
 fn vocabs() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vocabs");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/from-llama-cpp");
     assert!(
         dir.join("llama-spm.gguf").is_file(),
         "{} has no vocabularies: run scripts/fetch-examples",

@@ -19,7 +19,7 @@
 //!   3's pre-tokenizer;
 //! - phi3: q, k and v in one matrix, gate and up in another, q scaled
 //!   before attention; Phi-3's short rope factors and attention factor;
-//!   Phi-3's SentencePiece vocabulary (tests/vocabs, fetched);
+//!   Phi-3's SentencePiece vocabulary (tests/from-llama-cpp, fetched);
 //! - gemma2: embeddings × √hidden, norms after attention and FFN, GELU,
 //!   soft-capped scores and logits, layer 0 attending to a window of 8;
 //!   Llama 2's SentencePiece vocabulary without the space prefix, as
@@ -60,7 +60,7 @@ enum Vocabulary {
     /// llama.cpp splits text by the name alone, so its tokenization
     /// checks Wick's split.
     SmolLm2 { pre: &'static str },
-    /// A vocabulary-only GGUF of tests/vocabs, with metadata overridden.
+    /// A vocabulary-only GGUF of tests/from-llama-cpp, with metadata overridden.
     File {
         name: &'static str,
         overrides: &'static [(&'static str, Meta)],
@@ -235,7 +235,7 @@ fn tokenizer_metadata(vocabulary: &Vocabulary) -> Vec<(String, gguf_file::Value)
             vec![("tokenizer.ggml.pre", Meta::Str(pre))],
         ),
         Vocabulary::File { name, overrides } => (
-            manifest_dir().join("tests/vocabs").join(name),
+            manifest_dir().join("tests/from-llama-cpp").join(name),
             overrides.to_vec(),
         ),
     };

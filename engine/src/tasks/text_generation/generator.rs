@@ -47,6 +47,8 @@ pub struct TextGeneration {
     template: ChatTemplate,
     /// Tokens that end a reply (the GGUF's eos, and end-of-turn tokens).
     stops: Vec<u32>,
+    /// The token every prompt starts with, where the GGUF asks for one.
+    bos: Option<u32>,
     settings: Settings,
     /// Streams whose caches, at full context, fit `kv_cache_mb`.
     max_streams: usize,
@@ -124,6 +126,7 @@ impl TextGeneration {
         tokenizer: Tokenizer,
         template: ChatTemplate,
         stops: Vec<u32>,
+        bos: Option<u32>,
         settings: Settings,
     ) -> std::result::Result<Self, String> {
         let per_stream = llama.cache_bytes_per_position() * llama.context();
@@ -150,6 +153,7 @@ impl TextGeneration {
             tokenizer,
             template,
             stops,
+            bos,
             settings,
             max_streams,
         })
@@ -250,11 +254,7 @@ impl TextGeneration {
     }
 
     fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        // Special tokens written in the text (`<|im_start|>`) are tokens.
-        self.tokenizer
-            .encode(text, false)
-            .map(|encoding| encoding.get_ids().to_vec())
-            .map_err(|e| Error::Inference(format!("tokenizing failed: {e}")))
+        super::tokenizer::prompt_tokens(&self.tokenizer, self.bos, text).map_err(Error::Inference)
     }
 
     fn decode(&self, ids: &[u32]) -> String {

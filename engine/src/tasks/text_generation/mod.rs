@@ -12,7 +12,7 @@
 
 mod generator;
 mod settings;
-mod template;
+pub mod template;
 pub mod tokenizer;
 
 use std::collections::BTreeMap;
@@ -166,7 +166,9 @@ fn load(bundle: &Bundle, device: &Device) -> Result<Arc<dyn AnyTask>> {
             stops.push(id);
         }
     }
+    let bos = tokenizer::prompt_bos(&gguf);
     let llama = Llama::from_gguf(&gguf, settings.context).map_err(fail)?;
-    let task = TextGeneration::new(llama, tokenizer, template, stops, settings).map_err(fail)?;
+    let task =
+        TextGeneration::new(llama, tokenizer, template, stops, bos, settings).map_err(fail)?;
     Ok(Arc::new(Stepping(task)))
 }

@@ -1,7 +1,11 @@
 //! The chat template: the model's own Jinja template (GGUF
 //! `tokenizer.chat_template`, as `transformers` and llama.cpp use it),
 //! rendered by minijinja with Python's string methods (`.strip()`, ...)
-//! that templates written for `transformers` call.
+//! that templates written for `transformers` call, and what llama.cpp
+//! adds around them: `strftime_now` and `date_string` (today, UTC) for
+//! the templates that print the date (Llama 3.x), and a system message
+//! folded into the first user message for templates that have no system
+//! role (Gemma's raises an error, others drop it).
 
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
@@ -16,6 +20,12 @@ pub struct ChatTemplate {
     environment: Environment<'static>,
     bos: String,
     eos: String,
+    /// Whether the template prints a system message (found by rendering
+    /// one, as llama.cpp finds it).
+    system_role: bool,
+    /// The date templates see, as llama.cpp writes it ("06 Dec 2026");
+    /// today unless set.
+    date: Option<String>,
 }
 
 const NAME: &str = "chat";
@@ -37,30 +47,82 @@ impl ChatTemplate {
                 ))
             },
         );
+        environment.add_function("strftime_now", |format: String| {
+            chrono::Utc::now().format(&format).to_string()
+        });
         environment
             .add_template_owned(NAME, source.to_string())
             .map_err(|e| format!("the chat template does not compile: {e}"))?;
-        Ok(ChatTemplate {
+        let mut template = ChatTemplate {
             environment,
             bos: bos.to_string(),
             eos: eos.to_string(),
-        })
+            system_role: true,
+            date: None,
+        };
+        const NEEDLE: &str = "<system needle>";
+        let probe = [message("system", NEEDLE), message("user", "Hi")];
+        template.system_role = template
+            .render_as_written(&probe)
+            .is_ok_and(|prompt| prompt.contains(NEEDLE));
+        Ok(template)
     }
 
-    /// The prompt for `messages`, ending where the assistant's reply begins.
+    /// Renders as if today were `date` (llama.cpp's "%d %b %Y", e.g.
+    /// "06 Dec 2026"), for comparisons with renderings made on that day.
+    pub fn on_date(mut self, date: &str) -> ChatTemplate {
+        self.date = Some(date.to_string());
+        self
+    }
+
+    /// The prompt for `messages`, ending where the assistant's reply
+    /// begins. Without a system role, a leading system message's text goes
+    /// before the next message's, on a line of its own (alone, it is
+    /// dropped), as llama.cpp does.
     pub fn render(&self, messages: &[Message]) -> Result<String, String> {
+        match (self.system_role, messages) {
+            (false, [system, next, rest @ ..]) if system.role == "system" => {
+                let merged = Message {
+                    role: next.role.clone(),
+                    content: format!("{}\n{}", system.content, next.content),
+                };
+                let folded: Vec<Message> = std::iter::once(merged)
+                    .chain(rest.iter().cloned())
+                    .collect();
+                self.render_as_written(&folded)
+            }
+            (false, [system]) if system.role == "system" => self.render_as_written(&[]),
+            _ => self.render_as_written(messages),
+        }
+    }
+
+    fn render_as_written(&self, messages: &[Message]) -> Result<String, String> {
         let template = self
             .environment
             .get_template(NAME)
             .map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now();
+        let date = match &self.date {
+            Some(date) => date.clone(),
+            None => now.format("%d %b %Y").to_string(),
+        };
         template
             .render(context! {
                 messages => messages,
                 add_generation_prompt => true,
                 bos_token => self.bos,
                 eos_token => self.eos,
+                date_string => date,
+                datetime => now.format("%b %d %Y").to_string(),
             })
             .map_err(|e| format!("the chat template failed: {e}"))
+    }
+}
+
+fn message(role: &str, content: &str) -> Message {
+    Message {
+        role: role.into(),
+        content: content.into(),
     }
 }
 
@@ -107,5 +169,40 @@ mod tests {
         };
         let error = template.render(&[assistant]).unwrap_err();
         assert!(error.contains("must start with user"), "{error}");
+    }
+
+    #[test]
+    fn a_template_without_a_system_role_gets_the_system_text_in_the_next_message() {
+        // Prints user and assistant turns only, as some templates do.
+        let source = "{% for m in messages %}{% if m.role != 'system' %}[{{ m.role }}]{{ m.content }}{% endif %}{% endfor %}";
+        let template = ChatTemplate::new(source, "<s>", "</s>").unwrap();
+        let system = message("system", "Be brief.");
+        assert_eq!(
+            template.render(&[system.clone(), user("Hi")]).unwrap(),
+            "[user]Be brief.\nHi"
+        );
+        // Alone, it is dropped, as llama.cpp drops it.
+        assert_eq!(template.render(&[system]).unwrap(), "");
+        // A template with a system role keeps it as it is.
+        let keeps = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}";
+        let template = ChatTemplate::new(keeps, "<s>", "</s>").unwrap();
+        let prompt = template
+            .render(&[message("system", "S"), user("U")])
+            .unwrap();
+        assert_eq!(prompt, "[system]S[user]U");
+    }
+
+    #[test]
+    fn templates_see_the_date_as_llama_cpp_writes_it() {
+        let source = "{{ date_string }}|{{ strftime_now('%Y') }}";
+        let template = ChatTemplate::new(source, "<s>", "</s>").unwrap();
+        let year = chrono::Utc::now().format("%Y").to_string();
+        let rendered = template.render(&[user("Hi")]).unwrap();
+        assert!(rendered.ends_with(&format!(" {year}|{year}")), "{rendered}");
+        let fixed = template
+            .on_date("26 Jul 2024")
+            .render(&[user("Hi")])
+            .unwrap();
+        assert_eq!(fixed, format!("26 Jul 2024|{year}"));
     }
 }

@@ -47,6 +47,45 @@ pub fn tokenizer_json(gguf: &Gguf) -> Result<String, String> {
     Ok(text)
 }
 
+/// The token a prompt starts with, where the GGUF asks for one: its
+/// `add_bos_token`, else llama.cpp's default for the tokenizer
+/// (SentencePiece and Llama 3's BPE add one, other BPEs do not).
+pub fn prompt_bos(gguf: &Gguf) -> Option<u32> {
+    let adds = gguf
+        .bool("tokenizer.ggml.add_bos_token")
+        .unwrap_or_else(|_| match gguf.string("tokenizer.ggml.model") {
+            Ok("llama") => true,
+            Ok("gpt2") => matches!(
+                gguf.string("tokenizer.ggml.pre"),
+                Ok("llama3" | "llama-v3" | "llama-bpe")
+            ),
+            _ => false,
+        });
+    adds.then(|| gguf.u32("tokenizer.ggml.bos_token_id").ok())
+        .flatten()
+}
+
+/// A prompt's tokens as llama.cpp reads them: special tokens written in
+/// the text (`<|im_start|>`) are tokens, and `bos` comes first once
+/// (llama.cpp strips the one a chat template prints and adds it when
+/// tokenizing).
+pub fn prompt_tokens(
+    tokenizer: &tokenizers::Tokenizer,
+    bos: Option<u32>,
+    text: &str,
+) -> Result<Vec<u32>, String> {
+    let mut ids = tokenizer
+        .encode(text, false)
+        .map(|encoding| encoding.get_ids().to_vec())
+        .map_err(|e| format!("tokenizing failed: {e}"))?;
+    if let Some(bos) = bos
+        && ids.first() != Some(&bos)
+    {
+        ids.insert(0, bos);
+    }
+    Ok(ids)
+}
+
 /// Every token of the given types as an added token, matched in the raw
 /// text before anything else (special when of type "control").
 fn added_tokens(tokens: &[&str], types: &[i32], kinds: &[i32]) -> Vec<Value> {
