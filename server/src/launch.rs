@@ -225,6 +225,7 @@ async fn serve(
             cors_origins: options.cors_origin.clone(),
             public_url: options.public_url.clone(),
             auth: credentials,
+            no_mcp: options.no_mcp,
         },
     );
     let listener = tokio::net::TcpListener::bind((options.host.as_str(), options.port))

@@ -2,8 +2,8 @@
 //! an engine), the CLI and its commands (the `cli` feature), and the HTTP
 //! router — the UI, the JSON API (with SSE and multipart), the
 //! OpenAI-compatible API, Gradio's client protocol, the Open Inference
-//! Protocol V2 (REST here, gRPC in `v2::grpc` on its own port), the
-//! feedback API, the admin page and API, OpenAPI, metrics and probes on one
+//! Protocol V2 (REST here, gRPC in `v2::grpc` on its own port), MCP for
+//! agents, the feedback API, the admin page and API, OpenAPI, metrics and probes on one
 //! port, every route behind the one `gate`. `main.rs` only wires; tests
 //! build the router in process.
 
@@ -22,6 +22,7 @@ pub mod gate;
 mod gradio;
 mod launch;
 pub mod listen;
+mod mcp;
 mod multipart;
 mod openai;
 mod openapi;
@@ -167,6 +168,9 @@ pub fn router_behind(
     let mut routes = Router::new();
     if gate.demo_is_locked() {
         routes = routes.merge(auth::router(gate.clone()));
+    }
+    if !security.no_mcp {
+        routes = routes.merge(mcp::router(engine.clone(), body.max_bytes));
     }
     let routes = routes
         .merge(api::router(engine.clone()))

@@ -48,6 +48,10 @@ pub struct ServeOptions {
     /// process exits anyway.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Serve no Model Context Protocol tools (`/mcp`, `/gradio_api/mcp/`):
+    /// by default every endpoint is a tool for agents.
+    #[arg(long)]
+    pub no_mcp: bool,
     /// Also serve the Open Inference Protocol over gRPC on this port.
     #[arg(long, env = "WICK_GRPC_PORT")]
     pub grpc_port: Option<u16>,

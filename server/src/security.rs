@@ -34,6 +34,8 @@ pub struct Security {
     /// The address the API page's snippets use (`--public-url`), rather
     /// than one read from the request's headers.
     pub public_url: Option<String>,
+    /// `--no-mcp`: no Model Context Protocol routes (a door fewer).
+    pub no_mcp: bool,
 }
 
 /// The policy of an HTML page; `nonce` is the one its inline scripts carry.

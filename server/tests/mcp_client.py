@@ -1,0 +1,94 @@
+"""The official MCP Python SDK (`mcp`: its Streamable HTTP client and
+ClientSession) against a running `wick serve` with the four example models,
+at both paths Wick serves MCP on: every endpoint is a tool with the
+schema the API documents; a text tool, an image tool given a data URL, the
+chat tool with progress notifications, and a refused input (a tool error
+with Wick's message).
+
+    python mcp_client.py BASE_URL IMAGE.png
+"""
+import asyncio
+import base64
+import json
+import sys
+import urllib.request
+
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+base, image = sys.argv[1], sys.argv[2]
+
+
+def get(path):
+    return json.load(urllib.request.urlopen(base + path))
+
+
+models = get("/api/models")["models"]
+openapi = get("/openapi.json")["components"]["schemas"]
+expected = {}
+for model in models:
+    for endpoint in model["endpoints"]:
+        name = f"{model['name']}_{endpoint['name']}".replace(".", "_").replace("@", "_")
+        expected[name] = openapi[f"{model['name']}.{endpoint['name']}.Inputs"]
+assert len(expected) == 7, expected.keys()
+data_url = "data:image/png;base64," + base64.b64encode(open(image, "rb").read()).decode()
+
+
+def text_of(result):
+    return "".join(block.text for block in result.content if block.type == "text")
+
+
+async def check(path):
+    async with streamable_http_client(base + path) as streams:
+        read, write = streams[0], streams[1]
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            assert set(tools) == set(expected), (sorted(tools), sorted(expected))
+            for name, tool in tools.items():
+                assert tool.input_schema == expected[name], (name, tool.input_schema, expected[name])
+                assert tool.description, name
+
+            embedded = await session.call_tool("minilm_embed", {"text": "The cat sits outside"})
+            assert not embedded.is_error, text_of(embedded)
+            embedding = embedded.structured_content["embedding"]
+            assert len(embedding) == 384, len(embedding)
+            assert json.loads(text_of(embedded))["embedding"] == embedding
+
+            classified = await session.call_tool("efficientnet-lite0_classify", {"image": data_url})
+            assert not classified.is_error, text_of(classified)
+            label = classified.structured_content["label"]
+            assert "cat" in json.dumps(label).lower(), label
+
+            progress = []
+
+            async def on_progress(done, total, message):
+                progress.append((done, message))
+
+            chat = await session.call_tool(
+                "smollm2_chat",
+                {"messages": [{"role": "user", "content": "What is the capital of France?"}],
+                 "max_new_tokens": 12, "temperature": 0},
+                progress_callback=on_progress,
+            )
+            assert not chat.is_error, text_of(chat)
+            reply = chat.structured_content["text"]
+            assert reply, chat
+            assert len(progress) >= 2, progress
+            assert [done for done, _ in progress] == sorted(done for done, _ in progress), progress
+            assert "".join(message for _, message in progress) == reply, (progress, reply)
+
+            refused = await session.call_tool("minilm_embed", {"text": 42})
+            assert refused.is_error, refused
+            assert "text" in text_of(refused), text_of(refused)
+            unknown = await session.call_tool("minilm_embed", {"words": "hi"})
+            assert unknown.is_error and "words" in text_of(unknown), text_of(unknown)
+    print(f"{path}: {len(tools)} tools; chat reply {reply!r} in {len(progress)} progress notifications")
+
+
+async def main():
+    for path in ("/mcp", "/gradio_api/mcp/"):
+        await check(path)
+
+
+asyncio.run(main())
