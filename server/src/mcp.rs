@@ -11,7 +11,7 @@
 //! A tool is named after its endpoint (`{model}_{endpoint}` when several
 //! models are loaded), takes the endpoint's inputs as its arguments (the
 //! JSON Schema the API documents: descriptions, defaults, enums, bounds;
-//! images and audio as data URLs or base64), and answers with the outputs:
+//! images and audio as data URLs), and answers with the outputs:
 //! a text output as text, anything else as JSON (also as structured
 //! content). A refused input or a failed run is a tool error carrying
 //! Wick's message. Streaming endpoints (text generation) send each new
@@ -132,7 +132,7 @@ impl Target {
         match media.is_empty() {
             true => what,
             false => format!(
-                "{what} ({}: a data URL such as data:image/png;base64,…, or plain base64)",
+                "{what} ({}: a data URL, such as data:image/png;base64,…)",
                 media.join(", ")
             ),
         }
@@ -287,7 +287,8 @@ fn failed(message: String) -> CallToolResult {
 }
 
 /// `GET /gradio_api/mcp/schema`: the tools as Gradio lists them for the
-/// Hub (name, description, input schema, whether the tool streams).
+/// Hub (name, description, input schema, whether files go in, the
+/// endpoint's name).
 async fn schema(State(engine): State<Arc<Engine>>) -> Json<Value> {
     let tools: Vec<Value> = targets(&engine)
         .iter()
@@ -299,6 +300,7 @@ async fn schema(State(engine): State<Arc<Engine>>) -> Json<Value> {
                 "meta": {
                     "file_data_present": target.endpoint.inputs.iter().any(|f| f.kind.media().is_some()),
                     "mcp_type": "tool",
+                    "endpoint_name": target.endpoint.name,
                 },
             })
         })

@@ -11,7 +11,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, lite0_dir, minilm_dir, run_python, smollm2_dir, sse_events, test_script};
+use common::{
+    Server, lite0_dir, minilm_dir, run_node, run_python, smollm2_dir, sse_events, test_script,
+};
 use serde_json::{Value, json};
 
 fn chelsea() -> std::path::PathBuf {
@@ -30,22 +32,10 @@ fn the_python_gradio_client_works_unchanged() {
 
 #[test]
 fn the_javascript_gradio_client_works_unchanged() {
-    let modules = std::env::var("WICK_NODE_MODULES").expect(
-        "WICK_NODE_MODULES is not set: run the tests with scripts/test, which installs @gradio/client",
-    );
     let server = Server::start(&[&minilm_dir(), &lite0_dir()], &[]);
-    let output = Command::new("node")
-        .arg(test_script("gradio_client_test.mjs"))
-        .arg(&server.base)
-        .arg(chelsea())
-        .env("NODE_PATH", modules)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    run_node(
+        "gradio_client_test.mjs",
+        &[server.base.as_ref(), chelsea().as_os_str()],
     );
 }
 

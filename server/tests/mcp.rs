@@ -1,10 +1,14 @@
 //! The Model Context Protocol server: the official Python SDK lists and
-//! calls the four example models' tools (`mcp_client.py`); the MCP routes
-//! are behind the same gate as the API, and `--no-mcp` removes them.
+//! calls the four example models' tools (`mcp_client.py`), the official
+//! TypeScript SDK a text and an image tool (`mcp_client_test.mjs`); the
+//! MCP routes are behind the same gate as the API, and `--no-mcp` removes
+//! them.
 
 mod common;
 
-use common::{Server, lite0_dir, minilm_dir, run_python, smollm2_dir, test_script, whisper_dir};
+use common::{
+    Server, lite0_dir, minilm_dir, run_node, run_python, smollm2_dir, test_script, whisper_dir,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -19,6 +23,16 @@ async fn the_official_python_sdk_lists_and_calls_every_endpoint() {
         server.url("").as_ref(),
         image.as_os_str(),
     ]);
+}
+
+#[test]
+fn the_official_typescript_sdk_lists_and_calls_tools() {
+    let server = Server::start(&[&minilm_dir(), &lite0_dir()], &[]);
+    let image = lite0_dir().join("examples/chelsea.png");
+    run_node(
+        "mcp_client_test.mjs",
+        &[server.url("").as_ref(), image.as_os_str()],
+    );
 }
 
 /// An MCP request that lists the tools, as a client's first POST after
@@ -94,5 +108,96 @@ async fn the_schema_lists_each_tool_as_gradio_does() {
         json!(["text"]),
         "{tools}"
     );
-    assert_eq!(tools[0]["meta"]["mcp_type"], "tool");
+}
+
+/// Against what Gradio 6.31 serves for a demo of the same signatures
+/// (tests/fixtures/gradio-mcp-schema.json, bench/gradio_mcp_schema.py):
+/// each of Gradio's keys is there with a value of the same kind, the
+/// inputs' names, types and required ones are the same, and `meta` says
+/// the same. The words (descriptions) are each side's own.
+#[tokio::test]
+async fn the_schema_has_the_shape_gradio_serves() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(test_script("fixtures/gradio-mcp-schema.json")).unwrap(),
+    )
+    .unwrap();
+    let server = Server::start(&[&minilm_dir(), &lite0_dir()], &[]);
+    let ours: serde_json::Value = reqwest::get(server.url("/gradio_api/mcp/schema"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Gradio's demo has one of each; Wick serves two models.
+    let tool_of = |endpoint: &str| match endpoint {
+        "similarity" => "minilm_similarity",
+        _ => "efficientnet-lite0_classify",
+    };
+    for gradio in fixture["schema"].as_array().unwrap() {
+        let endpoint = gradio["meta"]["endpoint_name"].as_str().unwrap();
+        let wick = ours
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|tool| tool["name"] == tool_of(endpoint))
+            .unwrap_or_else(|| panic!("no tool for `{endpoint}` in {ours}"));
+        for (key, value) in gradio.as_object().unwrap() {
+            let kind = |v: &serde_json::Value| std::mem::discriminant(v);
+            assert_eq!(
+                kind(&wick[key]),
+                kind(value),
+                "`{endpoint}`: {key} in {wick}"
+            );
+        }
+        let meta = |tool: &serde_json::Value| {
+            let mut meta = tool["meta"].clone();
+            meta["endpoint_name"] = json!(endpoint);
+            meta
+        };
+        assert_eq!(meta(wick), meta(gradio), "`{endpoint}`");
+        let (theirs, mine) = (&gradio["inputSchema"], &wick["inputSchema"]);
+        assert_eq!(mine["type"], theirs["type"]);
+        assert_eq!(mine["required"], theirs["required"], "`{endpoint}`");
+        for (name, property) in theirs["properties"].as_object().unwrap() {
+            assert_eq!(
+                mine["properties"][name]["type"], property["type"],
+                "`{endpoint}`: input {name} in {mine}"
+            );
+        }
+        assert_eq!(
+            mine["properties"].as_object().unwrap().len(),
+            theirs["properties"].as_object().unwrap().len(),
+            "`{endpoint}`: {mine}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_call_follows_the_version_the_header_pins() {
+    let server = Server::start(&[&minilm_dir()], &[]);
+    let call = |version: &'static str| {
+        reqwest::Client::new()
+            .post(server.url("/mcp"))
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2025-06-18")
+            .header("X-Wick-Version", version)
+            .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                          "params": {"name": "embed", "arguments": {"text": "hi"}}}))
+            .send()
+    };
+    let pinned: serde_json::Value = call("1.0.0").await.unwrap().json().await.unwrap();
+    assert_eq!(pinned["result"]["isError"], false, "{pinned}");
+    assert_eq!(
+        pinned["result"]["structuredContent"]["embedding"]
+            .as_array()
+            .map(Vec::len),
+        Some(384),
+        "{pinned}"
+    );
+    let missing: serde_json::Value = call("9.9.9").await.unwrap().json().await.unwrap();
+    assert_eq!(missing["result"]["isError"], true, "{missing}");
+    let message = missing["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("9.9.9"), "{missing}");
 }

@@ -3,15 +3,18 @@ ClientSession) against a running `wick serve` with the four example models,
 at both paths Wick serves MCP on: every endpoint is a tool with the
 schema the API documents; a text tool, an image tool given a data URL, the
 chat tool with progress notifications, and a refused input (a tool error
-with Wick's message).
+with Wick's message); and a call abandoned mid-reply stops decoding.
 
     python mcp_client.py BASE_URL IMAGE.png
 """
 import asyncio
 import base64
 import json
+import re
 import sys
 import urllib.request
+
+import anyio
 
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -86,9 +89,38 @@ async def check(path):
     print(f"{path}: {len(tools)} tools; chat reply {reply!r} in {len(progress)} progress notifications")
 
 
+def generated_tokens():
+    metrics = urllib.request.urlopen(base + "/metrics").read().decode()
+    return sum(float(v) for v in re.findall(r"^wick_generated_tokens_total\{[^}]*\} (\S+)$", metrics, re.M))
+
+
+async def abandon_a_long_reply():
+    async with streamable_http_client(base + "/mcp") as streams:
+        async with ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            with anyio.move_on_after(1.5):
+                await session.call_tool(
+                    "smollm2_chat",
+                    {"messages": [{"role": "user", "content": "Tell me a very long story."}],
+                     "max_new_tokens": 1000, "temperature": 0.8, "seed": 1},
+                )
+                raise AssertionError("a 1000-token reply came back within 1.5 s")
+    # The client has gone: within a step or two the server stops decoding.
+    await asyncio.sleep(0.5)
+    before = generated_tokens()
+    await asyncio.sleep(1.5)
+    after = generated_tokens()
+    assert after == before, f"still decoding after the client left: {before} -> {after} tokens"
+    metrics = urllib.request.urlopen(base + "/metrics").read().decode()
+    assert re.search(r'wick_requests_total\{model="smollm2",[^}]*endpoint="chat",outcome="cancelled"\} 1', metrics), \
+        [line for line in metrics.splitlines() if "smollm2" in line and "requests_total" in line]
+    print(f"abandoned call: decoding stopped at {after:.0f} generated tokens in all")
+
+
 async def main():
     for path in ("/mcp", "/gradio_api/mcp/"):
         await check(path)
+    await abandon_a_long_reply()
 
 
 asyncio.run(main())

@@ -317,6 +317,26 @@ pub fn run_python(args: &[&std::ffi::OsStr]) {
     );
 }
 
+/// Runs the Node script `name` beside these tests with `args`, the npm
+/// packages scripts/test installs on its NODE_PATH; fails with its output.
+pub fn run_node(name: &str, args: &[&std::ffi::OsStr]) {
+    let modules = std::env::var("WICK_NODE_MODULES").expect(
+        "WICK_NODE_MODULES is not set: run the tests with scripts/test, which installs the npm clients",
+    );
+    let output = Command::new("node")
+        .arg(test_script(name))
+        .args(args)
+        .env("NODE_PATH", modules)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "node {name} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A test script beside these tests (`server/tests/NAME`).
 pub fn test_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
