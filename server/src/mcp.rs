@@ -11,7 +11,7 @@
 //! A tool is named after its endpoint (`{model}_{endpoint}` when several
 //! models are loaded), takes the endpoint's inputs as its arguments (the
 //! JSON Schema the API documents: descriptions, defaults, enums, bounds;
-//! images and audio as data URLs), and answers with the outputs:
+//! images and audio as data URLs or base64), and answers with the outputs:
 //! a text output as text, anything else as JSON (also as structured
 //! content). A refused input or a failed run is a tool error carrying
 //! Wick's message. Streaming endpoints (text generation) send each new
@@ -27,6 +27,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
+use base64::Engine as _;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
@@ -37,8 +38,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
-use wick_engine::{ClientId, Engine, Inputs, Update};
-use wick_types::{Endpoint, Kind, ModelInfo, Values, fields_schema};
+use wick_engine::{ClientId, Engine, Input, Inputs, Update};
+use wick_types::{Endpoint, Kind, Media, ModelInfo, Values, fields_schema, sniff};
 
 /// The MCP routes over `engine`; a request body is at most
 /// `max_body_bytes`, as everywhere.
@@ -132,7 +133,7 @@ impl Target {
         match media.is_empty() {
             true => what,
             false => format!(
-                "{what} ({}: a data URL, such as data:image/png;base64,…)",
+                "{what} ({}: a data URL, such as data:image/png;base64,…, or the file's bytes in base64)",
                 media.join(", ")
             ),
         }
@@ -214,7 +215,7 @@ impl Tools {
                 &target.model.name,
                 &route,
                 &target.endpoint.name,
-                vec![Inputs::from(arguments)],
+                vec![inputs(&target.endpoint, arguments)],
             )
             .await;
         let mut stream = match stream {
@@ -251,6 +252,35 @@ impl Tools {
             }
         }
     }
+}
+
+/// The arguments as the engine takes them. A media input may come as a
+/// data URL (checked by the engine, as the API's) or as bare base64, as
+/// agents often send files: that becomes the file its bytes are, typed by
+/// their first bytes (what is neither stays text, and the engine's check
+/// says what it expected).
+fn inputs(endpoint: &Endpoint, arguments: Map<String, Value>) -> Inputs {
+    let mut inputs = Inputs::default();
+    for (name, value) in arguments {
+        let media = endpoint
+            .inputs
+            .iter()
+            .any(|field| field.name == name && field.kind.media().is_some());
+        let file = match &value {
+            Value::String(text) if media && !text.starts_with("data:") => {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .ok()
+                    .and_then(|bytes| sniff(&bytes).map(|mime| Media::new(mime, bytes)))
+            }
+            _ => None,
+        };
+        match file {
+            Some(file) => inputs.insert(name, Input::File(file)),
+            None => inputs.insert(name, Input::Json(value)),
+        }
+    }
+    inputs
 }
 
 /// A partial output as one line of progress: its text, or its JSON.

@@ -1,7 +1,8 @@
 """The official MCP Python SDK (`mcp`: its Streamable HTTP client and
 ClientSession) against a running `wick serve` with the four example models,
 at both paths Wick serves MCP on: every endpoint is a tool with the
-schema the API documents; a text tool, an image tool given a data URL, the
+schema the API documents; a text tool, an image tool given a data URL and bare
+base64, the
 chat tool with progress notifications, and a refused input (a tool error
 with Wick's message); and a call abandoned mid-reply stops decoding.
 
@@ -62,6 +63,13 @@ async def check(path):
             assert not classified.is_error, text_of(classified)
             label = classified.structured_content["label"]
             assert "cat" in json.dumps(label).lower(), label
+            # The file's bytes in base64, as agents often send files.
+            bare = data_url.split(",", 1)[1]
+            again = await session.call_tool("efficientnet-lite0_classify", {"image": bare})
+            assert not again.is_error, text_of(again)
+            assert again.structured_content["label"] == label, (again.structured_content, label)
+            not_image = await session.call_tool("efficientnet-lite0_classify", {"image": "aGVsbG8="})
+            assert not_image.is_error and "image" in text_of(not_image), text_of(not_image)
 
             progress = []
 
