@@ -86,15 +86,18 @@ async fn mcp_is_behind_the_same_gate_and_can_be_turned_off() {
     assert_eq!(schema.status(), 404);
 }
 
+/// `GET /gradio_api/mcp/schema`.
+async fn schema(server: &Server) -> serde_json::Value {
+    let response = reqwest::get(server.url("/gradio_api/mcp/schema"))
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_schema_lists_each_tool_as_gradio_does() {
     let server = Server::start(&[&minilm_dir()], &[]);
-    let tools: serde_json::Value = reqwest::get(server.url("/gradio_api/mcp/schema"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tools = schema(&server).await;
     let names: Vec<&str> = tools
         .as_array()
         .unwrap()
@@ -122,12 +125,7 @@ async fn the_schema_has_the_shape_gradio_serves() {
     )
     .unwrap();
     let server = Server::start(&[&minilm_dir(), &lite0_dir()], &[]);
-    let ours: serde_json::Value = reqwest::get(server.url("/gradio_api/mcp/schema"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ours = schema(&server).await;
     // Gradio's demo has one of each; Wick serves two models.
     let tool_of = |endpoint: &str| match endpoint {
         "similarity" => "minilm_similarity",

@@ -84,40 +84,30 @@ impl Gguf {
             .map_err(|e| format!("`{key}`: {e}"))
     }
 
-    /// Whether the metadata has `key`.
-    pub fn has_key(&self, key: &str) -> bool {
-        self.content.metadata.contains_key(key)
+    /// An array, each item through `item`.
+    fn array<'a, T>(
+        &'a self,
+        key: &str,
+        item: impl Fn(&'a Value) -> candle_core::Result<T>,
+    ) -> Result<Vec<T>, String> {
+        self.value(key)?
+            .to_vec()
+            .map_err(|e| format!("`{key}`: {e}"))?
+            .iter()
+            .map(|v| item(v).map_err(|e| format!("`{key}`: {e}")))
+            .collect()
     }
 
     pub fn strings(&self, key: &str) -> Result<Vec<&str>, String> {
-        self.value(key)?
-            .to_vec()
-            .map_err(|e| format!("`{key}`: {e}"))?
-            .iter()
-            .map(|v| {
-                v.to_string()
-                    .map(String::as_str)
-                    .map_err(|e| format!("`{key}`: {e}"))
-            })
-            .collect()
+        self.array(key, |v| v.to_string().map(String::as_str))
     }
 
     pub fn i32s(&self, key: &str) -> Result<Vec<i32>, String> {
-        self.value(key)?
-            .to_vec()
-            .map_err(|e| format!("`{key}`: {e}"))?
-            .iter()
-            .map(|v| v.to_i32().map_err(|e| format!("`{key}`: {e}")))
-            .collect()
+        self.array(key, Value::to_i32)
     }
 
     pub fn f32s(&self, key: &str) -> Result<Vec<f32>, String> {
-        self.value(key)?
-            .to_vec()
-            .map_err(|e| format!("`{key}`: {e}"))?
-            .iter()
-            .map(|v| v.to_f32().map_err(|e| format!("`{key}`: {e}")))
-            .collect()
+        self.array(key, Value::to_f32)
     }
 
     /// An array of flags (booleans, or integers where non-zero is
