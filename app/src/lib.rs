@@ -21,6 +21,8 @@ mod devices;
 mod files;
 mod flag;
 mod inputs;
+#[cfg(feature = "ssr")]
+mod mcp_tab;
 #[cfg(feature = "rich")]
 mod media_input;
 #[cfg(feature = "rich")]

@@ -17,12 +17,24 @@ pub struct Site {
     pub base_url: String,
 }
 
+/// Which doors this server opens, for the API page; the server puts it
+/// in the pages' context.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Doors {
+    /// The MCP routes are served (not `--no-mcp`).
+    pub mcp: bool,
+    /// The API wants a bearer token (`--auth`, `--auth-token`).
+    pub token: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelPage {
     pub info: ModelInfo,
     /// The wick.toml article, rendered from markdown on the server with any
     /// raw HTML escaped.
     pub article_html: String,
+    /// The API page's MCP tab, made on the server (`mcp_tab`).
+    pub mcp_html: String,
 }
 
 /// The answer to one prediction from the form.
@@ -75,8 +87,13 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
     // With feedback off (`--no-feedback`), no page offers to flag.
     let feedback_off =
         use_context::<std::sync::Arc<wick_feedback::Store>>().is_some_and(|store| store.is_off());
-    let models = engine
-        .models()
+    let doors = use_context::<Doors>().unwrap_or_default();
+    let mcp = doors
+        .mcp
+        .then(|| crate::mcp_tab::McpSetup::new(&base_url, doors.token));
+    let infos = engine.models();
+    let served = infos.len();
+    let models = infos
         .into_iter()
         .map(|mut info| {
             if feedback_off {
@@ -84,6 +101,7 @@ pub async fn load_site() -> Result<Site, ServerFnError> {
             }
             ModelPage {
                 article_html: markdown::to_safe_html(&info.article),
+                mcp_html: crate::mcp_tab::tab_html(&info, served, &base_url, mcp.as_ref()),
                 info,
             }
         })

@@ -17,6 +17,7 @@ mod clients;
 #[cfg(feature = "cli")]
 pub mod commands;
 mod credentials;
+mod download;
 mod feedback_api;
 pub mod gate;
 mod gradio;
@@ -169,15 +170,21 @@ pub fn router_behind(
     if gate.demo_is_locked() {
         routes = routes.merge(auth::router(gate.clone()));
     }
+    // Files uploaded with Gradio's route, which MCP tool calls may name.
+    let uploads = Arc::new(gradio::Files::default());
     if !security.no_mcp {
-        routes = routes.merge(mcp::router(engine.clone(), body.max_bytes));
+        routes = routes.merge(mcp::router(engine.clone(), body.max_bytes, uploads.clone()));
     }
     let routes = routes
         .merge(api::router(engine.clone()))
         .merge(openai::router(engine.clone()))
         .merge(tei::router(engine.clone()))
         .merge(v2::router(engine.clone()))
-        .merge(gradio::router(engine.clone(), security.public_url.clone()))
+        .merge(gradio::router(
+            engine.clone(),
+            security.public_url.clone(),
+            uploads,
+        ))
         .merge(feedback_api::router(engine.clone(), store.clone()))
         .merge(admin::router(
             engine.clone(),

@@ -11,9 +11,11 @@
 //! A tool is named after its endpoint (`{model}_{endpoint}` when several
 //! models are loaded), takes the endpoint's inputs as its arguments (the
 //! JSON Schema the API documents: descriptions, defaults, enums, bounds;
-//! images and audio as data URLs or base64), and answers with the outputs:
-//! a text output as text, anything else as JSON (also as structured
-//! content). A refused input or a failed run is a tool error carrying
+//! images and audio as a URL — on the web, of a file uploaded with
+//! Gradio's `/gradio_api/upload` or of an example — a data URL or bare
+//! base64), and answers with the outputs: a text output as text, an image
+//! or audio output as image or audio content, anything else as JSON (also
+//! as structured content). A refused input or a failed run is a tool error carrying
 //! Wick's message. Streaming endpoints (text generation) send each new
 //! piece as a progress notification when the client asked for progress;
 //! a cancelled call drops the run, which stops it. The routes sit behind
@@ -39,13 +41,18 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 use wick_engine::{ClientId, Engine, Input, Inputs, Update};
-use wick_types::{Endpoint, Kind, Media, ModelInfo, Values, fields_schema, sniff};
+use wick_types::{Endpoint, Field, Kind, Media, ModelInfo, Values, fields_schema, sniff};
+
+use crate::download;
+use crate::gradio::{Files, held_file};
 
 /// The MCP routes over `engine`; a request body is at most
 /// `max_body_bytes`, as everywhere.
-pub fn router(engine: Arc<Engine>, max_body_bytes: usize) -> Router {
+/// `uploads` are the files Gradio's upload route keeps.
+pub fn router(engine: Arc<Engine>, max_body_bytes: usize, uploads: Arc<Files>) -> Router {
     let tools = Tools {
         engine: engine.clone(),
+        uploads,
     };
     let config = StreamableHttpServerConfig::default()
         // Stateless: any replica answers any request, as Gradio's does.
@@ -72,6 +79,7 @@ pub fn router(engine: Arc<Engine>, max_body_bytes: usize) -> Router {
 #[derive(Clone)]
 struct Tools {
     engine: Arc<Engine>,
+    uploads: Arc<Files>,
 }
 
 /// One tool: an endpoint of a model, under the name agents see.
@@ -84,36 +92,15 @@ struct Target {
 /// The tools of the loaded models, in their order.
 fn targets(engine: &Engine) -> Vec<Target> {
     let models = engine.models();
-    let several = models.len() > 1;
     models
         .iter()
         .flat_map(|model| {
-            model.endpoints.iter().map(move |endpoint| {
-                let name = match several {
-                    true => format!("{}_{}", model.name, endpoint.name),
-                    false => endpoint.name.clone(),
-                };
-                Target {
-                    name: tool_name(&name),
-                    model: model.clone(),
-                    endpoint: endpoint.clone(),
-                }
+            model.endpoints.iter().map(|endpoint| Target {
+                name: model.mcp_tool_name(&endpoint.name, models.len()),
+                model: model.clone(),
+                endpoint: endpoint.clone(),
             })
         })
-        .collect()
-}
-
-/// A name as MCP tools may be named (letters, digits, `_` and `-`, at
-/// most 64), the rest replaced by `_`, as Gradio does.
-fn tool_name(name: &str) -> String {
-    name.chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                true => c,
-                false => '_',
-            },
-        )
-        .take(64)
         .collect()
 }
 
@@ -133,7 +120,7 @@ impl Target {
         match media.is_empty() {
             true => what,
             false => format!(
-                "{what} ({}: a data URL, such as data:image/png;base64,…, or the file's bytes in base64)",
+                "{what} ({}: the file's http(s) URL, a data URL such as data:image/png;base64,…, or its bytes in base64)",
                 media.join(", ")
             ),
         }
@@ -209,13 +196,17 @@ impl Tools {
             ),
             None => wick_engine::Route::any(),
         };
+        let inputs = match self.inputs(target, arguments).await {
+            Ok(inputs) => inputs,
+            Err(message) => return failed(message),
+        };
         let stream = self
             .engine
             .stream(
                 &target.model.name,
                 &route,
                 &target.endpoint.name,
-                vec![inputs(&target.endpoint, arguments)],
+                vec![inputs],
             )
             .await;
         let mut stream = match stream {
@@ -252,35 +243,63 @@ impl Tools {
             }
         }
     }
-}
 
-/// The arguments as the engine takes them. A media input may come as a
-/// data URL (checked by the engine, as the API's) or as bare base64, as
-/// agents often send files: that becomes the file its bytes are, typed by
-/// their first bytes (what is neither stays text, and the engine's check
-/// says what it expected).
-fn inputs(endpoint: &Endpoint, arguments: Map<String, Value>) -> Inputs {
-    let mut inputs = Inputs::default();
-    for (name, value) in arguments {
-        let media = endpoint
-            .inputs
-            .iter()
-            .any(|field| field.name == name && field.kind.media().is_some());
-        let file = match &value {
-            Value::String(text) if media && !text.starts_with("data:") => {
-                base64::engine::general_purpose::STANDARD
-                    .decode(text)
-                    .ok()
-                    .and_then(|bytes| sniff(&bytes).map(|mime| Media::new(mime, bytes)))
-            }
-            _ => None,
-        };
-        match file {
-            Some(file) => inputs.insert(name, Input::File(file)),
-            None => inputs.insert(name, Input::Json(value)),
+    /// The arguments as the engine takes them. A media input is a file
+    /// this server holds (uploaded, or an example, by its URL or path), a
+    /// file on the web (downloaded), a data URL (checked by the engine, as
+    /// the API's are) or bare base64, as agents often send files, typed by
+    /// its first bytes.
+    async fn inputs(
+        &self,
+        target: &Target,
+        arguments: Map<String, Value>,
+    ) -> Result<Inputs, String> {
+        let mut inputs = Inputs::default();
+        for (name, value) in arguments {
+            let media = target
+                .endpoint
+                .inputs
+                .iter()
+                .find(|field| field.name == name && field.kind.media().is_some());
+            let input = match (media, &value) {
+                (Some(field), Value::String(text)) if !text.starts_with("data:") => {
+                    self.file(field, &target.model, text).await?
+                }
+                _ => Input::Json(value),
+            };
+            inputs.insert(name, input);
+        }
+        Ok(inputs)
+    }
+
+    /// The file a media input's text names or holds.
+    async fn file(&self, field: &Field, model: &ModelInfo, text: &str) -> Result<Input, String> {
+        if let Some(file) = held_file(field, text, &self.uploads, &self.engine, model).await {
+            return file.map(Input::File);
+        }
+        if download::is_web_url(text) {
+            return download::download(text, download::limit_for(field))
+                .await
+                .map(Input::File)
+                .map_err(|e| format!("`{}`: {e}", field.name));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD.decode(text.trim());
+        match decoded
+            .ok()
+            .and_then(|bytes| sniff(&bytes).map(|mime| Media::new(mime, bytes)))
+        {
+            Some(file) => Ok(Input::File(file)),
+            None => Err(format!(
+                "`{}`: expected {} as an http(s) URL, a data URL, a file uploaded here \
+                 or the file's bytes in base64",
+                field.name,
+                field
+                    .kind
+                    .media()
+                    .map_or("a file", |(kind, _)| kind.describe())
+            )),
         }
     }
-    inputs
 }
 
 /// A partial output as one line of progress: its text, or its JSON.
@@ -295,10 +314,23 @@ fn partial_text(outputs: &Values) -> String {
     }
 }
 
-/// The outputs as tool content: a lone text output as its text, anything
-/// else as JSON, and always as structured content.
+/// The outputs as tool content: a lone text output as its text, each
+/// image or audio output as image or audio content, anything else as
+/// JSON, and always as structured content (media there as data URLs).
 fn answer(endpoint: &Endpoint, outputs: Values) -> CallToolResult {
     let structured = serde_json::to_value(&outputs).unwrap_or(Value::Null);
+    let media: Vec<ContentBlock> = outputs
+        .values()
+        .filter_map(|value| match value {
+            wick_types::Value::Media(media) => Some(media_content(media)),
+            _ => None,
+        })
+        .collect();
+    if !media.is_empty() {
+        let mut result = CallToolResult::success(media);
+        result.structured_content = Some(structured);
+        return result;
+    }
     let text = match &endpoint.outputs[..] {
         [only] if matches!(only.kind, Kind::Text { .. }) => outputs
             .get(&only.name)
@@ -310,6 +342,15 @@ fn answer(endpoint: &Endpoint, outputs: Values) -> CallToolResult {
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(structured);
     result
+}
+
+/// An image or audio file as MCP content: its bytes in base64 and its type.
+fn media_content(media: &Media) -> ContentBlock {
+    let data = base64::engine::general_purpose::STANDARD.encode(&media.bytes);
+    match media.mime.starts_with("audio/") {
+        true => ContentBlock::audio(data, media.mime.clone()),
+        false => ContentBlock::image(data, media.mime.clone()),
+    }
 }
 
 fn failed(message: String) -> CallToolResult {
@@ -336,4 +377,72 @@ async fn schema(State(engine): State<Arc<Engine>>) -> Json<Value> {
         })
         .collect();
     Json(Value::Array(tools))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(outputs: Vec<Field>) -> Endpoint {
+        Endpoint {
+            name: "e".into(),
+            description: String::new(),
+            inputs: Vec::new(),
+            outputs,
+            streams: false,
+        }
+    }
+
+    fn content(result: &CallToolResult) -> Value {
+        serde_json::to_value(result).unwrap()["content"].clone()
+    }
+
+    #[test]
+    fn image_and_audio_outputs_are_image_and_audio_content() {
+        let image = Field::new("picture", Kind::Image { max_bytes: None });
+        let audio = Field::new("speech", Kind::Audio { max_bytes: None });
+        let outputs = Values::from([
+            (
+                "picture".to_string(),
+                wick_types::Value::Media(Media::new("image/png", vec![1, 2, 3])),
+            ),
+            (
+                "speech".to_string(),
+                wick_types::Value::Media(Media::new("audio/wav", vec![4, 5])),
+            ),
+        ]);
+        let result = answer(&endpoint(vec![image, audio]), outputs);
+        assert_eq!(
+            content(&result),
+            json!([
+                {"type": "image", "data": "AQID", "mimeType": "image/png"},
+                {"type": "audio", "data": "BAU=", "mimeType": "audio/wav"},
+            ])
+        );
+        let structured = result.structured_content.unwrap();
+        assert_eq!(structured["picture"], "data:image/png;base64,AQID");
+    }
+
+    #[test]
+    fn a_lone_text_output_is_its_text_and_anything_else_json() {
+        let text = Field::new(
+            "text",
+            Kind::Text {
+                lines: 1,
+                placeholder: None,
+                max_chars: None,
+            },
+        );
+        let outputs = Values::from([("text".to_string(), wick_types::Value::Text("hi".into()))]);
+        assert_eq!(
+            content(&answer(&endpoint(vec![text]), outputs)),
+            json!([{"type": "text", "text": "hi"}])
+        );
+        let score = Field::new("y", Kind::Score);
+        let outputs = Values::from([("y".to_string(), wick_types::Value::Number(2.0))]);
+        assert_eq!(
+            content(&answer(&endpoint(vec![score]), outputs)),
+            json!([{"type": "text", "text": "{\"y\":2.0}"}])
+        );
+    }
 }

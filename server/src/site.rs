@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use app::{App, PublicUrl, shell};
+use app::{App, Doors, PublicUrl, shell};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +35,10 @@ pub fn router(engine: Arc<Engine>, store: Arc<Store>, security: Arc<Security>) -
             move || {
                 provide_context(engine.clone());
                 provide_context(store.clone());
+                provide_context(Doors {
+                    mcp: !security.no_mcp,
+                    token: security.auth.is_on(),
+                });
                 if let Some(url) = &security.public_url {
                     provide_context(PublicUrl(url.trim_end_matches('/').to_string()));
                 }

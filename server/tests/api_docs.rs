@@ -89,26 +89,12 @@ async fn openapi_json_is_a_valid_openapi_3_1_document() {
     ]);
 }
 
-/// The text of `<code data-testid="...">` on a server-rendered page, as a
-/// browser shows it: comments (hydration markers) are not text.
+/// The text of `<code data-testid="...">` on a server-rendered page.
 fn snippet(html: &str, testid: &str) -> String {
-    let start = html
-        .find(&format!("data-testid=\"{testid}\">"))
-        .unwrap_or_else(|| panic!("no snippet {testid}"));
-    let rest = &html[start..];
-    let mut body = rest[rest.find('>').unwrap() + 1..rest.find("</code>").unwrap()].to_string();
-    while let Some(open) = body.find("<!") {
-        let close = body[open..]
-            .find('>')
-            .map_or(body.len(), |end| open + end + 1);
-        body.replace_range(open..close, "");
-    }
-    body.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+    common::texts_of(html, testid)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no snippet {testid}"))
 }
 
 #[tokio::test]
@@ -246,4 +232,62 @@ async fn schemathesis_finds_no_mismatch_between_the_document_and_the_server() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// The page's MCP tab: the configuration it shows reaches the server's
+/// MCP tools (with the token it asks for), and the tools it lists are the
+/// ones the server lists; with `--no-mcp` the tab says there are none.
+#[tokio::test]
+async fn the_mcp_tab_gives_a_configuration_that_reaches_the_tools_it_lists() {
+    let server = Server::start(
+        &[&minilm_dir(), &lite0_dir()],
+        &["--auth-token", "api-token"],
+    );
+    let client = reqwest::Client::new();
+    let html = client
+        .get(server.url("/m/minilm/api?tab=mcp"))
+        .bearer_auth("api-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(&snippet(&html, "mcp-config")).unwrap();
+    let entry = &config["mcpServers"]["wick"];
+    assert_eq!(
+        entry["headers"]["Authorization"], "Bearer YOUR_TOKEN",
+        "{config}"
+    );
+    let url = entry["url"].as_str().unwrap();
+    assert_eq!(url, server.url("/gradio_api/mcp/"));
+    let listed: serde_json::Value = common::list_mcp_tools(url, Some("api-token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let minilm_tools: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .filter(|name| name.starts_with("minilm_"))
+        .collect();
+    assert_eq!(
+        common::texts_of(&html, "mcp-tool"),
+        minilm_tools,
+        "{listed}"
+    );
+    let bridge: serde_json::Value = serde_json::from_str(&snippet(&html, "mcp-bridge")).unwrap();
+    assert_eq!(bridge["mcpServers"]["wick"]["args"][2], url, "{bridge}");
+
+    let off = Server::start(&[&minilm_dir()], &["--no-mcp"]);
+    let html = reqwest::get(off.url("/m/minilm/api?tab=mcp"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-testid=\"mcp-off\""), "{html}");
+    assert!(!html.contains("mcpServers"));
 }

@@ -398,6 +398,13 @@ async fn a_person_uses_the_demo_in_a_real_browser() {
     browser.find("snippet-embed-curl").await;
     browser.find("theme").await.click().await.unwrap();
     browser.screenshot("8-api-page-other-theme").await;
+    // Its MCP tab, reached by the hydrated page's own navigation.
+    browser.find("mcp-tab").await.click().await.unwrap();
+    let config = browser
+        .until("the MCP tab", || browser.text("[data-testid='mcp-config']"))
+        .await;
+    assert!(config.contains(&server.url("/gradio_api/mcp/")), "{config}");
+    browser.screenshot("8-api-page-mcp-tab").await;
 
     // The flag is in the export, tied to what ran, and on the review page.
     let export = common::output_of(common::wick().args([

@@ -176,6 +176,30 @@ curl -s -N {base}/gradio_api/call/similarity/$EVENT_ID"#,
     assert_eq!(String::from_utf8_lossy(&status.stdout), "404");
 }
 
+/// A `FileData` may name a file by URL, as `handle_file(url)` sends it: an
+/// example's URL is read here, and any other URL is downloaded only from
+/// the public internet, so this machine's own address is refused.
+#[test]
+fn a_file_by_url_is_read_here_or_downloaded_only_from_public_addresses() {
+    let server = Server::start(&[&lite0_dir()], &[]);
+    let file =
+        |url: String| json!([{"path": url, "url": url, "meta": {"_type": "gradio.FileData"}}]);
+    let example = server.url("/api/models/efficientnet-lite0/files/examples/chelsea.png");
+    let text = two_step(&server.base, "classify", &file(example));
+    let (name, data) = sse_events(&text).pop().unwrap();
+    assert_eq!(name, "complete", "{text}");
+    assert!(data[0]["label"].as_str().unwrap().contains("cat"), "{text}");
+
+    let text = two_step(&server.base, "classify", &file(server.url("/favicon.svg")));
+    let (name, data) = sse_events(&text).pop().unwrap();
+    assert_eq!(name, "error", "{text}");
+    let message = data["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("127.0.0.1, not an address on the public internet"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_streamed_endpoint_sends_generating_events_then_complete() {
     let server = Server::start(&[&smollm2_dir()], &[]);

@@ -35,22 +35,8 @@ fn the_official_typescript_sdk_lists_and_calls_tools() {
     );
 }
 
-/// An MCP request that lists the tools, as a client's first POST after
-/// `initialize` would (stateless: no session needed).
-fn list_tools() -> serde_json::Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
-}
-
 async fn post_mcp(server: &Server, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(server.url(path))
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2025-06-18")
-        .json(&list_tools());
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
+    common::list_mcp_tools(&server.url(path), token).await
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 """The official MCP Python SDK (`mcp`: its Streamable HTTP client and
 ClientSession) against a running `wick serve` with the four example models,
 at both paths Wick serves MCP on: every endpoint is a tool with the
-schema the API documents; a text tool, an image tool given a data URL and bare
-base64, the
+schema the API documents; a text tool, an image tool given a data URL, bare
+base64, a file uploaded with Gradio's upload route (its path and its URL)
+and an example's URL, while a URL of this machine's network is refused; the
 chat tool with progress notifications, and a refused input (a tool error
 with Wick's message); and a call abandoned mid-reply stops decoding.
 
@@ -16,6 +17,7 @@ import sys
 import urllib.request
 
 import anyio
+import requests
 
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -70,6 +72,21 @@ async def check(path):
             assert again.structured_content["label"] == label, (again.structured_content, label)
             not_image = await session.call_tool("efficientnet-lite0_classify", {"image": "aGVsbG8="})
             assert not_image.is_error and "image" in text_of(not_image), text_of(not_image)
+            # A file uploaded as Gradio's clients upload it, by its path and
+            # by its URL; an example file by its URL.
+            with open(image, "rb") as f:
+                uploaded = requests.post(base + "/gradio_api/upload", files={"files": ("cat.png", f)}, timeout=30)
+            uploaded.raise_for_status()
+            path = uploaded.json()[0]
+            for reference in (path, f"{base}/gradio_api/file={path}",
+                              f"{base}/api/models/efficientnet-lite0/files/examples/chelsea.png"):
+                by_reference = await session.call_tool("efficientnet-lite0_classify", {"image": reference})
+                assert not by_reference.is_error, (reference, text_of(by_reference))
+                assert by_reference.structured_content["label"] == label, (reference, by_reference.structured_content)
+            # Any other URL is downloaded only from the public internet: this
+            # server's own address is not.
+            private = await session.call_tool("efficientnet-lite0_classify", {"image": base + "/favicon.svg"})
+            assert private.is_error and "not an address on the public internet" in text_of(private), text_of(private)
 
             progress = []
 

@@ -59,6 +59,23 @@ impl ModelInfo {
             endpoint.to_string()
         }
     }
+
+    /// The endpoint's tool name for MCP clients: its Gradio `api_name`
+    /// with what tool names may not hold (anything but letters, digits,
+    /// `_` and `-`) replaced by `_`, at most 64 characters, as Gradio
+    /// names its tools.
+    pub fn mcp_tool_name(&self, endpoint: &str, models_served: usize) -> String {
+        self.gradio_api_name(endpoint, models_served)
+            .chars()
+            .map(
+                |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    true => c,
+                    false => '_',
+                },
+            )
+            .take(64)
+            .collect()
+    }
 }
 
 /// An example the page offers: inputs for one endpoint.
@@ -157,4 +174,31 @@ pub struct FlagResponse {
     pub id: String,
     /// When it was stored (UTC, RFC 3339).
     pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_are_gradio_api_names_made_safe() {
+        let model = ModelInfo {
+            name: "efficientnet-lite0.v2".into(),
+            version: "1".into(),
+            versions: Vec::new(),
+            task: "image-classification".into(),
+            title: String::new(),
+            description: String::new(),
+            article: String::new(),
+            endpoints: Vec::new(),
+            examples: Vec::new(),
+            flagging_options: Vec::new(),
+        };
+        assert_eq!(model.mcp_tool_name("classify", 1), "classify");
+        assert_eq!(
+            model.mcp_tool_name("classify", 2),
+            "efficientnet-lite0_v2_classify"
+        );
+        assert_eq!(model.mcp_tool_name(&"x".repeat(80), 1).len(), 64);
+    }
 }

@@ -23,6 +23,9 @@ mod files;
 mod queue;
 mod values;
 
+pub use files::Files;
+pub use values::held_file;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -38,7 +41,6 @@ use wick_types::{Endpoint, ErrorCode, MediaKind, ModelInfo, Values};
 
 use crate::api_error::ApiError;
 use crate::listen::client_address;
-use files::Files;
 
 /// What every Gradio route shares.
 #[derive(Clone)]
@@ -51,7 +53,9 @@ struct Gradio {
     calls: Arc<call::Calls>,
 }
 
-pub fn router(engine: Arc<Engine>, public_url: Option<String>) -> Router {
+/// The Gradio routes; `files` holds the uploads, which the MCP tools
+/// also read.
+pub fn router(engine: Arc<Engine>, public_url: Option<String>, files: Arc<Files>) -> Router {
     Router::new()
         .route("/config", get(config))
         .route("/gradio_api/info", get(info))
@@ -67,7 +71,7 @@ pub fn router(engine: Arc<Engine>, public_url: Option<String>) -> Router {
         .with_state(Gradio {
             engine,
             public_url: public_url.map(Arc::from),
-            files: Arc::default(),
+            files,
             queue: Arc::default(),
             calls: Arc::default(),
         })

@@ -32,9 +32,8 @@ pub async fn input(
 }
 
 /// A `FileData` (or its URL) becomes the file's bytes; a `data:` URL
-/// string stays one, for the engine to read once. The file is one uploaded
-/// here, or one of the model's example files (`/api/models/{model}/files/...`,
-/// as `/gradio_api/info`'s examples name them).
+/// string stays one, for the engine to read once. The file is one this
+/// server holds (`held_file`), or one on the web, downloaded (`download`).
 async fn file_input(
     field: &Field,
     value: Value,
@@ -50,20 +49,56 @@ async fn file_input(
     if reference.starts_with("data:") {
         return Ok(Input::Json(Value::String(reference)));
     }
+    if let Some(file) = held_file(field, &reference, files, engine, model).await {
+        return file.map(Input::File);
+    }
+    if crate::download::is_web_url(&reference) {
+        return crate::download::download(&reference, crate::download::limit_for(field))
+            .await
+            .map(Input::File)
+            .map_err(|e| format!("`{}`: {e}", field.name));
+    }
+    Err(format!(
+        "`{}`: `{reference}` is not a file uploaded to this server; \
+         upload it with POST /gradio_api/upload first (gradio_client's handle_file does)",
+        field.name
+    ))
+}
+
+/// The file this server holds under `reference`: one uploaded here (its
+/// path, or its `file=` URL), or one of the model's example files (its
+/// `/api/models/{model}/files/...` URL, as `/gradio_api/info`'s examples
+/// name them). `None` when it names neither.
+pub async fn held_file(
+    field: &Field,
+    reference: &str,
+    files: &Files,
+    engine: &Engine,
+    model: &ModelInfo,
+) -> Option<Result<Media, String>> {
     let example = format!("/api/models/{}/files/", model.name);
     if let Some((_, path)) = reference.split_once(&example) {
         let path = percent_decode(path);
         if let Some(file) = engine.example_file(&model.name, &path) {
-            let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
+            let read = tokio::fs::read(&file.path).await.map_err(|e| {
                 format!(
                     "`{}`: the example file {path} cannot be read: {e}",
                     field.name
                 )
-            })?;
-            return Ok(Input::File(Media::new(file.media_type, bytes)));
+            });
+            return Some(read.map(|bytes| Media::new(file.media_type, bytes)));
         }
     }
-    uploaded(field, &reference, files).map(Input::File)
+    uploaded(reference, files).map(Ok)
+}
+
+/// A file uploaded here, by its path or its `file=` URL.
+fn uploaded(reference: &str, files: &Files) -> Option<Media> {
+    let path = reference
+        .split_once("/file=")
+        .map_or(reference, |(_, path)| path);
+    let file = files.get(&percent_decode(path))?;
+    Some(Media::new(file.mime.clone(), file.bytes.clone()))
 }
 
 /// What a file input names: a path, a URL or a `data:` URL; `None` when
@@ -79,21 +114,6 @@ fn reference(field: &Field, value: &Value) -> Result<Option<String>, String> {
         },
         _ => return Ok(None),
     }))
-}
-
-/// An uploaded (or answered) file, by its path or its `file=` URL.
-fn uploaded(field: &Field, reference: &str, files: &Files) -> Result<Media, String> {
-    let path = reference
-        .split_once("/file=")
-        .map_or(reference, |(_, path)| path);
-    let file = files.get(&percent_decode(path)).ok_or_else(|| {
-        format!(
-            "`{}`: `{reference}` is not a file uploaded to this server; \
-             upload it with POST /gradio_api/upload first (gradio_client's handle_file does)",
-            field.name
-        )
-    })?;
-    Ok(Media::new(file.mime.clone(), file.bytes.clone()))
 }
 
 fn percent_decode(text: &str) -> String {
@@ -261,23 +281,15 @@ mod tests {
         });
         let expected = Media::new("image/png", png);
         let field = image_field();
-        let file = |data: Value| {
-            let reference = reference(&field, &data)?.unwrap();
-            uploaded(&field, &reference, &files)
-        };
+        let file = |data: Value| uploaded(&reference(&field, &data).unwrap().unwrap(), &files);
         let data = json!({"path": path, "meta": {"_type": "gradio.FileData"}});
-        assert_eq!(file(data).unwrap(), expected);
+        assert_eq!(file(data), Some(expected.clone()));
         let by_url = json!({"url": format!("http://h/gradio_api/file={path}")});
-        assert_eq!(file(by_url).unwrap(), expected);
+        assert_eq!(file(by_url), Some(expected));
         // `path` wins over `url` when both are there, as in Gradio.
         let both = json!({"path": "x", "url": format!("http://h/gradio_api/file={path}")});
-        let error = file(both).unwrap_err();
-        assert!(error.contains("upload"), "{error}");
-        let error = file(json!({"path": "/etc/passwd"})).unwrap_err();
-        assert!(
-            error.contains("`image`") && error.contains("/etc/passwd"),
-            "{error}"
-        );
+        assert_eq!(file(both), None);
+        assert_eq!(file(json!({"path": "/etc/passwd"})), None);
         assert!(reference(&field, &json!({"size": 3})).is_err());
         assert_eq!(reference(&field, &json!(3)), Ok(None));
     }

@@ -391,3 +391,46 @@ pub fn assert_images_table(table: &str) {
         }
     }
 }
+
+/// The texts of every element with `data-testid="{testid}"` on a
+/// server-rendered page, as a browser shows them: comments (hydration
+/// markers) and tags are not text, entities are decoded.
+pub fn texts_of(html: &str, testid: &str) -> Vec<String> {
+    let marker = format!("data-testid=\"{testid}\"");
+    html.match_indices(&marker)
+        .map(|(start, _)| {
+            let rest = &html[start..];
+            let open = rest.find('>').map_or(rest.len(), |end| end + 1);
+            let close = rest[open..].find("</").map_or(rest.len(), |end| open + end);
+            let mut body = rest[open..close].to_string();
+            while let Some(comment) = body.find("<!") {
+                let end = body[comment..]
+                    .find('>')
+                    .map_or(body.len(), |end| comment + end + 1);
+                body.replace_range(comment..end, "");
+            }
+            body.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// An MCP request that lists the tools at `url`, as a client's first POST
+/// after `initialize` would (stateless: no session needed).
+pub async fn list_mcp_tools(url: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}),
+        );
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
