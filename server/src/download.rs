@@ -33,8 +33,13 @@ pub fn limit_for(field: &wick_types::Field) -> usize {
 
 /// Whether `reference` is a URL this module downloads.
 pub fn is_web_url(reference: &str) -> bool {
-    let lower = reference.get(..8).unwrap_or(reference).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
+    let starts = |scheme: &str| {
+        reference
+            .as_bytes()
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
+    };
+    starts("http://") || starts("https://")
 }
 
 /// The file at `url`, at most `max_bytes`, typed by its first bytes.

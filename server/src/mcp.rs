@@ -43,8 +43,7 @@ use serde_json::{Map, Value, json};
 use wick_engine::{ClientId, Engine, Input, Inputs, Update};
 use wick_types::{Endpoint, Field, Kind, Media, ModelInfo, Values, fields_schema, sniff};
 
-use crate::download;
-use crate::gradio::{Files, held_file};
+use crate::gradio::{Files, named_file};
 
 /// The MCP routes over `engine`; a request body is at most
 /// `max_body_bytes`, as everywhere.
@@ -274,14 +273,8 @@ impl Tools {
 
     /// The file a media input's text names or holds.
     async fn file(&self, field: &Field, model: &ModelInfo, text: &str) -> Result<Input, String> {
-        if let Some(file) = held_file(field, text, &self.uploads, &self.engine, model).await {
+        if let Some(file) = named_file(field, text, &self.uploads, &self.engine, model).await {
             return file.map(Input::File);
-        }
-        if download::is_web_url(text) {
-            return download::download(text, download::limit_for(field))
-                .await
-                .map(Input::File)
-                .map_err(|e| format!("`{}`: {e}", field.name));
         }
         let decoded = base64::engine::general_purpose::STANDARD.decode(text.trim());
         match decoded

@@ -24,7 +24,7 @@ mod queue;
 mod values;
 
 pub use files::Files;
-pub use values::held_file;
+pub use values::named_file;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -13,6 +13,7 @@ use wick_engine::{Engine, Input};
 use wick_types::{Field, Kind, Media, ModelInfo, Values};
 
 use super::files::{File, Files};
+use crate::download;
 
 /// What Wick takes for `field` of `model` from what a Gradio client sent.
 pub async fn input(
@@ -33,7 +34,7 @@ pub async fn input(
 
 /// A `FileData` (or its URL) becomes the file's bytes; a `data:` URL
 /// string stays one, for the engine to read once. The file is one this
-/// server holds (`held_file`), or one on the web, downloaded (`download`).
+/// server holds or one on the web (`named_file`).
 async fn file_input(
     field: &Field,
     value: Value,
@@ -49,14 +50,8 @@ async fn file_input(
     if reference.starts_with("data:") {
         return Ok(Input::Json(Value::String(reference)));
     }
-    if let Some(file) = held_file(field, &reference, files, engine, model).await {
+    if let Some(file) = named_file(field, &reference, files, engine, model).await {
         return file.map(Input::File);
-    }
-    if crate::download::is_web_url(&reference) {
-        return crate::download::download(&reference, crate::download::limit_for(field))
-            .await
-            .map(Input::File)
-            .map_err(|e| format!("`{}`: {e}", field.name));
     }
     Err(format!(
         "`{}`: `{reference}` is not a file uploaded to this server; \
@@ -65,11 +60,34 @@ async fn file_input(
     ))
 }
 
+/// The file `reference` names: one this server holds (`held_file`), or
+/// one on the web, downloaded (`download`). `None` when it names neither.
+pub async fn named_file(
+    field: &Field,
+    reference: &str,
+    files: &Files,
+    engine: &Engine,
+    model: &ModelInfo,
+) -> Option<Result<Media, String>> {
+    if let Some(file) = held_file(field, reference, files, engine, model).await {
+        return Some(file);
+    }
+    if !download::is_web_url(reference) {
+        return None;
+    }
+    let limit = download::limit_for(field);
+    Some(
+        download::download(reference, limit)
+            .await
+            .map_err(|e| format!("`{}`: {e}", field.name)),
+    )
+}
+
 /// The file this server holds under `reference`: one uploaded here (its
 /// path, or its `file=` URL), or one of the model's example files (its
 /// `/api/models/{model}/files/...` URL, as `/gradio_api/info`'s examples
 /// name them). `None` when it names neither.
-pub async fn held_file(
+async fn held_file(
     field: &Field,
     reference: &str,
     files: &Files,
